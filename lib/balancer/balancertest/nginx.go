@@ -1,0 +1,308 @@
+package balancertest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+)
+
+// Zone is the zone name (upstream= in the API) StartNginx declares.
+const Zone = "backend_zone"
+
+// Where Debian's libnginx-mod-http-lua and libnginx-mod-http-ndk put the
+// modules. A private config loads them by absolute path, NDK first.
+const (
+	ndkModule = "/usr/lib/nginx/modules/ndk_http_module.so"
+	luaModule = "/usr/lib/nginx/modules/ngx_http_lua_module.so"
+	restyCore = "/usr/share/lua/5.1/resty/core.lua"
+)
+
+// Nginx is a running nginx with the Lua drop-in in front of backends.
+type Nginx struct {
+	APIURL   string // base URL of the dynamic_upstream location: http://127.0.0.1:P/dynamic
+	Frontend string // http://127.0.0.1:P, proxied to the upstream
+	Zone     string // the zone name to pass as upstream=
+	Dir      string // the private prefix
+	ConfPath string // nginx.conf, which a test may rewrite before Reload
+	ErrorLog string
+	Process  *testenv.Process
+	Options  NginxOptions
+	t        testing.TB
+}
+
+// NginxOptions shapes the generated config.
+type NginxOptions struct {
+	Backends []string // IP:port, in this order
+	Workers  int      // worker_processes; default 1
+	// Server parameters for the drop-in, keyed by backend address, written as
+	// Lua table fields, e.g. "weight = 2, max_fails = 0".
+	ServerParams map[string]string
+	// Extra directives for the proxied location, e.g. "proxy_read_timeout 5s;".
+	LocationExtra string
+}
+
+// StartNginx starts nginx (Debian's, with the Lua module) under a private
+// prefix with `workers` worker processes, serving the drop-in's API at
+// APIURL and proxying Frontend to backends (IP:port). It skips the test
+// when nginx or its Lua module is missing (fails under CI=true).
+func StartNginx(t testing.TB, backends []string, workers int) *Nginx {
+	t.Helper()
+	return StartNginxWith(t, NginxOptions{Backends: backends, Workers: workers})
+}
+
+// StartNginxWith is StartNginx with every option.
+func StartNginxWith(t testing.TB, o NginxOptions) *Nginx {
+	t.Helper()
+	bin := testenv.RequireCommand(t, "nginx")
+	for _, f := range []string{ndkModule, luaModule, restyCore} {
+		if _, err := os.Stat(f); err != nil {
+			testenv.Skip(t, "%s is missing (Debian packages libnginx-mod-http-lua, lua-resty-core)", f)
+		}
+	}
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
+	dir := t.TempDir()
+	for _, sub := range []string{"logs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := &Nginx{
+		Zone:     Zone,
+		Dir:      dir,
+		ConfPath: filepath.Join(dir, "nginx.conf"),
+		ErrorLog: filepath.Join(dir, "logs", "error.log"),
+		Options:  o,
+		t:        t,
+	}
+	apiPort, fePort := testenv.FreePort(t), testenv.FreePort(t)
+	for fePort == apiPort {
+		fePort = testenv.FreePort(t)
+	}
+	n.APIURL = fmt.Sprintf("http://127.0.0.1:%d/dynamic", apiPort)
+	n.Frontend = fmt.Sprintf("http://127.0.0.1:%d", fePort)
+	conf, err := NginxConfig(dir, apiPort, fePort, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.ConfPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := os.Create(filepath.Join(dir, "logs", "stderr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { out.Close() })
+	cmd := exec.Command(bin, "-p", dir, "-c", n.ConfPath)
+	cmd.Stdout, cmd.Stderr = out, out
+	n.Process = testenv.Start(t, cmd)
+	n.waitReady(apiPort, fePort)
+	return n
+}
+
+func (n *Nginx) waitReady(ports ...int) {
+	n.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, p := range ports {
+		for !dialOK(fmt.Sprintf("127.0.0.1:%d", p)) {
+			if n.Process.Exited() || time.Now().After(deadline) {
+				n.t.Fatalf("nginx did not start:\n%s\n%s", readFile(filepath.Join(n.Dir, "logs", "stderr.log")), readFile(n.ErrorLog))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	n.waitWorkers(nil)
+}
+
+// Reload sends SIGHUP (what `nginx -s reload` does) and waits until the new
+// workers run. Old workers finish their requests in the background.
+func (n *Nginx) Reload() {
+	n.t.Helper()
+	before := map[int]bool{}
+	for _, pid := range children(n.Process.Cmd.Process.Pid) {
+		before[pid] = true
+	}
+	if err := syscall.Kill(n.Process.Cmd.Process.Pid, syscall.SIGHUP); err != nil {
+		n.t.Fatalf("reload nginx: %v", err)
+	}
+	n.waitWorkers(before)
+}
+
+// waitWorkers waits until the master has Options.Workers children that are
+// not in old.
+func (n *Nginx) waitWorkers(old map[int]bool) {
+	n.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		fresh := 0
+		for _, pid := range children(n.Process.Cmd.Process.Pid) {
+			if !old[pid] {
+				fresh++
+			}
+		}
+		if fresh >= n.Options.Workers {
+			return
+		}
+		if n.Process.Exited() || time.Now().After(deadline) {
+			n.t.Fatalf("nginx: %d of %d new workers running:\n%s", fresh, n.Options.Workers, readFile(n.ErrorLog))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// WorkerPIDs lists the worker processes running now (old ones included
+// while they finish after a reload).
+func (n *Nginx) WorkerPIDs() []int { return children(n.Process.Cmd.Process.Pid) }
+
+// children lists the PIDs whose parent is ppid, from /proc.
+func children(ppid int) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces, so cut at the last ')'.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) >= 2 && f[1] == strconv.Itoa(ppid) && f[0] != "Z" {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// NginxConfig returns a complete nginx.conf for prefix dir: the Lua modules
+// loaded by absolute path, every temp path inside dir, the drop-in from the
+// repository's nginx/ folder serving the API on 127.0.0.1:apiPort at
+// /dynamic, and 127.0.0.1:frontendPort proxied to o.Backends through the
+// zone Zone.
+func NginxConfig(dir string, apiPort, frontendPort int, o NginxOptions) (string, error) {
+	if o.Workers <= 0 {
+		o.Workers = 1
+	}
+	var servers []string
+	for _, b := range o.Backends {
+		if p := o.ServerParams[b]; p != "" {
+			servers = append(servers, fmt.Sprintf("{ %q, %s }", b, p))
+		} else {
+			servers = append(servers, strconv.Quote(b))
+		}
+	}
+	var sb strings.Builder
+	err := nginxTemplate.Execute(&sb, map[string]any{
+		"Dir":      dir,
+		"LuaDir":   filepath.Join(testenv.RepoRoot(), "nginx"),
+		"Workers":  o.Workers,
+		"Root":     os.Geteuid() == 0,
+		"Zone":     Zone,
+		"Servers":  strings.Join(servers, ",\n            "),
+		"API":      apiPort,
+		"Frontend": frontendPort,
+		"Extra":    o.LocationExtra,
+		"NDK":      ndkModule,
+		"Lua":      luaModule,
+	})
+	return sb.String(), err
+}
+
+var nginxTemplate = template.Must(template.New("nginx.conf").Parse(`# generated by lib/balancer/balancertest
+load_module {{.NDK}};
+load_module {{.Lua}};
+{{if .Root}}user root;
+{{end}}worker_processes {{.Workers}};
+daemon off;
+master_process on;
+pid {{.Dir}}/nginx.pid;
+error_log {{.Dir}}/logs/error.log notice;
+
+events {
+    worker_connections 256;
+}
+
+http {
+    access_log {{.Dir}}/logs/access.log;
+    client_body_temp_path {{.Dir}}/tmp/client_body;
+    proxy_temp_path {{.Dir}}/tmp/proxy;
+    fastcgi_temp_path {{.Dir}}/tmp/fastcgi;
+    uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
+    scgi_temp_path {{.Dir}}/tmp/scgi;
+
+    lua_shared_dict dynamic_upstream 1m;
+    lua_package_path "{{.LuaDir}}/?.lua;;";
+
+    init_by_lua_block {
+        require("dynamic_upstream").upstream("{{.Zone}}", {
+            {{.Servers}}
+        })
+    }
+
+    log_by_lua_block {
+        require("dynamic_upstream").log()
+    }
+
+    upstream backend {
+        server 0.0.0.1;
+        balancer_by_lua_block {
+            require("dynamic_upstream").balance("{{.Zone}}")
+        }
+        keepalive 8;
+    }
+
+    server {
+        listen 127.0.0.1:{{.Frontend}};
+        location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 40s;
+            {{.Extra}}
+        }
+    }
+
+    server {
+        listen 127.0.0.1:{{.API}};
+        location /dynamic {
+            allow 127.0.0.1;
+            deny all;
+            content_by_lua_block {
+                require("dynamic_upstream").api()
+            }
+        }
+    }
+}
+`))
+
+func dialOK(addr string) bool {
+	c, err := dialTimeout(addr)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func readFile(p string) string {
+	b, _ := os.ReadFile(p)
+	return string(b)
+}

@@ -1,0 +1,347 @@
+-- dynamic_upstream.lua: the HTTP API of ngx_dynamic_upstream for stock nginx.
+--
+-- Tested with nginx 1.22.1 (Debian 12), libnginx-mod-http-lua 0.10.23,
+-- libnginx-mod-http-ndk 0.3.2, lua-resty-core 0.1.25, LuaJIT 2.1-20230119.
+--
+-- Servers are declared in init_by_lua (see dynamic_upstream.conf); their
+-- state (down, weight, max_fails, fail_timeout) lives in a lua_shared_dict,
+-- so every worker sees a change at once and it survives `nginx -s reload`.
+-- A value changed in the config file wins over a run-time change at the next
+-- reload; values the file did not change keep their run-time setting.
+--
+-- The API (GET LOCATION?upstream=ZONE&...) answers like ngx_dynamic_upstream
+-- 0.1.6: a parameter counts only when written with "=" (nginx's $arg_*), the
+-- same text lines, 404 for an unknown upstream, 400 for an unknown server,
+-- a non-numeric weight/max_fails/fail_timeout or down= with up=, 405 for
+-- methods other than GET and HEAD. The verbose listing adds "active=N":
+-- requests in flight to that server, counted in the balancer and uncounted
+-- in the log phase. add= and remove= are not supported (501).
+
+local balancer = require "ngx.balancer"
+
+local _M = { _VERSION = "0.1.0" }
+
+local DICT_NAME = "dynamic_upstream"
+local FIELDS = { "down", "weight", "max_fails", "fail_timeout" }
+
+-- zone name -> { name = zone, servers = { {addr, host, port, cfg = {...}}, ... } }
+local upstreams = {}
+-- per-worker smooth weighted round-robin state: zone -> addr -> current weight
+local rr = {}
+
+local function dict()
+    local d = ngx.shared[DICT_NAME]
+    if not d then
+        error("dynamic_upstream: lua_shared_dict " .. DICT_NAME .. " is not declared")
+    end
+    return d
+end
+
+local function key(kind, zone, addr, field)
+    if field then
+        return kind .. "|" .. zone .. "|" .. addr .. "|" .. field
+    end
+    return kind .. "|" .. zone .. "|" .. addr
+end
+
+local function split_addr(addr)
+    local host, port = addr:match("^%[([%x:.]+)%]:(%d+)$")
+    if not host then
+        host, port = addr:match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
+    end
+    if not host then
+        return nil
+    end
+    port = tonumber(port)
+    if port < 1 or port > 65535 then
+        return nil
+    end
+    return host, port
+end
+
+local function as_number(v, default, what, addr)
+    if v == nil then
+        return default
+    end
+    if type(v) ~= "number" or v < 0 or v % 1 ~= 0 then
+        error("dynamic_upstream: " .. addr .. ": " .. what .. " must be a whole number >= 0")
+    end
+    return v
+end
+
+-- Declares an upstream (call from init_by_lua). servers is a list of
+-- "IP:port" strings or tables { "IP:port", weight = 1, max_fails = 1,
+-- fail_timeout = 10, down = false } with nginx's defaults.
+function _M.upstream(zone, servers)
+    if type(zone) ~= "string" or zone == "" then
+        error("dynamic_upstream: upstream needs a zone name")
+    end
+    local d = dict()
+    local list = {}
+    local seen = {}
+    for _, s in ipairs(servers) do
+        if type(s) == "string" then
+            s = { s }
+        end
+        local addr = s[1]
+        local host, port = split_addr(addr or "")
+        if not host then
+            error("dynamic_upstream: zone " .. zone .. ": server " .. tostring(addr) ..
+                  " is not IP:port (hostnames are not resolved here)")
+        end
+        if seen[addr] then
+            error("dynamic_upstream: zone " .. zone .. ": server " .. addr .. " is listed twice")
+        end
+        seen[addr] = true
+        local cfg = {
+            down = s.down and 1 or 0,
+            weight = as_number(s.weight, 1, "weight", addr),
+            max_fails = as_number(s.max_fails, 1, "max_fails", addr),
+            fail_timeout = as_number(s.fail_timeout, 10, "fail_timeout", addr),
+        }
+        for _, f in ipairs(FIELDS) do
+            local ck, sk = key("c", zone, addr, f), key("s", zone, addr, f)
+            if d:get(ck) ~= cfg[f] or d:get(sk) == nil then
+                d:set(sk, cfg[f])
+            end
+            d:set(ck, cfg[f])
+        end
+        list[#list + 1] = { addr = addr, host = host, port = port, cfg = cfg }
+    end
+    if #list == 0 then
+        error("dynamic_upstream: zone " .. zone .. " has no servers")
+    end
+    upstreams[zone] = { name = zone, servers = list }
+end
+
+local function get(d, zone, srv, field)
+    local v = d:get(key("s", zone, srv.addr, field))
+    if v == nil then
+        return srv.cfg[field]
+    end
+    return v
+end
+
+local function active(d, zone, addr)
+    local n = d:get(key("a", zone, addr)) or 0
+    if n < 0 then
+        return 0
+    end
+    return n
+end
+
+local function excluded(d, zone, addr)
+    return d:get(key("x", zone, addr)) ~= nil
+end
+
+-- nginx's passive health check, approximated: max_fails failures within
+-- fail_timeout (counted from the first) exclude the server for fail_timeout.
+local function note_failure(d, zone, srv)
+    local max_fails = get(d, zone, srv, "max_fails")
+    local fail_timeout = get(d, zone, srv, "fail_timeout")
+    if max_fails == 0 or fail_timeout == 0 then
+        return
+    end
+    local fk = key("f", zone, srv.addr)
+    local n = d:incr(fk, 1, 0, fail_timeout)
+    if n and n >= max_fails then
+        d:set(key("x", zone, srv.addr), 1, fail_timeout)
+        d:delete(fk)
+        ngx.log(ngx.WARN, "dynamic_upstream: ", zone, " ", srv.addr, " failed ", n,
+                " times, excluded for ", fail_timeout, "s")
+    end
+end
+
+local function pick(d, up, tried)
+    local state = rr[up.name]
+    if not state then
+        state = {}
+        rr[up.name] = state
+    end
+    local best, total = nil, 0
+    for _, srv in ipairs(up.servers) do
+        local w = get(d, up.name, srv, "weight")
+        if not tried[srv.addr] and w > 0 and get(d, up.name, srv, "down") == 0
+            and not excluded(d, up.name, srv.addr) then
+            local cw = (state[srv.addr] or 0) + w
+            state[srv.addr] = cw
+            total = total + w
+            if not best or cw > state[best.addr] then
+                best = srv
+            end
+        end
+    end
+    if best then
+        state[best.addr] = state[best.addr] - total
+    end
+    return best
+end
+
+-- The balancer: call from balancer_by_lua_block in the upstream.
+function _M.balance(zone)
+    local up = upstreams[zone]
+    if not up then
+        ngx.log(ngx.ERR, "dynamic_upstream: unknown zone ", zone)
+        return ngx.exit(500)
+    end
+    local d = dict()
+    local ctx = ngx.ctx
+    local tried = ctx.du_tried
+    if ctx.du_active then
+        -- a retry: the previous try is over
+        local state = balancer.get_last_failure()
+        if state == "failed" then
+            note_failure(d, zone, ctx.du_srv)
+        end
+        d:incr(ctx.du_active, -1, 0)
+        ctx.du_active = nil
+    else
+        tried = {}
+        ctx.du_tried = tried
+        if #up.servers > 1 then
+            balancer.set_more_tries(#up.servers - 1)
+        end
+    end
+    local srv = pick(d, up, tried)
+    if not srv then
+        ngx.log(ngx.ERR, "dynamic_upstream: no live upstreams in ", zone)
+        return ngx.exit(502)
+    end
+    tried[srv.addr] = true
+    local ok, err = balancer.set_current_peer(srv.host, srv.port)
+    if not ok then
+        ngx.log(ngx.ERR, "dynamic_upstream: set_current_peer ", srv.addr, ": ", err)
+        return ngx.exit(500)
+    end
+    local ak = key("a", zone, srv.addr)
+    d:incr(ak, 1, 0)
+    ctx.du_active = ak
+    ctx.du_srv = srv
+end
+
+-- The log phase: call from log_by_lua_block (http level) so that every
+-- request the balancer counted is uncounted, whatever its outcome.
+function _M.log()
+    local ctx = ngx.ctx
+    if ctx.du_active then
+        dict():incr(ctx.du_active, -1, 0)
+        ctx.du_active = nil
+    end
+end
+
+local function listing(d, up, verbose)
+    local out = {}
+    for _, srv in ipairs(up.servers) do
+        local line = "server " .. srv.addr
+        if verbose then
+            line = line .. " weight=" .. get(d, up.name, srv, "weight")
+                .. " max_fails=" .. get(d, up.name, srv, "max_fails")
+                .. " fail_timeout=" .. get(d, up.name, srv, "fail_timeout")
+                .. " active=" .. active(d, up.name, srv.addr)
+        end
+        if get(d, up.name, srv, "down") == 1 then
+            line = line .. " down;\n"
+        else
+            line = line .. ";\n"
+        end
+        out[#out + 1] = line
+    end
+    return table.concat(out)
+end
+
+-- nginx's ngx_atoi: one or more digits, nothing else.
+local function atoi(v)
+    if not v:match("^%d+$") or #v > 9 then
+        return nil
+    end
+    return tonumber(v)
+end
+
+-- The API: call from content_by_lua_block in a location restricted to
+-- trusted addresses.
+function _M.api()
+    local method = ngx.req.get_method()
+    if method ~= "GET" and method ~= "HEAD" then
+        return ngx.exit(405)
+    end
+    ngx.header.content_type = "text/plain"
+    if method == "HEAD" then
+        ngx.status = 200
+        return ngx.exit(200)
+    end
+
+    local var = ngx.var
+    local verbose = var.arg_verbose ~= nil
+    local set = {}
+    for _, f in ipairs({ "weight", "max_fails", "fail_timeout" }) do
+        local v = var["arg_" .. f]
+        if v ~= nil then
+            local n = atoi(v)
+            if n == nil then
+                ngx.log(ngx.ERR, "dynamic_upstream: ", f, " is not a number")
+                return ngx.exit(400)
+            end
+            set[f] = n
+            verbose = true
+        end
+    end
+    local add, remove = var.arg_add ~= nil, var.arg_remove ~= nil
+    if add and remove then
+        ngx.log(ngx.ERR, "dynamic_upstream: add and remove at once are not allowed")
+        return ngx.exit(400)
+    end
+    local up_, down_ = var.arg_up ~= nil, var.arg_down ~= nil
+    if up_ and down_ then
+        ngx.log(ngx.ERR, "dynamic_upstream: down and up at once are not allowed")
+        return ngx.exit(400)
+    end
+    if up_ or down_ then
+        verbose = true
+    end
+
+    local zone = var.arg_upstream
+    local up = zone and upstreams[zone]
+    if not up then
+        ngx.log(ngx.ERR, "dynamic_upstream: upstream is not found: ", zone or "(none)")
+        return ngx.exit(404)
+    end
+    if add or remove then
+        ngx.log(ngx.ERR, "dynamic_upstream: add= and remove= are not supported")
+        return ngx.exit(501)
+    end
+
+    local d = dict()
+    if next(set) or up_ or down_ then
+        local server = var.arg_server or ""
+        local target
+        for _, srv in ipairs(up.servers) do
+            if srv.addr == server then
+                target = srv
+                break
+            end
+        end
+        if not target then
+            ngx.log(ngx.ERR, "dynamic_upstream: server ", server, " is not found in ", zone)
+            return ngx.exit(400)
+        end
+        for f, n in pairs(set) do
+            d:set(key("s", zone, target.addr, f), n)
+        end
+        if up_ then
+            d:set(key("s", zone, target.addr, "down"), 0)
+            -- unlike the C module, up= forgets earlier failures
+            d:delete(key("f", zone, target.addr))
+            d:delete(key("x", zone, target.addr))
+            ngx.log(ngx.NOTICE, "dynamic_upstream: upped server ", target.addr, " in ", zone)
+        elseif down_ then
+            d:set(key("s", zone, target.addr, "down"), 1)
+            ngx.log(ngx.NOTICE, "dynamic_upstream: downed server ", target.addr, " in ", zone)
+        end
+    end
+
+    local body = listing(d, up, verbose)
+    ngx.header.content_length = #body
+    ngx.print(body)
+end
+
+return _M
