@@ -1,0 +1,538 @@
+// Package tail reads a growing log file incrementally, run after run, without
+// losing or repeating a line through rotation. A run opens the file, plans the
+// byte ranges to read from the previous run's Position, the caller reads them
+// (whole lines only) and reports how far it got, and the new State is saved.
+//
+// What it handles between two runs:
+//   - appends: read from the saved offset;
+//   - rename rotation (logrotate's default, with or without delaycompress): the
+//     old file is found again by device and inode in the same directory, its
+//     remainder is read first, then the new file from its start; the old file
+//     stays tracked for a while because the writer may append to it until it
+//     reopens its log;
+//   - copytruncate: the file shrank, or regrew past the saved offset with other
+//     content (detected by a fingerprint of its first bytes); the copy holding
+//     the old content is found by the same fingerprint and its remainder read;
+//   - delete and recreate (with or without inode reuse): the new file is read
+//     from its start;
+//   - a half-written last line: never consumed until its newline arrives.
+package tail
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// FingerprintSize is how many leading bytes identify a file's content.
+const FingerprintSize = 4096
+
+// Position is how far one file (identified by device and inode) was read.
+type Position struct {
+	Dev    uint64 `json:"dev"`
+	Inode  uint64 `json:"inode"`
+	Offset int64  `json:"offset"`
+	// Fingerprint is a hash of the first FPLen bytes (FPLen = min(Offset,
+	// FingerprintSize)): those bytes were read, so they cannot change unless
+	// the file was truncated and rewritten.
+	Fingerprint string `json:"fingerprint,omitempty"`
+	FPLen       int64  `json:"fp_len"`
+	// InLongLine: the last run stopped inside an overlong line that is being
+	// skipped; the next run discards up to its newline.
+	InLongLine bool `json:"in_long_line,omitempty"`
+}
+
+// Rotated is a file that was rotated away and may still receive the writer's
+// last lines.
+type Rotated struct {
+	Path     string    `json:"path"` // where it was last seen
+	Position Position  `json:"position"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// State is everything saved between runs for one log path.
+type State struct {
+	Path    string    `json:"path"`
+	Current Position  `json:"current"`
+	Rotated []Rotated `json:"rotated,omitempty"`
+	LastRun time.Time `json:"last_run"`
+}
+
+// Options tune a run.
+type Options struct {
+	// FromStart reads a file seen for the first time from its start instead
+	// of its end.
+	FromStart bool
+	// RotatedKeep is how long a rotated file is still followed after its
+	// last write (default 10 minutes).
+	RotatedKeep time.Duration
+	// Now is the run's time (default time.Now()).
+	Now time.Time
+}
+
+// Segment is one byte range to read: [Start, End) of File. End is the file's
+// size when the run opened it; what is written later is for the next run.
+type Segment struct {
+	File   *os.File
+	Name   string // path, for messages
+	Start  int64
+	End    int64
+	Why    string // "append", "first run", "rotated remainder", "truncated", "new file", …
+	// InLongLine: discard up to the first newline (an overlong line the
+	// previous run was skipping).
+	InLongLine bool
+
+	pos    *Position
+	isRot  int // index into Run.rotated, or -1 for the current file
+	done   bool
+	result Position
+}
+
+// Done records how far the segment was consumed: offset is just after the
+// last complete line handled; inLongLine tells that the range ended inside an
+// overlong line that is being skipped.
+func (s *Segment) Done(offset int64, inLongLine bool) {
+	s.done = true
+	s.result = *s.pos
+	s.result.Offset = offset
+	s.result.InLongLine = inLongLine
+}
+
+// Run is one run's plan for one path.
+type Run struct {
+	Path     string
+	Segments []*Segment
+	// Notes are one-line warnings for stderr (a rotated file that could not be
+	// found again, so its unread remainder was lost).
+	Notes []string
+	// FirstRun: there was no previous state; nothing was read unless FromStart.
+	FirstRun bool
+
+	prev    State
+	current Position
+	rotated []Rotated
+	now     time.Time
+	files   []*os.File
+}
+
+// ErrMissing is returned (wrapped) when the log file does not exist.
+var ErrMissing = errors.New("log file does not exist")
+
+func identity(fi os.FileInfo) (dev, ino uint64) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0
+	}
+	return uint64(st.Dev), st.Ino
+}
+
+// fingerprint hashes the first n bytes of f; ok is false when f has fewer.
+func fingerprint(f *os.File, n int64) (string, bool) {
+	if n <= 0 {
+		return "", true
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		return "", false
+	}
+	h := sha256.Sum256(buf)
+	return hex.EncodeToString(h[:]), true
+}
+
+// sameContent reports whether f still begins with the bytes p fingerprinted.
+func sameContent(f *os.File, p Position) bool {
+	if p.FPLen == 0 {
+		return true
+	}
+	fp, ok := fingerprint(f, p.FPLen)
+	return ok && fp == p.Fingerprint
+}
+
+// Open plans a run for path from the previous state (nil on the first run).
+// The caller reads every segment, calls Done on each, then Close, and saves
+// Finish's State. A missing path is an error wrapping ErrMissing, and nothing
+// is planned, so the saved state stays as it was.
+func Open(path string, prev *State, opt Options) (*Run, error) {
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	if opt.RotatedKeep == 0 {
+		opt.RotatedKeep = 10 * time.Minute
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrMissing, path)
+		}
+		return nil, fmt.Errorf("open log file %s: %w", path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat log file %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("log file %s is not a regular file", path)
+	}
+	dev, ino := identity(fi)
+	size := fi.Size()
+	r := &Run{Path: path, now: opt.Now, files: []*os.File{f}}
+	r.current = Position{Dev: dev, Inode: ino}
+
+	if prev == nil || prev.Current.Inode == 0 {
+		r.FirstRun = true
+		start := size
+		why := "first run: starting at the end"
+		if opt.FromStart {
+			start, why = 0, "first run: from the start"
+		}
+		r.current.Offset = start
+		r.addCurrent(f, start, size, why, false)
+		return r, nil
+	}
+	r.prev = *prev
+	dir := filepath.Dir(path)
+	entries := scanDir(dir)
+
+	// Rotated files already followed: read what was appended since.
+	for _, old := range prev.Rotated {
+		if old.Position.Dev == dev && old.Position.Inode == ino {
+			continue // it came back under the main name; handled below
+		}
+		r.follow(entries, old, opt)
+	}
+
+	cur := prev.Current
+	switch {
+	case cur.Dev == dev && cur.Inode == ino && size >= cur.Offset && sameContent(f, cur):
+		r.current = cur
+		r.addCurrent(f, cur.Offset, size, "append", cur.InLongLine)
+	case cur.Dev == dev && cur.Inode == ino:
+		// Same file, other content: truncated in place (copytruncate), or
+		// deleted and recreated with the inode reused. The old content, if
+		// copied, is in a sibling with the same fingerprint.
+		why := "truncated"
+		if size >= cur.Offset {
+			why = "truncated and regrown"
+		}
+		r.findCopy(entries, cur, path, opt)
+		r.addCurrent(f, 0, size, why, false)
+	default:
+		// Another file under the name: rename rotation, or delete+recreate.
+		if !r.alreadyFollowed(cur) {
+			r.follow(entries, Rotated{Path: path, Position: cur, LastSeen: opt.Now}, opt)
+		}
+		r.addCurrent(f, 0, size, "new file", false)
+	}
+	return r, nil
+}
+
+type dirEntry struct {
+	path     string
+	dev, ino uint64
+	size     int64
+	mtime    time.Time
+}
+
+func scanDir(dir string) []dirEntry {
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []dirEntry
+	for _, de := range des {
+		if !de.Type().IsRegular() {
+			continue
+		}
+		fi, err := de.Info()
+		if err != nil {
+			continue
+		}
+		dev, ino := identity(fi)
+		out = append(out, dirEntry{path: filepath.Join(dir, de.Name()), dev: dev, ino: ino, size: fi.Size(), mtime: fi.ModTime()})
+	}
+	return out
+}
+
+func (r *Run) alreadyFollowed(p Position) bool {
+	for _, o := range r.rotated {
+		if o.Position.Dev == p.Dev && o.Position.Inode == p.Inode {
+			return true
+		}
+	}
+	return false
+}
+
+// follow finds a rotated file by device and inode and plans its remainder.
+func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
+	for _, e := range entries {
+		if e.dev != old.Position.Dev || e.ino != old.Position.Inode {
+			continue
+		}
+		f, err := os.Open(e.path)
+		if err != nil {
+			r.Notes = append(r.Notes, fmt.Sprintf("rotated log %s: %v; its unread lines are lost", e.path, err))
+			return
+		}
+		if !sameContent(f, old.Position) || e.size < old.Position.Offset {
+			f.Close()
+			r.Notes = append(r.Notes, fmt.Sprintf("rotated log %s changed content; its unread lines are lost", e.path))
+			return
+		}
+		r.files = append(r.files, f)
+		lastSeen := old.LastSeen
+		if e.size > old.Position.Offset || e.mtime.After(lastSeen) {
+			lastSeen = opt.Now
+		}
+		keep := opt.Now.Sub(e.mtime) < opt.RotatedKeep
+		r.rotated = append(r.rotated, Rotated{Path: e.path, Position: old.Position, LastSeen: lastSeen})
+		idx := len(r.rotated) - 1
+		if !keep {
+			// Written to long ago: read its rest once more, then forget it.
+			r.rotated[idx].LastSeen = time.Time{}
+		}
+		r.Segments = append(r.Segments, &Segment{
+			File: f, Name: e.path, Start: old.Position.Offset, End: e.size, Why: "rotated remainder",
+			InLongLine: old.Position.InLongLine, pos: &r.rotated[idx].Position, isRot: idx,
+		})
+		return
+	}
+	if old.Path == r.Path {
+		r.Notes = append(r.Notes, fmt.Sprintf("rotated log of %s (inode %d) not found in %s (compressed, moved or deleted); lines written to it after the last run are lost",
+			r.Path, old.Position.Inode, filepath.Dir(r.Path)))
+	}
+}
+
+// findCopy looks for copytruncate's copy of the old content: a sibling named
+// like the log whose first bytes match the saved fingerprint.
+func (r *Run) findCopy(entries []dirEntry, cur Position, path string, opt Options) {
+	base := filepath.Base(path)
+	var cands []dirEntry
+	for _, e := range entries {
+		name := filepath.Base(e.path)
+		if e.path == path || !strings.HasPrefix(name, base) || strings.HasSuffix(name, ".gz") ||
+			strings.HasSuffix(name, ".bz2") || strings.HasSuffix(name, ".xz") || strings.HasSuffix(name, ".zst") {
+			continue
+		}
+		if e.size < cur.Offset || r.alreadyFollowed(Position{Dev: e.dev, Inode: e.ino}) {
+			continue
+		}
+		cands = append(cands, e)
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].mtime.After(cands[j].mtime) })
+	for _, e := range cands {
+		f, err := os.Open(e.path)
+		if err != nil {
+			continue
+		}
+		if sameContent(f, cur) {
+			r.files = append(r.files, f)
+			p := cur
+			p.Dev, p.Inode = e.dev, e.ino
+			// A copy is complete once made: read its rest once, don't follow it.
+			r.rotated = append(r.rotated, Rotated{Path: e.path, Position: p})
+			idx := len(r.rotated) - 1
+			r.Segments = append(r.Segments, &Segment{
+				File: f, Name: e.path, Start: cur.Offset, End: e.size, Why: "copy's remainder",
+				InLongLine: cur.InLongLine, pos: &r.rotated[idx].Position, isRot: idx,
+			})
+			return
+		}
+		f.Close()
+	}
+	if cur.Offset > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s was truncated; no uncompressed copy of its old content found beside it, so lines written after the last run and before the truncation are lost", path))
+	}
+}
+
+func (r *Run) addCurrent(f *os.File, start, end int64, why string, inLong bool) {
+	r.current.Offset = start
+	r.current.InLongLine = inLong
+	if start == 0 {
+		r.current.Fingerprint, r.current.FPLen = "", 0
+	}
+	r.Segments = append(r.Segments, &Segment{File: f, Name: r.Path, Start: start, End: end, Why: why, InLongLine: inLong, pos: &r.current, isRot: -1})
+}
+
+// Close closes the files the run opened.
+func (r *Run) Close() {
+	for _, f := range r.files {
+		f.Close()
+	}
+	r.files = nil
+}
+
+// Finish returns the state to save: every segment's consumed offset, with
+// fingerprints brought up to date. Call it before Close. Segments whose Done
+// was never called keep their starting offset (nothing consumed).
+func (r *Run) Finish() State {
+	st := State{Path: r.Path, LastRun: r.now}
+	for _, s := range r.Segments {
+		p := *s.pos
+		if s.done {
+			p = s.result
+		} else {
+			p.Offset = s.Start
+			p.InLongLine = s.InLongLine
+		}
+		if n := min(p.Offset, FingerprintSize); n != p.FPLen || p.Fingerprint == "" {
+			if fp, ok := fingerprint(s.File, n); ok {
+				p.Fingerprint, p.FPLen = fp, n
+			}
+		}
+		if s.isRot < 0 {
+			st.Current = p
+			continue
+		}
+		old := r.rotated[s.isRot]
+		old.Position = p
+		// A zero LastSeen marks a file no longer written to (or a complete
+		// copy): once read to its end it is forgotten.
+		if old.LastSeen.IsZero() && p.Offset >= s.End && !p.InLongLine {
+			continue
+		}
+		st.Rotated = append(st.Rotated, old)
+	}
+	return st
+}
+
+// Chunks reads seg from Start to End and hands over whole lines in chunks.
+// get returns an empty buffer (all of the same length, which must exceed
+// maxLine); put receives a filled buffer and the part of it that holds whole
+// lines, each ending with '\n', and owns the buffer until it hands it back to
+// whatever get draws from. Chunks never writes to a buffer it has put.
+// A line that outgrows maxLine before its newline arrives is skipped and
+// reported once through onLong; lines within a chunk are the consumer's to
+// check against maxLine. Every buffer drawn from get is handed to put exactly
+// once, the last one possibly with no lines. Chunks calls seg.Done with the offset after the last
+// newline handed over, so a half-written last line waits for the next run.
+func Chunks(seg *Segment, get func() []byte, put func(buf, lines []byte), maxLine int, onLong func()) error {
+	off := seg.Start
+	skipping := seg.InLongLine
+	consumed := seg.Start
+	buf := get()
+	if len(buf) <= maxLine {
+		put(buf, buf[:0])
+		return fmt.Errorf("tail: buffer of %d bytes cannot hold a line of %d", len(buf), maxLine)
+	}
+	carry := 0 // buf[:carry] is a line begun in the previous chunk
+	for off < seg.End {
+		want := min(int64(len(buf)-carry), seg.End-off)
+		n, err := seg.File.ReadAt(buf[carry:carry+int(want)], off)
+		if n == 0 && err != nil {
+			if errors.Is(err, io.EOF) {
+				break // truncated under us: the next run sees it
+			}
+			put(buf, buf[:0])
+			return fmt.Errorf("read %s at offset %d: %w", seg.Name, off, err)
+		}
+		off += int64(n)
+		data := buf[:carry+n]
+		base := off - int64(len(data)) // file offset of data[0]
+		start := 0
+		if skipping {
+			i := bytes.IndexByte(data, '\n')
+			if i < 0 {
+				carry, consumed = 0, off
+				continue
+			}
+			skipping = false
+			start = i + 1
+			consumed = base + int64(start)
+		}
+		last := bytes.LastIndexByte(data[start:], '\n')
+		if last < 0 {
+			if len(data)-start > maxLine {
+				onLong()
+				skipping = true
+				carry, consumed = 0, off
+				continue
+			}
+			copy(buf, data[start:])
+			carry = len(data) - start
+			continue
+		}
+		end := start + last + 1
+		consumed = base + int64(end)
+		rest := data[end:]
+		// Hand the lines over first: with a single buffer (ReadLines) get
+		// returns the same one, and the carry must not overwrite them.
+		put(buf, data[start:end])
+		next := get()
+		if len(rest) > maxLine {
+			onLong()
+			skipping = true
+			carry, consumed = 0, off
+		} else {
+			copy(next, rest)
+			carry = len(rest)
+		}
+		buf = next
+	}
+	put(buf, buf[:0])
+	seg.Done(consumed, skipping)
+	return nil
+}
+
+// ReadLines is Chunks with one buffer, calling fn for each whole line
+// (without its newline) that is no longer than maxLine, and onLong for each
+// that is.
+func ReadLines(seg *Segment, buf []byte, maxLine int, fn func(line []byte), onLong func()) error {
+	return Chunks(seg, func() []byte { return buf }, func(_, lines []byte) {
+		for len(lines) > 0 {
+			i := bytes.IndexByte(lines, '\n')
+			if i > maxLine {
+				onLong()
+			} else {
+				fn(lines[:i])
+			}
+			lines = lines[i+1:]
+		}
+	}, maxLine, onLong)
+}
+
+// LimitBacklog skips the oldest unread bytes so that at most max remain to be
+// read in this run, and returns how many were skipped. A segment cut in the
+// middle of a line discards the rest of that line.
+func (r *Run) LimitBacklog(max int64) int64 {
+	var total int64
+	for _, s := range r.Segments {
+		total += s.End - s.Start
+	}
+	excess := total - max
+	if excess <= 0 {
+		return 0
+	}
+	skipped := excess
+	for _, s := range r.Segments {
+		if excess <= 0 {
+			break
+		}
+		cut := min(excess, s.End-s.Start)
+		s.Start += cut
+		excess -= cut
+		s.InLongLine = !atLineStart(s.File, s.Start)
+	}
+	return skipped
+}
+
+// atLineStart reports whether off begins a line: the start of the file, or
+// just after a newline.
+func atLineStart(f *os.File, off int64) bool {
+	if off == 0 {
+		return true
+	}
+	var b [1]byte
+	n, _ := f.ReadAt(b[:], off-1)
+	return n == 1 && b[0] == '\n'
+}

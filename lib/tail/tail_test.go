@@ -1,0 +1,306 @@
+package tail
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// reader runs the plugin's cycle (open, read every segment, finish, save) and
+// remembers the state between runs, as the state file would.
+type reader struct {
+	t       *testing.T
+	path    string
+	st      *State
+	opt     Options
+	maxLine int
+	bufSize int
+	long    int
+	notes   []string
+}
+
+func (r *reader) run() []string {
+	r.t.Helper()
+	run, err := Open(r.path, r.st, r.opt)
+	if err != nil {
+		r.t.Fatalf("Open: %v", err)
+	}
+	defer run.Close()
+	r.notes = append(r.notes, run.Notes...)
+	var lines []string
+	bs := r.bufSize
+	if bs == 0 {
+		bs = 64
+	}
+	if r.maxLine == 0 {
+		r.maxLine = 40
+	}
+	buf := make([]byte, bs)
+	for _, seg := range run.Segments {
+		err := ReadLines(seg, buf, r.maxLine, func(l []byte) { lines = append(lines, string(l)) }, func() { r.long++ })
+		if err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	st := run.Finish()
+	r.st = &st
+	return lines
+}
+
+func appendTo(t *testing.T, path string, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+func numbered(from, to int) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "line %05d status=200\n", i)
+	}
+	return b.String()
+}
+
+func want(t *testing.T, got []string, from, to int) {
+	t.Helper()
+	if len(got) != to-from {
+		t.Fatalf("got %d lines, want %d (%d..%d): %q", len(got), to-from, from, to-1, got)
+	}
+	for i, l := range got {
+		if w := fmt.Sprintf("line %05d status=200", from+i); l != w {
+			t.Fatalf("line %d = %q, want %q", i, l, w)
+		}
+	}
+}
+
+func setup(t *testing.T) (string, *reader) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "access.log")
+	return p, &reader{t: t, path: p}
+}
+
+func TestFirstRunStartsAtEndUnlessFromStart(t *testing.T) {
+	p, r := setup(t)
+	appendTo(t, p, numbered(0, 10))
+	if got := r.run(); len(got) != 0 {
+		t.Fatalf("first run read %d lines", len(got))
+	}
+	appendTo(t, p, numbered(10, 15))
+	want(t, r.run(), 10, 15)
+
+	p2, r2 := setup(t)
+	r2.opt.FromStart = true
+	appendTo(t, p2, numbered(0, 10))
+	want(t, r2.run(), 0, 10)
+}
+
+func TestAppendAndHalfWrittenLine(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 7)+"line 00007 sta")
+	want(t, r.run(), 0, 7)
+	want(t, r.run(), 0, 0)
+	appendTo(t, p, "tus=200\n"+numbered(8, 20))
+	want(t, r.run(), 7, 20)
+}
+
+func TestMissingFileLeavesStateAlone(t *testing.T) {
+	p, r := setup(t)
+	_, err := Open(p, nil, Options{})
+	if !errors.Is(err, ErrMissing) || !strings.Contains(err.Error(), p) {
+		t.Fatalf("err = %v", err)
+	}
+	_ = r
+}
+
+func TestRenameRotationReadsRemainderThenNewFile(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 5))
+	want(t, r.run(), 0, 5)
+	appendTo(t, p, numbered(5, 8))
+	if err := os.Rename(p, p+".1"); err != nil {
+		t.Fatal(err)
+	}
+	// The writer has not reopened yet: it still appends to the renamed file.
+	appendTo(t, p+".1", numbered(8, 10))
+	appendTo(t, p, numbered(10, 12))
+	want(t, r.run(), 5, 12)
+	// Late lines to the rotated file after this run are still picked up.
+	appendTo(t, p+".1", numbered(12, 13))
+	appendTo(t, p, numbered(13, 15))
+	got := r.run()
+	if len(got) != 3 || got[0] != "line 00012 status=200" {
+		t.Fatalf("late lines: %q", got)
+	}
+	if len(r.notes) != 0 {
+		t.Fatalf("notes: %v", r.notes)
+	}
+}
+
+func TestDelaycompressCycles(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	n := 0
+	for cycle := 0; cycle < 4; cycle++ {
+		appendTo(t, p, numbered(n, n+6))
+		n += 6
+		// logrotate with delaycompress: .1 → .2.gz (compressed copy, new inode), log → .1, new log
+		if _, err := os.Stat(p + ".1"); err == nil {
+			b, _ := os.ReadFile(p + ".1")
+			os.WriteFile(p+".2.gz", b, 0o644) // stands in for gzip: another inode, other name
+			os.Remove(p + ".1")
+		}
+		os.Rename(p, p+".1")
+		appendTo(t, p, numbered(n, n+3))
+		n += 3
+		got := r.run()
+		if cycle == 0 {
+			want(t, got, 6, 9) // no state yet: the rotated file was never seen
+		} else {
+			want(t, got, n-9, n)
+		}
+	}
+}
+
+func TestCopyTruncateShrunk(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 10))
+	want(t, r.run(), 0, 10)
+	appendTo(t, p, numbered(10, 14))
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".1", b, 0o644)
+	os.Truncate(p, 0)
+	appendTo(t, p, numbered(14, 16))
+	want(t, r.run(), 10, 16)
+}
+
+func TestCopyTruncateRegrownPastOffset(t *testing.T) {
+	// The case the peers get wrong: by the next run the truncated file is
+	// larger than the saved offset again, so size alone does not show it.
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 3))
+	want(t, r.run(), 0, 3)
+	appendTo(t, p, numbered(3, 5))
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".1", b, 0o644)
+	os.Truncate(p, 0)
+	appendTo(t, p, numbered(5, 15))
+	want(t, r.run(), 3, 15)
+	appendTo(t, p, numbered(15, 16))
+	want(t, r.run(), 15, 16)
+}
+
+func TestCopyTruncateWithoutCopyNotes(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 3))
+	r.run()
+	os.Truncate(p, 0)
+	appendTo(t, p, numbered(3, 5))
+	want(t, r.run(), 3, 5)
+	if len(r.notes) != 1 || !strings.Contains(r.notes[0], "truncated") {
+		t.Fatalf("notes: %v", r.notes)
+	}
+}
+
+func TestDeleteAndRecreate(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 10))
+	want(t, r.run(), 0, 10)
+	os.Remove(p)
+	appendTo(t, p, numbered(10, 30)) // may reuse the inode, and is larger than the old offset
+	want(t, r.run(), 10, 30)
+	os.Remove(p)
+	appendTo(t, p, numbered(30, 31)) // smaller than the old offset
+	want(t, r.run(), 30, 31)
+}
+
+func TestOverlongLinesSkippedAndCounted(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	r.maxLine, r.bufSize = 30, 48
+	long := strings.Repeat("x", 100)
+	appendTo(t, p, numbered(0, 2)+long+"\n"+numbered(2, 4)+strings.Repeat("y", 35)+"\n")
+	want(t, r.run(), 0, 4)
+	if r.long != 2 {
+		t.Fatalf("long = %d, want 2", r.long)
+	}
+	// An overlong line still being written when the run ends: skipped, and
+	// the next run discards its end instead of taking it for a line.
+	appendTo(t, p, strings.Repeat("z", 70))
+	want(t, r.run(), 0, 0)
+	appendTo(t, p, strings.Repeat("z", 10)+"\n"+numbered(4, 6))
+	want(t, r.run(), 4, 6)
+	if r.long != 3 {
+		t.Fatalf("long = %d, want 3", r.long)
+	}
+}
+
+func TestChunkBoundariesEveryBufferSize(t *testing.T) {
+	content := numbered(0, 50)
+	for bs := 23; bs < 90; bs += 7 {
+		p, r := setup(t)
+		r.opt.FromStart = true
+		r.bufSize, r.maxLine = bs, 22
+		appendTo(t, p, content)
+		want(t, r.run(), 0, 50)
+	}
+}
+
+func TestRotatedFileForgottenWhenOld(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 2))
+	r.run()
+	os.Rename(p, p+".1")
+	appendTo(t, p, numbered(2, 3))
+	r.run()
+	if len(r.st.Rotated) != 1 {
+		t.Fatalf("rotated = %+v", r.st.Rotated)
+	}
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p+".1", old, old)
+	r.run()
+	if len(r.st.Rotated) != 0 {
+		t.Fatalf("rotated file still followed: %+v", r.st.Rotated)
+	}
+}
+
+func TestLimitBacklogSkipsOldestAndLandsOnALine(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 1))
+	r.run()
+	appendTo(t, p, numbered(1, 11)) // 10 lines of 22 bytes
+	run, err := Open(p, r.st, r.opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer run.Close()
+	if sk := run.LimitBacklog(22*3 + 5); sk != 22*7-5 {
+		t.Fatalf("skipped %d", sk)
+	}
+	var got []string
+	for _, seg := range run.Segments {
+		ReadLines(seg, make([]byte, 64), 40, func(l []byte) { got = append(got, string(l)) }, func() {})
+	}
+	want(t, got, 8, 11) // the partial line 7 is discarded, not parsed
+	st := run.Finish()
+	r.st = &st
+	appendTo(t, p, numbered(11, 12))
+	want(t, r.run(), 11, 12)
+}

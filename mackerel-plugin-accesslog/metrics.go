@@ -1,0 +1,183 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+
+	mp "github.com/mackerelio/go-mackerel-plugin"
+	"github.com/sre-suite/mackerel-plugins/lib/metricname"
+)
+
+// Percentiles reported for request and upstream time.
+var percentiles = []int{50, 90, 95, 98, 99}
+
+var classes = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// plugin is what go-mackerel-plugin prints: graph definitions in meta mode,
+// values (computed beforehand by the runner) otherwise.
+type plugin struct {
+	prefix  string
+	grouped bool
+	values  map[string]float64
+}
+
+func (p *plugin) MetricKeyPrefix() string { return p.prefix }
+
+func (p *plugin) FetchMetrics() (map[string]float64, error) { return p.values, nil }
+
+func metricsOf(names []string, suffix string, stacked bool) []mp.Metrics {
+	out := make([]mp.Metrics, len(names))
+	for i, n := range names {
+		out[i] = mp.Metrics{Name: n + suffix, Label: n, Stacked: stacked}
+	}
+	return out
+}
+
+func codeNames() []string {
+	out := make([]string, len(trackedCodes))
+	for i, c := range trackedCodes {
+		out[i] = strconv.Itoa(c)
+	}
+	return out
+}
+
+func latencyMetrics() []mp.Metrics {
+	ms := []mp.Metrics{{Name: "average", Label: "average"}}
+	for _, p := range percentiles {
+		ms = append(ms, mp.Metrics{Name: fmt.Sprintf("%d_percentile", p), Label: fmt.Sprintf("p%d", p)})
+	}
+	return append(ms, mp.Metrics{Name: "max", Label: "max"})
+}
+
+// GraphDefinition declares every graph (meta mode); the names are documented
+// in README.md. When values are being printed it returns them as one flat
+// graph instead: go-mackerel-plugin looks values up by metric name alone, and
+// latency and upstream_latency share their metric names.
+func (p *plugin) GraphDefinition() map[string]mp.Graphs {
+	if p.values != nil {
+		return p.flat()
+	}
+	return p.graphs()
+}
+
+func (p *plugin) flat() map[string]mp.Graphs {
+	names := make([]string, 0, len(p.values))
+	for k := range p.values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	ms := make([]mp.Metrics, len(names))
+	for i, n := range names {
+		ms[i] = mp.Metrics{Name: n}
+	}
+	return map[string]mp.Graphs{"": {Metrics: ms}}
+}
+
+func (p *plugin) graphs() map[string]mp.Graphs {
+	countMetrics := append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", true)...)
+	codeCounts := metricsOf(codeNames(), "_count", false)
+	g := map[string]mp.Graphs{
+		"access_num":       {Label: "Requests per run (exact count)", Unit: mp.UnitInteger, Metrics: append(countMetrics, codeCounts...)},
+		"rps":              {Label: "Requests per second", Unit: mp.UnitFloat, Metrics: append([]mp.Metrics{{Name: "total", Label: "total"}}, metricsOf(classes, "", true)...)},
+		"rps_code":         {Label: "Requests per second by status code", Unit: mp.UnitFloat, Metrics: metricsOf(codeNames(), "", false)},
+		"access_rate":      {Label: "Share of requests by status class", Unit: mp.UnitPercentage, Metrics: metricsOf(classes, "_percentage", true)},
+		"access_rate_code": {Label: "Share of requests by status code", Unit: mp.UnitPercentage, Metrics: metricsOf(codeNames(), "_percentage", false)},
+		"latency":          {Label: "Request time", Unit: mp.UnitSeconds, Metrics: latencyMetrics()},
+		"upstream_latency": {Label: "Upstream response time", Unit: mp.UnitSeconds, Metrics: latencyMetrics()},
+		"bytes":            {Label: "Bytes sent", Unit: mp.UnitBytesPerSecond, Metrics: []mp.Metrics{{Name: "sent", Label: "sent"}}},
+		"lines":            {Label: "Lines not counted", Unit: mp.UnitInteger, Metrics: []mp.Metrics{{Name: "malformed_count", Label: "malformed"}, {Name: "overlong_count", Label: "overlong"}}},
+		"skipped":          {Label: "Backlog skipped", Unit: mp.UnitBytes, Metrics: []mp.Metrics{{Name: "bytes", Label: "bytes"}}},
+	}
+	if p.grouped {
+		g["group_access_num.#"] = mp.Graphs{Label: "Requests per run by group", Unit: mp.UnitInteger, Metrics: append(append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", false)...), codeCounts...)}
+		g["group_rps.#"] = mp.Graphs{Label: "Requests per second by group", Unit: mp.UnitFloat, Metrics: append([]mp.Metrics{{Name: "total", Label: "total"}}, metricsOf(classes, "", false)...)}
+		g["group_access_rate.#"] = mp.Graphs{Label: "Share of requests by group and status class", Unit: mp.UnitPercentage, Metrics: metricsOf(append(append([]string{}, classes...), codeNames()...), "_percentage", false)}
+		g["group_latency.#"] = mp.Graphs{Label: "Request time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
+		g["group_upstream_latency.#"] = mp.Graphs{Label: "Upstream response time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
+	}
+	return g
+}
+
+// values turns a run's result into metric values (keys without the prefix).
+func values(res *result, maxGroups int) map[string]float64 {
+	v := map[string]float64{}
+	secs := res.elapsed.Seconds()
+	st := &res.stats
+	addCounts(v, "access_num", "rps", "access_rate", "latency", "upstream_latency", &st.all, secs)
+	for i, c := range trackedCodes {
+		name := strconv.Itoa(c)
+		v["rps_code."+name] = rate(st.all.code[i], secs)
+		v["access_rate_code."+name+"_percentage"] = ratio(st.all.code[i], st.all.total)
+		v["access_num."+name+"_count"] = float64(st.all.code[i])
+	}
+	v["bytes.sent"] = 0
+	if secs > 0 {
+		v["bytes.sent"] = float64(st.all.bytes) / secs
+	}
+	v["lines.malformed_count"] = float64(st.malformed)
+	v["lines.overlong_count"] = float64(st.overlong)
+	v["skipped.bytes"] = float64(res.skippedBytes)
+
+	if len(st.groups) > 0 {
+		byName := map[string]*counts{}
+		for raw, g := range st.groups {
+			name := metricname.Sanitize(raw)
+			if byName[name] == nil {
+				byName[name] = &counts{}
+			}
+			byName[name].merge(g)
+		}
+		grouped := stats{groups: byName}
+		grouped.topGroups(maxGroups)
+		for name, g := range grouped.groups {
+			addCounts(v, "group_access_num."+name, "group_rps."+name, "group_access_rate."+name,
+				"group_latency."+name, "group_upstream_latency."+name, g, secs)
+			for i, c := range trackedCodes {
+				v["group_access_num."+name+"."+strconv.Itoa(c)+"_count"] = float64(g.code[i])
+				v["group_access_rate."+name+"."+strconv.Itoa(c)+"_percentage"] = ratio(g.code[i], g.total)
+			}
+		}
+	}
+	return v
+}
+
+func addCounts(v map[string]float64, num, rps, share, lat, upLat string, c *counts, secs float64) {
+	v[num+".total_count"] = float64(c.total)
+	v[rps+".total"] = rate(c.total, secs)
+	for i, cl := range classes {
+		n := c.class[i+1]
+		v[num+"."+cl+"_count"] = float64(n)
+		v[rps+"."+cl] = rate(n, secs)
+		v[share+"."+cl+"_percentage"] = ratio(n, c.total)
+	}
+	addLatency(v, lat, &c.reqTime)
+	addLatency(v, upLat, &c.upstream)
+}
+
+// addLatency omits the graph when no line had a time: there is no latency
+// of nothing, and NaN would make mackerel-agent drop the whole run.
+func addLatency(v map[string]float64, key string, h *histogram) {
+	if h.n == 0 {
+		return
+	}
+	v[key+".average"] = float64(h.sum) / float64(h.n) / 1e6
+	for i, q := range h.percentiles(percentiles) {
+		v[fmt.Sprintf("%s.%d_percentile", key, percentiles[i])] = float64(q) / 1e6
+	}
+	v[key+".max"] = float64(h.max) / 1e6
+}
+
+func rate(n uint64, secs float64) float64 {
+	if secs <= 0 {
+		return 0
+	}
+	return float64(n) / secs
+}
+
+func ratio(n, total uint64) float64 {
+	if total == 0 {
+		return 0
+	}
+	return 100 * float64(n) / float64(total)
+}

@@ -1,0 +1,206 @@
+package main
+
+import (
+	"slices"
+)
+
+// histogram counts occurrences of each value (whole microseconds), so that
+// memory grows with the number of distinct values, not of lines, and
+// percentiles are exact.
+type histogram struct {
+	counts map[int64]uint64
+	n      uint64
+	sum    int64
+	max    int64
+}
+
+func (h *histogram) add(v int64) {
+	if h.counts == nil {
+		h.counts = make(map[int64]uint64, 256)
+	}
+	h.counts[v]++
+	h.n++
+	h.sum += v
+	if v > h.max || h.n == 1 {
+		h.max = v
+	}
+}
+
+func (h *histogram) merge(o *histogram) {
+	if o.n == 0 {
+		return
+	}
+	if h.counts == nil {
+		h.counts = make(map[int64]uint64, len(o.counts))
+	}
+	for v, c := range o.counts {
+		h.counts[v] += c
+	}
+	if h.n == 0 || o.max > h.max {
+		h.max = o.max
+	}
+	h.n += o.n
+	h.sum += o.sum
+}
+
+// percentiles returns, for each p (in percent, ascending), the nearest-rank
+// percentile: the smallest value v such that at least p% of the values are
+// <= v. It needs at least one value.
+func (h *histogram) percentiles(ps []int) []int64 {
+	keys := make([]int64, 0, len(h.counts))
+	for v := range h.counts {
+		keys = append(keys, v)
+	}
+	slices.Sort(keys)
+	out := make([]int64, len(ps))
+	var cum uint64
+	i := 0
+	for _, v := range keys {
+		cum += h.counts[v]
+		for i < len(ps) && cum >= rank(ps[i], h.n) {
+			out[i] = v
+			i++
+		}
+		if i == len(ps) {
+			break
+		}
+	}
+	return out
+}
+
+// rank is the 1-based nearest rank of percentile p among n values: ceil(p*n/100).
+func rank(p int, n uint64) uint64 {
+	r := (uint64(p)*n + 99) / 100
+	if r == 0 {
+		r = 1
+	}
+	return r
+}
+
+// The status codes counted one by one, besides their class.
+var trackedCodes = [...]int{499, 500, 502, 503, 504}
+
+func codeIndex(status int) int {
+	switch status {
+	case 499:
+		return 0
+	case 500:
+		return 1
+	case 502:
+		return 2
+	case 503:
+		return 3
+	case 504:
+		return 4
+	}
+	return -1
+}
+
+// counts is everything counted for one set of lines (all, or one group).
+type counts struct {
+	total    uint64
+	class    [6]uint64 // [1]..[5]: 1xx..5xx
+	code     [len(trackedCodes)]uint64
+	bytes    int64
+	reqTime  histogram
+	upstream histogram
+}
+
+func (c *counts) add(r *Record) {
+	c.total++
+	c.class[r.Status/100]++
+	if i := codeIndex(r.Status); i >= 0 {
+		c.code[i]++
+	}
+	if r.HasBytesSent {
+		c.bytes += r.BytesSent
+	}
+	if r.HasReqTime {
+		c.reqTime.add(r.ReqTimeUS)
+	}
+	if r.HasUpstreamTime {
+		c.upstream.add(r.UpstreamTimeUS)
+	}
+}
+
+func (c *counts) merge(o *counts) {
+	c.total += o.total
+	for i := range c.class {
+		c.class[i] += o.class[i]
+	}
+	for i := range c.code {
+		c.code[i] += o.code[i]
+	}
+	c.bytes += o.bytes
+	c.reqTime.merge(&o.reqTime)
+	c.upstream.merge(&o.upstream)
+}
+
+// stats is one worker's (or, merged, the run's) result.
+type stats struct {
+	all       counts
+	groups    map[string]*counts
+	malformed uint64
+	overlong  uint64
+}
+
+func (s *stats) merge(o *stats) {
+	s.all.merge(&o.all)
+	s.malformed += o.malformed
+	s.overlong += o.overlong
+	for name, g := range o.groups {
+		s.group(name).merge(g)
+	}
+}
+
+func (s *stats) group(name string) *counts {
+	if s.groups == nil {
+		s.groups = map[string]*counts{}
+	}
+	g := s.groups[name]
+	if g == nil {
+		g = &counts{}
+		s.groups[name] = g
+	}
+	return g
+}
+
+// topGroups keeps the max groups with the most requests and folds the rest
+// into "other" (ties broken by name, so the choice is stable).
+func (s *stats) topGroups(max int) {
+	if len(s.groups) <= max {
+		return
+	}
+	names := make([]string, 0, len(s.groups))
+	for n := range s.groups {
+		if n != otherGroup {
+			names = append(names, n)
+		}
+	}
+	slices.SortFunc(names, func(a, b string) int {
+		ta, tb := s.groups[a].total, s.groups[b].total
+		if ta != tb {
+			if ta > tb {
+				return -1
+			}
+			return 1
+		}
+		if a < b {
+			return -1
+		}
+		return 1
+	})
+	keep := max
+	if _, ok := s.groups[otherGroup]; ok || len(names) > max {
+		keep = max - 1 // "other" takes one place
+	}
+	if keep < 0 {
+		keep = 0
+	}
+	for _, n := range names[keep:] {
+		s.group(otherGroup).merge(s.groups[n])
+		delete(s.groups, n)
+	}
+}
+
+const otherGroup = "other"
