@@ -82,11 +82,11 @@ type Options struct {
 // Segment is one byte range to read: [Start, End) of File. End is the file's
 // size when the run opened it; what is written later is for the next run.
 type Segment struct {
-	File   *os.File
-	Name   string // path, for messages
-	Start  int64
-	End    int64
-	Why    string // "append", "first run", "rotated remainder", "truncated", "new file", …
+	File  *os.File
+	Name  string // path, for messages
+	Start int64
+	End   int64
+	Why   string // "append", "first run", "rotated remainder", "truncated", "new file", …
 	// InLongLine: discard up to the first newline (an overlong line the
 	// previous run was skipping).
 	InLongLine bool
