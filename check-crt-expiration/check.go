@@ -50,6 +50,9 @@ func newConfig(o options) (*config, error) {
 	if o.Critical > o.Warning {
 		return nil, fmt.Errorf("--critical %d is above --warning %d", o.Critical, o.Warning)
 	}
+	if _, ok := defaultPorts[o.StartTLS]; !ok {
+		return nil, fmt.Errorf("--starttls %q: want smtp, imap or pop3", o.StartTLS)
+	}
 	if o.Timeout.D() <= 0 {
 		return nil, errors.New("--timeout must be above 0")
 	}
