@@ -34,9 +34,12 @@ type Nginx struct {
 	Dir      string // the private prefix
 	ConfPath string // nginx.conf, which a test may rewrite before Reload
 	ErrorLog string
-	Process  *testenv.Process
-	Options  NginxOptions
-	t        testing.TB
+	// AccessLog has one line per request: worker PID, $upstream_addr,
+	// status, URI.
+	AccessLog string
+	Process   *testenv.Process
+	Options   NginxOptions
+	t         testing.TB
 }
 
 // NginxOptions shapes the generated config.
@@ -78,12 +81,13 @@ func StartNginxWith(t testing.TB, o NginxOptions) *Nginx {
 		}
 	}
 	n := &Nginx{
-		Zone:     Zone,
-		Dir:      dir,
-		ConfPath: filepath.Join(dir, "nginx.conf"),
-		ErrorLog: filepath.Join(dir, "logs", "error.log"),
-		Options:  o,
-		t:        t,
+		Zone:      Zone,
+		Dir:       dir,
+		ConfPath:  filepath.Join(dir, "nginx.conf"),
+		ErrorLog:  filepath.Join(dir, "logs", "error.log"),
+		AccessLog: filepath.Join(dir, "logs", "access.log"),
+		Options:   o,
+		t:         t,
 	}
 	apiPort, fePort := testenv.FreePort(t), testenv.FreePort(t)
 	for fePort == apiPort {
@@ -240,7 +244,9 @@ events {
 }
 
 http {
-    access_log {{.Dir}}/logs/access.log;
+    # $pid tells which worker served a request; $upstream_addr where it went.
+    log_format balancertest '$pid $upstream_addr $status $request_uri';
+    access_log {{.Dir}}/logs/access.log balancertest;
     client_body_temp_path {{.Dir}}/tmp/client_body;
     proxy_temp_path {{.Dir}}/tmp/proxy;
     fastcgi_temp_path {{.Dir}}/tmp/fastcgi;
@@ -269,7 +275,8 @@ http {
     }
 
     server {
-        listen 127.0.0.1:{{.Frontend}};
+        # reuseport spreads connections over every worker.
+        listen 127.0.0.1:{{.Frontend}} reuseport;
         location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
