@@ -1,0 +1,146 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/sre-suite/mackerel-plugins/lib/check"
+)
+
+// serverStatus is what the check reads from the server.
+type serverStatus struct {
+	Uptime  int64
+	Version string
+}
+
+// phase says how far a failed probe got, for the message.
+type phase string
+
+const (
+	phaseConnect phase = "connecting and logging in"
+	phaseQuery   phase = "querying the uptime"
+)
+
+// probeError is a failure with the phase it happened in.
+type probeError struct {
+	phase phase
+	err   error
+}
+
+func (e *probeError) Error() string { return string(e.phase) + ": " + e.err.Error() }
+func (e *probeError) Unwrap() error { return e.err }
+
+// probe connects once and reads the uptime and the version. ctx bounds the
+// whole exchange; timeout also bounds each read and write in the driver, so
+// that a server that accepts and never answers cannot hold it.
+func probe(ctx context.Context, t target, timeout time.Duration) (serverStatus, error) {
+	cfg := mysql.NewConfig()
+	cfg.Net, cfg.Addr = t.Net, t.Addr
+	cfg.User, cfg.Passwd = t.User, t.Password
+	cfg.TLS, cfg.AllowFallbackToPlaintext = t.TLS, t.TLSFallback
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = timeout, timeout, timeout
+	// Errors come back to us and go into the one output line; the driver's
+	// own log lines on stderr would only repeat them.
+	cfg.Logger = &mysql.NopLogger{}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return serverStatus{}, &probeError{phaseConnect, err}
+	}
+	db := sql.OpenDB(connector)
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return serverStatus{}, &probeError{phaseConnect, err}
+	}
+	defer conn.Close()
+
+	var st serverStatus
+	var name, value string
+	if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Uptime'").Scan(&name, &value); err != nil {
+		return st, &probeError{phaseQuery, err}
+	}
+	if st.Uptime, err = strconv.ParseInt(value, 10, 64); err != nil {
+		return st, &probeError{phaseQuery, fmt.Errorf("uptime %q is not a number", value)}
+	}
+	if err := conn.QueryRowContext(ctx, "SELECT VERSION()").Scan(&st.Version); err != nil {
+		return st, &probeError{phaseQuery, err}
+	}
+	return st, nil
+}
+
+// run is the whole check for parsed options.
+func run(o options, getenv func(string) string) check.Result {
+	if err := o.Thresholds.Validate(); err != nil {
+		return check.Result{Status: check.Unknown, Message: err.Error()}
+	}
+	t, err := o.resolve(getenv)
+	if err != nil {
+		return check.Result{Status: check.Unknown, Message: err.Error()}
+	}
+	timeout := o.Timeout.D()
+	onTimeout := func() check.Result {
+		return o.Failure(fmt.Errorf("%s did not answer within %s", t.Addr, timeout))
+	}
+	return check.Run(timeout, onTimeout, func(ctx context.Context) check.Result {
+		st, err := probe(ctx, t, timeout)
+		if err != nil {
+			return o.Failure(errors.New(redact(describe(ctx, err, t, timeout), t.Password)))
+		}
+		r := o.Thresholds.Judge(st.Uptime)
+		r.Message += fmt.Sprintf(", version %s, %s", st.Version, t.Addr)
+		return r
+	})
+}
+
+// describe turns a probe error into the message: where, as whom, how far it
+// got, and what the server or the network said.
+func describe(ctx context.Context, err error, t target, timeout time.Duration) string {
+	ph := phaseConnect
+	var pe *probeError
+	if errors.As(err, &pe) {
+		ph = pe.phase
+		err = pe.err
+	}
+	var ne net.Error
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Sprintf("%s did not answer within %s (%s)", t.Addr, timeout, ph)
+	}
+	var msg string
+	if ph == phaseConnect {
+		msg = fmt.Sprintf("cannot connect to %s as %s: %v", t.Addr, t.User, err)
+	} else {
+		msg = fmt.Sprintf("%s: %s failed: %v", t.Addr, ph, err)
+	}
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch {
+		case me.Number == 3159:
+			msg += " (the server requires TLS: use --tls)"
+		case me.Number == 1045 && t.TLS == nil:
+			// MariaDB answers a plaintext login to a server that requires
+			// secure transport with this error too.
+			msg += " (without TLS: if the server requires it, use --tls)"
+		}
+	}
+	if errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, mysql.ErrMalformPkt) {
+		msg += " (is it a MySQL server?)"
+	}
+	return msg
+}
+
+// redact hides the password wherever it might appear in a message.
+func redact(msg, password string) string {
+	if password == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, password, "[password]")
+}
