@@ -166,9 +166,10 @@ func (s *stats) group(name string) *counts {
 }
 
 // topGroups keeps the max groups with the most requests and folds the rest
-// into "other" (ties broken by name, so the choice is stable).
+// into "other", which comes on top of them (ties broken by name, so the
+// choice is stable).
 func (s *stats) topGroups(max int) {
-	if len(s.groups) <= max {
+	if len(s.groups)-boolInt(s.groups[otherGroup] != nil) <= max {
 		return
 	}
 	names := make([]string, 0, len(s.groups))
@@ -190,13 +191,7 @@ func (s *stats) topGroups(max int) {
 		}
 		return 1
 	})
-	keep := max
-	if _, ok := s.groups[otherGroup]; ok || len(names) > max {
-		keep = max - 1 // "other" takes one place
-	}
-	if keep < 0 {
-		keep = 0
-	}
+	keep := min(max, len(names))
 	for _, n := range names[keep:] {
 		s.group(otherGroup).merge(s.groups[n])
 		delete(s.groups, n)
@@ -204,3 +199,10 @@ func (s *stats) topGroups(max int) {
 }
 
 const otherGroup = "other"
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

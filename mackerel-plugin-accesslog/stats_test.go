@@ -91,7 +91,7 @@ func TestTopGroupsFoldsRestIntoOther(t *testing.T) {
 		}
 	}
 	s.topGroups(3)
-	if len(s.groups) != 3 || s.groups["e"].total != 5 || s.groups["d"].total != 4 || s.groups[otherGroup].total != 1+2+3 {
+	if len(s.groups) != 4 || s.groups["e"].total != 5 || s.groups["d"].total != 4 || s.groups["c"].total != 3 || s.groups[otherGroup].total != 1+2 {
 		t.Fatalf("%v", s.groups)
 	}
 }

@@ -71,6 +71,12 @@ func collectCustom(v any, into map[string]float64, found *bool) {
 	switch x := v.(type) {
 	case map[string]any:
 		for k, val := range x {
+			// mackerel-agent v0.87 prints {"name": {"Time": …, "Value": N}}.
+			if obj, ok := val.(map[string]any); ok {
+				if f, ok := obj["Value"].(float64); ok {
+					val = f
+				}
+			}
 			if f, ok := val.(float64); ok {
 				*found = true
 				if rest, ok := strings.CutPrefix(k, "custom."); ok {

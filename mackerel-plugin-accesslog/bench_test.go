@@ -1,0 +1,43 @@
+package main
+
+import (
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+)
+
+// BenchmarkRun reads a generated LTSV log from its start, as the first run
+// with --from-start does: the whole pipeline, parsing on every core.
+func BenchmarkRun(b *testing.B) {
+	dir := b.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	gen := exec.Command("go", "run", "./cmd/genlog", "-lines", "200000", "-out", logPath)
+	gen.Stderr = io.Discard
+	if out, err := gen.Output(); err != nil {
+		b.Fatalf("genlog: %v %s", err, out)
+	}
+	fi, _ := os.Stat(logPath)
+	p, err := NewParser("ltsv", "", Fields{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(fi.Size())
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		opts := options{Files: []string{logPath}, Format: "ltsv", Prefix: "accesslog", MaxReadBytes: 1 << 40, MaxLineBytes: 256 << 10, FromStart: true, StateDir: filepath.Join(dir, "state", time.Now().Format("150405.000000000"))}
+		rn := &runner{opts: &opts, parser: p, stderr: io.Discard, now: time.Now()}
+		res, err := rn.Run()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.stats.all.total != 200000 {
+			b.Fatalf("read %d lines", res.stats.all.total)
+		}
+	}
+	_ = testenv.InCI
+}
