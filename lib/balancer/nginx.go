@@ -296,8 +296,8 @@ func parseListLine(upstream, text string) (Server, bool, error) {
 		return Server{}, false, fmt.Errorf("server line without ';': %.60q", text)
 	}
 	fields := strings.Fields(rest)
-	if len(fields) == 0 {
-		return Server{}, false, fmt.Errorf("server line without an address: %.60q", text)
+	if len(fields) == 0 || strings.Contains(rest, ";") {
+		return Server{}, false, fmt.Errorf("not one server per line: %.60q", text)
 	}
 	s := Server{Upstream: upstream, Addr: fields[0], State: Up, Active: -1}
 	verbose := false

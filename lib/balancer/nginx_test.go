@@ -234,7 +234,7 @@ func TestNginxDownWithoutEqualsIsCaught(t *testing.T) {
 		u.RawQuery = strings.ReplaceAll(r.URL.RawQuery, "down=", "down")
 		code, body, err := balancertest.Get(r.Context(), u.String(), 3*time.Second)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		w.WriteHeader(code)
