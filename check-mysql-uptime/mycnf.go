@@ -122,13 +122,15 @@ func parseOptions(data []byte, name, group string, into optionValues, include fu
 	inGroup, seenGroup := false, false
 	for i, raw := range bytes.Split(data, []byte("\n")) {
 		lineNo := i + 1
-		line := strings.TrimSpace(string(raw))
+		line := trimSpace(string(raw))
 		if line == "" || line[0] == '#' || line[0] == ';' {
 			continue
 		}
 		if line[0] == '!' {
-			directive, arg, _ := strings.Cut(line[1:], " ")
-			directive, arg = strings.TrimSpace(directive), strings.TrimSpace(arg)
+			directive, arg := line[1:], ""
+			if i := strings.IndexAny(directive, " \t"); i >= 0 {
+				directive, arg = directive[:i], trimSpace(directive[i:])
+			}
 			if (directive == "include" || directive == "includedir") && arg != "" {
 				if err := include(directive, arg); err != nil {
 					return err
@@ -137,7 +139,7 @@ func parseOptions(data []byte, name, group string, into optionValues, include fu
 			}
 			return fmt.Errorf("%s:%d: unknown directive (want !include FILE or !includedir DIR)", name, lineNo)
 		}
-		line = strings.TrimSpace(stripComment(line))
+		line = trimSpace(stripComment(line))
 		if line == "" {
 			continue
 		}
@@ -165,7 +167,7 @@ func parseOptions(data []byte, name, group string, into optionValues, include fu
 			into[key] = optionValue{bare: true}
 			continue
 		}
-		into[key] = optionValue{value: unquote(strings.TrimSpace(value))}
+		into[key] = optionValue{value: unquote(trimSpace(value))}
 	}
 	return nil
 }
@@ -230,6 +232,10 @@ func unquote(v string) string {
 
 // normaliseKey makes "ssl_ca", "ssl-ca" and "loose-ssl-ca" the same key.
 func normaliseKey(k string) string {
-	k = strings.ReplaceAll(strings.TrimSpace(k), "_", "-")
+	k = strings.ReplaceAll(trimSpace(k), "_", "-")
 	return strings.TrimPrefix(k, "loose-")
 }
+
+// trimSpace trims the ASCII white space C's isspace knows, as the clients
+// do, and no other Unicode space.
+func trimSpace(s string) string { return strings.Trim(s, " \t\n\v\f\r") }
