@@ -76,9 +76,9 @@ func TestParseOptionsGroupsAndKeys(t *testing.T) {
 // number, never the text, which may be a password.
 func TestParseOptionsErrorsHideTheLine(t *testing.T) {
 	cases := map[string]string{
-		"password=Secret1\n":               "my.cnf:1: option before any [group]",
-		"[client\npassword=Secret1\n":      "my.cnf:1: group header without ']'",
-		"[client]\n!Secret1 x\n":           "my.cnf:2: unknown directive (want !include FILE or !includedir DIR)",
+		"password=Secret1\n":                "my.cnf:1: option before any [group]",
+		"[client\npassword=Secret1\n":       "my.cnf:1: group header without ']'",
+		"[client]\n!Secret1 x\n":            "my.cnf:2: unknown directive (want !include FILE or !includedir DIR)",
 		"[client]\n# ok\n\n[Secret1\nx=1\n": "my.cnf:4: group header without ']'",
 	}
 	for text, want := range cases {
