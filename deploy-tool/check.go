@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
+	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/state"
+)
+
+// CheckOptions are the flags of `deploy-tool check`.
+type CheckOptions struct {
+	ConfigFlag
+	StuckAfter check.Duration `long:"stuck-after" default:"15m" value-name:"DURATION" description:"WARNING when a server has been down this long while no rollout holds the lock"`
+	check.Common
+}
+
+// downSince is the check's memory between runs: when each entry was first
+// seen out of rotation, keyed "balancer/upstream/addr".
+type downSince map[string]time.Time
+
+// cmdCheck is a mackerel-agent check plugin: CRITICAL when an upstream has
+// fewer than min_up servers up, WARNING when a server has been down longer
+// than --stuck-after while no rollout holds the lock.
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	c := check.New("deploy-tool")
+	c.Stdout, c.Stderr = stdout, stderr
+	code := -1
+	exit := func(r check.Result) {
+		fmt.Fprintln(stdout, c.Line(r))
+		code = int(r.Status)
+	}
+	var opts CheckOptions
+	p := flagsForCheck(&opts, args, stdout)
+	if p.done {
+		if p.err != "" {
+			exit(check.Resultf(check.Unknown, "%s", p.err))
+		}
+		return max(code, 0)
+	}
+	cfg, err := LoadConfig(opts.Config)
+	if err != nil {
+		exit(check.Resultf(check.Unknown, "%v", err))
+		return code
+	}
+	cl, err := NewCluster(cfg.Balancers, NewProgress(io.Discard))
+	if err != nil {
+		exit(check.Resultf(check.Unknown, "%v", err))
+		return code
+	}
+	r := check.Run(opts.Timeout.D(), func() check.Result {
+		return opts.Failure(fmt.Errorf("balancers did not answer within %v", opts.Timeout.D()))
+	}, func(ctx context.Context) check.Result {
+		return judge(cfg, cl, opts, time.Now())
+	})
+	exit(r)
+	return code
+}
+
+type checkFlags struct {
+	done bool
+	err  string
+}
+
+func flagsForCheck(opts *CheckOptions, args []string, stdout io.Writer) checkFlags {
+	var buf strings.Builder
+	rest, code := parseFlags("check", opts, args, stdout, &buf)
+	switch {
+	case code == exitOK:
+		return checkFlags{done: true}
+	case code >= 0:
+		return checkFlags{done: true, err: strings.TrimSpace(buf.String())}
+	case len(rest) > 0:
+		return checkFlags{done: true, err: "unexpected arguments: " + strings.Join(rest, " ")}
+	}
+	return checkFlags{}
+}
+
+func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Result {
+	snap, readErr := cl.Read()
+	var crit, warn, unreadable []string
+	for _, b := range snap.order {
+		if err := snap.errs[b]; err != nil {
+			unreadable = append(unreadable, err.Error())
+			continue
+		}
+		up := map[string]int{}
+		total := map[string]int{}
+		for _, s := range snap.servers[b] {
+			total[s.Upstream]++
+			if serving(s) {
+				up[s.Upstream]++
+			}
+		}
+		for _, u := range cl.upstreamsOf(b) {
+			if up[u] < cfg.MinUp {
+				crit = append(crit, fmt.Sprintf("%s/%s: %d of %d servers up < min_up %d", b, u, up[u], total[u], cfg.MinUp))
+			}
+		}
+	}
+	path := state.Path("deploy-tool-check", cfg.Path())
+	since := downSince{}
+	state.Load(path, &since)
+	seen := downSince{}
+	for _, b := range snap.order {
+		if snap.errs[b] != nil {
+			for k, t := range since { // keep what we cannot see now
+				if strings.HasPrefix(k, b+"/") {
+					seen[k] = t
+				}
+			}
+			continue
+		}
+		for _, s := range snap.servers[b] {
+			if s.State == balancer.Up {
+				continue
+			}
+			k := b + "/" + s.Upstream + "/" + s.Addr
+			t, ok := since[k]
+			if !ok {
+				t = now
+			}
+			seen[k] = t
+		}
+	}
+	state.Save(path, seen)
+	held, holder := Locked(cfg.LockPath())
+	var keys []string
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if d := now.Sub(seen[k]); d >= opts.StuckAfter.D() && !held {
+			warn = append(warn, fmt.Sprintf("%s down for %s with no rollout running", k, d.Truncate(time.Second)))
+		}
+	}
+	switch {
+	case len(crit) > 0:
+		return check.Resultf(check.Critical, "%s", strings.Join(append(crit, append(unreadable, warn...)...), "; "))
+	case readErr != nil && len(warn) == 0:
+		return opts.Failure(readErr)
+	case len(warn) > 0:
+		return check.Resultf(check.Warning, "%s", strings.Join(append(warn, unreadable...), "; "))
+	}
+	msg := fmt.Sprintf("%d balancers, every upstream has at least min_up %d up; %d entries down", len(snap.order), cfg.MinUp, len(seen))
+	if held {
+		msg += "; rollout running: " + holder
+	}
+	return check.Resultf(check.OK, "%s", msg)
+}

@@ -1,0 +1,475 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
+)
+
+// newBalancer builds a driver from its config. It is a variable so that the
+// engine's unit tests can use an in-memory balancer.
+var newBalancer = balancer.New
+
+// Cluster is every configured balancer, driven together: a server is "down"
+// only when it is out of rotation on every balancer that knows it.
+type Cluster struct {
+	bals []balancer.Balancer
+	log  *Progress
+}
+
+// NewCluster builds the drivers of every configured balancer.
+func NewCluster(cfgs []balancer.Config, log *Progress) (*Cluster, error) {
+	c := &Cluster{log: log}
+	for _, bc := range cfgs {
+		b, err := newBalancer(bc)
+		if err != nil {
+			return nil, fmt.Errorf("balancer %q: %w", bc.Name, err)
+		}
+		c.bals = append(c.bals, b)
+	}
+	return c, nil
+}
+
+// callTimeout bounds one balancer call made by the cluster itself; the
+// drivers have their own per-call timeouts inside it.
+const callTimeout = 15 * time.Second
+
+func callCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), callTimeout)
+}
+
+// Snapshot is what every balancer reported at one moment.
+type Snapshot struct {
+	order   []string
+	servers map[string][]balancer.Server
+	errs    map[string]error
+}
+
+// Read lists every balancer. Balancers that cannot be read are recorded in
+// the snapshot's errors; the returned error joins them.
+func (c *Cluster) Read() (Snapshot, error) {
+	s := Snapshot{servers: map[string][]balancer.Server{}, errs: map[string]error{}}
+	type res struct {
+		i   int
+		srv []balancer.Server
+		err error
+	}
+	ch := make(chan res, len(c.bals))
+	for i, b := range c.bals {
+		go func() {
+			ctx, cancel := callCtx()
+			defer cancel()
+			l, err := b.List(ctx)
+			ch <- res{i, l, err}
+		}()
+	}
+	got := make([]res, len(c.bals))
+	for range c.bals {
+		r := <-ch
+		got[r.i] = r
+	}
+	var errs []error
+	for i, b := range c.bals {
+		s.order = append(s.order, b.Name())
+		if got[i].err != nil {
+			err := fmt.Errorf("balancer %s: %w", b.Name(), got[i].err)
+			s.errs[b.Name()] = err
+			errs = append(errs, err)
+			continue
+		}
+		s.servers[b.Name()] = got[i].srv
+	}
+	return s, errors.Join(errs...)
+}
+
+// Entries are the balancer's entries for a configured server address, in
+// every upstream that has it.
+func (s Snapshot) Entries(bal, addr string) []balancer.Server {
+	var out []balancer.Server
+	for _, e := range s.servers[bal] {
+		if sameAddr(e.Addr, addr) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// UpOn reports whether the server is in rotation on the balancer (any of
+// its upstreams), and whether the balancer knows it at all.
+func (s Snapshot) UpOn(bal, addr string) (up, known bool) {
+	es := s.Entries(bal, addr)
+	for _, e := range es {
+		if e.State == balancer.Up {
+			return true, true
+		}
+	}
+	return false, len(es) > 0
+}
+
+// DownSomewhere names the balancers on which some entry of the server is
+// out of rotation (down, draining or maintenance).
+func (s Snapshot) DownSomewhere(addr string) []string {
+	var out []string
+	for _, b := range s.order {
+		for _, e := range s.Entries(b, addr) {
+			if e.State != balancer.Up {
+				out = append(out, b+"/"+e.Upstream+" ("+string(e.State)+")")
+			}
+		}
+	}
+	return out
+}
+
+// UpSomewhere names the balancers on which the server is in rotation.
+func (s Snapshot) UpSomewhere(addr string) []string {
+	var out []string
+	for _, b := range s.order {
+		if up, _ := s.UpOn(b, addr); up {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// NotUp is every address (on any balancer, in any upstream, configured or
+// not) that is out of rotation somewhere: the servers already unavailable.
+func (s Snapshot) NotUp() map[string]bool {
+	m := map[string]bool{}
+	for _, b := range s.order {
+		for _, e := range s.servers[b] {
+			if e.State != balancer.Up {
+				m[e.Addr] = true
+			}
+		}
+	}
+	return m
+}
+
+// sameAddr compares a balancer's IP:port with a configured address, which
+// may use a host name that resolves to that IP.
+func sameAddr(balAddr, cfgAddr string) bool {
+	if balAddr == cfgAddr {
+		return true
+	}
+	bh, bp, err1 := net.SplitHostPort(balAddr)
+	ch, cp, err2 := net.SplitHostPort(cfgAddr)
+	if err1 != nil || err2 != nil || bp != cp || net.ParseIP(ch) != nil {
+		return false
+	}
+	for _, ip := range resolve(ch) {
+		if ip == bh {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	resolveMu sync.Mutex
+	resolved  = map[string][]string{}
+)
+
+func resolve(host string) []string {
+	resolveMu.Lock()
+	defer resolveMu.Unlock()
+	if ips, ok := resolved[host]; ok {
+		return ips
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	ips, _ := net.DefaultResolver.LookupHost(ctx, host)
+	resolved[host] = ips
+	return ips
+}
+
+// target is one server in one upstream of one balancer.
+type target struct {
+	bal      balancer.Balancer
+	upstream string
+	addr     string // as the balancer prints it
+	wasUp    bool
+}
+
+func (t target) String() string { return t.bal.Name() + "/" + t.upstream }
+
+// targets are every (balancer, upstream) entry of a server in the snapshot.
+func (c *Cluster) targets(s Snapshot, addr string) []target {
+	var out []target
+	for _, b := range c.bals {
+		for _, e := range s.Entries(b.Name(), addr) {
+			out = append(out, target{bal: b, upstream: e.Upstream, addr: e.Addr, wasUp: e.State == balancer.Up})
+		}
+	}
+	return out
+}
+
+// Preflight checks that every balancer answers and knows every server. It
+// returns the snapshot and the problems found, one per line.
+func (c *Cluster) Preflight(servers []ServerConfig) (Snapshot, []string) {
+	s, err := c.Read()
+	var problems []string
+	if err != nil {
+		for _, b := range s.order {
+			if e := s.errs[b]; e != nil {
+				problems = append(problems, e.Error())
+			}
+		}
+	}
+	for _, srv := range servers {
+		for _, b := range s.order {
+			if s.errs[b] != nil {
+				continue
+			}
+			if _, known := s.UpOn(b, srv.Addr); !known {
+				problems = append(problems, fmt.Sprintf("server %s is not known to balancer %s (upstreams %s)", srv.Addr, b, strings.Join(c.upstreamsOf(b), ", ")))
+			}
+		}
+	}
+	return s, problems
+}
+
+func (c *Cluster) upstreamsOf(name string) []string {
+	for _, b := range c.bals {
+		if b.Name() == name {
+			return b.Upstreams()
+		}
+	}
+	return nil
+}
+
+// MarkDown takes servers out of rotation on every balancer (HAProxy: drain,
+// so in-flight requests finish) and reads the state back. On any failure it
+// puts back what it changed and returns the error. It returns the entries it
+// changed, for Undo.
+func (c *Cluster) MarkDown(servers []ServerConfig) ([]target, error) {
+	s, err := c.Read()
+	if err != nil {
+		return nil, err
+	}
+	var changed []target
+	for _, srv := range servers {
+		for _, t := range c.targets(s, srv.Addr) {
+			if !t.wasUp {
+				continue
+			}
+			ctx, cancel := callCtx()
+			err := t.bal.Drain(ctx, t.upstream, t.addr)
+			cancel()
+			if err != nil {
+				c.rollback(changed)
+				return nil, fmt.Errorf("mark %s down on %s: %w", srv.Addr, t, err)
+			}
+			changed = append(changed, t)
+		}
+	}
+	if err := c.confirm(servers, false); err != nil {
+		c.rollback(changed)
+		return nil, err
+	}
+	return changed, nil
+}
+
+// rollback puts back in rotation the entries a failed mark-down changed.
+func (c *Cluster) rollback(changed []target) {
+	if len(changed) == 0 {
+		return
+	}
+	if err := c.Undo(changed); err != nil {
+		c.log.Printf("ROLLBACK FAILED: %v", err)
+		return
+	}
+	c.log.Printf("rolled back: %s up again", describe(changed))
+}
+
+// Undo puts the given entries back in rotation, trying every one.
+func (c *Cluster) Undo(changed []target) error {
+	var errs []error
+	for _, t := range changed {
+		ctx, cancel := callCtx()
+		if err := t.bal.Up(ctx, t.upstream, t.addr); err != nil {
+			errs = append(errs, fmt.Errorf("up %s on %s: %w", t.addr, t, err))
+		}
+		cancel()
+	}
+	return errors.Join(errs...)
+}
+
+func describe(ts []target) string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range ts {
+		k := t.addr + " on " + t.String()
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}
+
+// confirm reads every balancer back and checks each server's state.
+func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
+	s, err := c.Read()
+	if err != nil {
+		return fmt.Errorf("read back: %w", err)
+	}
+	var errs []error
+	for _, srv := range servers {
+		for _, b := range s.order {
+			for _, e := range s.Entries(b, srv.Addr) {
+				if (e.State == balancer.Up) != wantUp {
+					errs = append(errs, fmt.Errorf("read back: %s is %s on %s/%s", srv.Addr, e.State, b, e.Upstream))
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// errInterrupted is returned by waits cut short by SIGINT/SIGTERM.
+var errInterrupted = errors.New("interrupted")
+
+// Drain waits until nothing is in flight to the servers: where a balancer
+// reports active requests, until they are 0; elsewhere for drainWait; always
+// at most drainTimeout. It returns the active requests left on timeout
+// (0 when drained) or errInterrupted.
+func (c *Cluster) Drain(servers []ServerConfig, drainWait, drainTimeout time.Duration, stop <-chan struct{}) (left int, err error) {
+	start := time.Now()
+	anyActive := false
+	anyTimed := false
+	for _, b := range c.bals {
+		if b.ReportsActive() {
+			anyActive = true
+		} else {
+			anyTimed = true
+		}
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		left = 0
+		if anyActive {
+			s, err := c.Read()
+			if err != nil {
+				return -1, err
+			}
+			for _, b := range c.bals {
+				if !b.ReportsActive() {
+					continue
+				}
+				for _, srv := range servers {
+					for _, e := range s.Entries(b.Name(), srv.Addr) {
+						if e.Active > 0 {
+							left += e.Active
+						}
+					}
+				}
+			}
+		}
+		waited := time.Since(start)
+		if left == 0 && (!anyTimed || waited >= drainWait) {
+			return 0, nil
+		}
+		if waited >= drainTimeout {
+			return left, nil
+		}
+		select {
+		case <-stop:
+			return left, errInterrupted
+		case <-tick.C:
+		}
+	}
+}
+
+// Park takes drained servers fully out (HAProxy: maint, so that neither
+// health checks nor persistent connections reach a restarting app; nginx:
+// down again, a no-op) and confirms.
+func (c *Cluster) Park(servers []ServerConfig) error {
+	s, err := c.Read()
+	if err != nil {
+		return err
+	}
+	for _, srv := range servers {
+		for _, t := range c.targets(s, srv.Addr) {
+			if t.wasUp {
+				return fmt.Errorf("%s is up again on %s", srv.Addr, t)
+			}
+			ctx, cancel := callCtx()
+			err := t.bal.Down(ctx, t.upstream, t.addr)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("mark %s down on %s: %w", srv.Addr, t, err)
+			}
+		}
+	}
+	return nil
+}
+
+// MarkUp puts servers back in rotation on every balancer that answers,
+// reads the state back, and waits (up to upTimeout) until every balancer that
+// health-checks them (HAProxy) sees them serving. A balancer that cannot be
+// reached is reported in the error; the others are still brought up, since
+// an unreachable balancer sends no traffic anyway.
+func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error {
+	s, readErr := c.Read()
+	var errs []error
+	if readErr != nil {
+		errs = append(errs, readErr)
+	}
+	for _, srv := range servers {
+		for _, t := range c.targets(s, srv.Addr) {
+			ctx, cancel := callCtx()
+			if err := t.bal.Up(ctx, t.upstream, t.addr); err != nil {
+				errs = append(errs, fmt.Errorf("mark %s up on %s: %w", srv.Addr, t, err))
+			}
+			cancel()
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	if err := c.confirm(servers, true); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(upTimeout)
+	for {
+		s, err := c.Read()
+		if err != nil {
+			return err
+		}
+		var waiting []string
+		for _, srv := range servers {
+			for _, b := range s.order {
+				for _, e := range s.Entries(b, srv.Addr) {
+					if !serving(e) {
+						waiting = append(waiting, fmt.Sprintf("%s on %s/%s is %s (%s)", srv.Addr, b, e.Upstream, e.State, e.Health))
+					}
+				}
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("not serving %v after up: %s", upTimeout, strings.Join(waiting, "; "))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// serving: in rotation and, where the balancer health-checks, passing.
+func serving(e balancer.Server) bool {
+	if e.State != balancer.Up {
+		return false
+	}
+	h := strings.ToUpper(e.Health)
+	return h == "" || strings.HasPrefix(h, "UP") || h == "NO CHECK" || h == "OPEN"
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Expand fills the {host}, {addr} and {port} placeholders. Config validation
+// allows only characters that need no shell quoting in these values.
+func Expand(tmpl string, s ServerConfig) string {
+	return strings.NewReplacer("{host}", s.Host, "{addr}", s.Addr, "{port}", strconv.Itoa(s.Port)).Replace(tmpl)
+}
+
+// RunCommand runs the deploy command for one server through /bin/sh -c in a
+// process group of its own, so that a Ctrl-C at the terminal does not reach
+// it: an interrupted rollout lets a started command finish. The group is
+// killed at the timeout or when kill is closed (a second signal). Its output
+// is printed line by line, prefixed with the host.
+func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-chan struct{}, log *Progress) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-kill:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	line := Expand(command, s)
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 2 * time.Second
+	out := log.Prefixed(s.Host)
+	cmd.Stdout, cmd.Stderr = out, out
+	err := cmd.Run()
+	out.Flush()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("deploy command for %s timed out after %v: %s", s.Addr, timeout, line)
+	case ctx.Err() != nil:
+		return fmt.Errorf("deploy command for %s killed by a second signal: %s", s.Addr, line)
+	}
+	return fmt.Errorf("deploy command for %s failed (%v): %s", s.Addr, err, line)
+}
+
+// HealthCheck asks the server's health URL until it answers the expected
+// status, at most retries times, interval apart. An empty URL passes.
+func HealthCheck(h HealthConfig, s ServerConfig, kill <-chan struct{}) error {
+	if h.URL == "" {
+		return nil
+	}
+	url := Expand(h.URL, s)
+	client := &http.Client{Timeout: h.Timeout.D()}
+	var last string
+	for i := 0; i < h.Retries; i++ {
+		if i > 0 {
+			select {
+			case <-kill:
+				return fmt.Errorf("health check of %s stopped by a second signal", s.Addr)
+			case <-time.After(h.Interval.D()):
+			}
+		}
+		ok, why := probe(client, url, h.Status)
+		if ok {
+			return nil
+		}
+		last = why
+	}
+	return fmt.Errorf("health check %s failed %d times, last: %s", url, h.Retries, last)
+}
+
+func probe(client *http.Client, url string, want int) (bool, string) {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	req.Close = true // never reuse a connection to the app that was just restarted
+	resp, err := client.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return false, fmt.Sprintf("status %d, want %d", resp.StatusCode, want)
+	}
+	return true, ""
+}

@@ -1,0 +1,165 @@
+// Command deploy-tool rolls a deploy over app servers without downtime: for
+// each batch it takes the servers out of every load balancer (nginx with
+// ngx_dynamic_upstream or the Lua drop-in, HAProxy), drains them, runs the
+// deploy command, health-checks them and puts them back. See README.md.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/jessevdk/go-flags"
+)
+
+// version is stamped by the Makefile (-X main.version).
+var version = "dev"
+
+// ConfigFlag is the flag every subcommand takes.
+type ConfigFlag struct {
+	Config string `short:"c" long:"config" default:"/etc/deploy-tool.toml" value-name:"FILE" description:"deploy-tool's TOML config"`
+}
+
+const usage = `deploy-tool: zero-downtime rollouts over nginx (ngx_dynamic_upstream) and HAProxy
+
+Usage:
+  deploy-tool rollout [--config FILE] [--dry-run] [--resume] [--allow-down] [--yes]
+  deploy-tool down    [--config FILE] [--force] SERVER
+  deploy-tool up      [--config FILE] [--skip-health] SERVER
+  deploy-tool wrapper [--config FILE] --self ADDR -- rsync ARGS...
+  deploy-tool status  [--config FILE] [--json]
+  deploy-tool check   [--config FILE] [--stuck-after 15m]
+  deploy-tool version
+
+Run "deploy-tool SUBCOMMAND --help" for the flags of one subcommand.
+Exit codes: 0 done, 1 a step failed (what is left down is listed), 2 bad flags
+or config, 3 refused before touching anything, 130 interrupted; check uses
+Mackerel's 0-3.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	sub, rest := args[0], args[1:]
+	switch sub {
+	case "rollout":
+		return cmdRollout(rest, stdin, stdout, stderr)
+	case "down":
+		return cmdDown(rest, stdout, stderr)
+	case "up":
+		return cmdUp(rest, stdout, stderr)
+	case "wrapper":
+		return cmdWrapper(rest, stdin, stdout, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "deploy-tool", version)
+		return exitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "deploy-tool: unknown subcommand %q\n\n%s", sub, usage)
+	return exitUsage
+}
+
+// parseFlags parses a subcommand's flags. It returns the positional
+// arguments, or a non-negative exit code when the run should end now.
+func parseFlags(name string, opts any, args []string, stdout, stderr io.Writer) ([]string, int) {
+	p := flags.NewParser(opts, flags.HelpFlag|flags.PassDoubleDash)
+	p.Name = "deploy-tool " + name
+	rest, err := p.ParseArgs(args)
+	if err != nil {
+		var ferr *flags.Error
+		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
+			fmt.Fprintln(stdout, ferr.Message)
+			return nil, exitOK
+		}
+		fmt.Fprintf(stderr, "deploy-tool %s: %v\n", name, err)
+		return nil, exitUsage
+	}
+	return rest, -1
+}
+
+// setup loads the config and builds the balancers.
+func setup(path string, log *Progress, stderr io.Writer) (*Config, *Cluster, int) {
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "deploy-tool: %v\n", err)
+		return nil, nil, exitUsage
+	}
+	cl, err := NewCluster(cfg.Balancers, log)
+	if err != nil {
+		fmt.Fprintf(stderr, "deploy-tool: config %s: %v\n", path, err)
+		return nil, nil, exitUsage
+	}
+	return cfg, cl, -1
+}
+
+// interrupts turns the first SIGINT/SIGTERM into stop (finish or undo the
+// current step) and the second into kill (kill a running command).
+func interrupts(log *Progress) (stop, kill <-chan struct{}, release func()) {
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	s, k := make(chan struct{}), make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case sig := <-ch:
+				n++
+				if n == 1 {
+					log.Printf("%v: finishing or undoing the current step, then stopping (again to kill a running command)", sig)
+					close(s)
+				} else if n == 2 {
+					log.Printf("%v again: killing the running command; its server stays down", sig)
+					close(k)
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return s, k, func() {
+		signal.Stop(ch)
+		close(done)
+	}
+}
+
+func cmdRollout(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var opts RolloutOptions
+	rest, code := parseFlags("rollout", &opts, args, stdout, stderr)
+	if code >= 0 {
+		return code
+	}
+	if len(rest) > 0 {
+		fmt.Fprintf(stderr, "deploy-tool rollout: unexpected arguments %s\n", strings.Join(rest, " "))
+		return exitUsage
+	}
+	log := NewProgress(stdout)
+	cfg, cl, code := setup(opts.Config, log, stderr)
+	if code >= 0 {
+		return code
+	}
+	stop, kill, release := interrupts(log)
+	defer release()
+	e := &Engine{
+		cfg: cfg, opts: opts, cl: cl, log: log, out: stdout, in: stdin,
+		notify: &Notifier{URL: cfg.NotifyWebhook, log: log},
+		stop:   stop, kill: kill,
+	}
+	return e.Run()
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
+)
+
+// StatusOptions are the flags of `deploy-tool status`.
+type StatusOptions struct {
+	ConfigFlag
+	JSON bool `long:"json" description:"print JSON for machines"`
+}
+
+// Status is what `status --json` prints.
+type Status struct {
+	Balancers []BalancerStatus `json:"balancers"`
+	Lock      LockStatus       `json:"lock"`
+	Rollout   *Journal         `json:"rollout,omitempty"` // an unfinished rollout
+}
+
+// BalancerStatus is one balancer's servers, or why it could not be read.
+type BalancerStatus struct {
+	Name    string            `json:"name"`
+	Error   string            `json:"error,omitempty"`
+	Servers []balancer.Server `json:"servers"`
+}
+
+// LockStatus tells whether a run holds the deploy host's lock.
+type LockStatus struct {
+	Held   bool   `json:"held"`
+	Holder string `json:"holder,omitempty"`
+}
+
+// cmdStatus prints every server on every balancer, and any rollout in
+// progress. It exits 1 when a balancer cannot be read.
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	var opts StatusOptions
+	if _, code := parseFlags("status", &opts, args, stdout, stderr); code >= 0 {
+		return code
+	}
+	log := NewProgress(stderr)
+	cfg, cl, code := setup(opts.Config, log, stderr)
+	if code >= 0 {
+		return code
+	}
+	snap, readErr := cl.Read()
+	var st Status
+	for _, b := range snap.order {
+		bs := BalancerStatus{Name: b, Servers: snap.servers[b]}
+		if bs.Servers == nil {
+			bs.Servers = []balancer.Server{}
+		}
+		if err := snap.errs[b]; err != nil {
+			bs.Error = err.Error()
+		}
+		st.Balancers = append(st.Balancers, bs)
+	}
+	st.Lock.Held, st.Lock.Holder = Locked(cfg.LockPath())
+	if j, err := LoadJournal(cfg.JournalPath()); err == nil && j != nil {
+		st.Rollout = j
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(st)
+	} else {
+		writeStatus(stdout, st)
+	}
+	if readErr != nil {
+		return exitFailed
+	}
+	return exitOK
+}
+
+func writeStatus(w io.Writer, st Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BALANCER\tUPSTREAM\tSERVER\tNAME\tSTATE\tHEALTH\tACTIVE")
+	for _, b := range st.Balancers {
+		if b.Error != "" {
+			fmt.Fprintf(tw, "%s\t-\t-\t-\tUNREADABLE\t%s\t-\n", b.Name, b.Error)
+			continue
+		}
+		for _, s := range b.Servers {
+			active := "-"
+			if s.Active >= 0 {
+				active = strconv.Itoa(s.Active)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, s.Upstream, s.Addr, dash(s.Name), s.State, dash(s.Health), active)
+		}
+	}
+	tw.Flush()
+	if st.Lock.Held {
+		fmt.Fprintf(w, "\nlock: held by %s\n", st.Lock.Holder)
+	} else {
+		fmt.Fprintln(w, "\nlock: free")
+	}
+	if j := st.Rollout; j != nil {
+		fmt.Fprintf(w, "rollout: started %s by %s: %s\n", j.Started.Format("2006-01-02 15:04:05Z07:00"), j.Holder, formatCounts(j.Counts()))
+		for _, a := range j.Servers {
+			fmt.Fprintf(w, "  %s\t%s\n", a, j.Progress[a])
+		}
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
