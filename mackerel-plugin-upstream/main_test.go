@@ -1,0 +1,274 @@
+package main
+
+// End-to-end tests: the built binary, and the real mackerel-agent (`once`),
+// against Debian's nginx with the nginx/ Lua drop-in and HAProxy 2.6, both
+// started by lib/balancer/balancertest in front of Go backends on loopback.
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
+	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
+	"github.com/sre-suite/mackerel-plugins/lib/metricname"
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+type pluginRun struct {
+	code    int
+	stdout  string
+	stderr  string
+	metrics map[string]float64
+}
+
+func runPlugin(t testing.TB, env []string, args ...string) pluginRun {
+	t.Helper()
+	bin := testenv.BuildBinary(t, "mackerel-plugin-upstream")
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := pluginRun{stdout: out.String(), stderr: errb.String(), metrics: map[string]float64{}}
+	if ee, ok := err.(*exec.ExitError); ok {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run plugin: %v", err)
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil {
+			t.Fatalf("bad metric line %q", line)
+		}
+		r.metrics[f[0]] = v
+	}
+	return r
+}
+
+// rig is nginx (3 backends, one down, one slow request in flight) and
+// HAProxy (3 backends, one draining) described by a TOML file that also
+// names a third balancer nobody listens for.
+type rig struct {
+	config string
+	nginx  *balancertest.Nginx
+	hap    *balancertest.HAProxy
+}
+
+func startRig(t *testing.T) rig {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	nbs := balancertest.StartBackends(t, 3)
+	ng := balancertest.StartNginx(t, balancertest.Addrs(nbs), 2)
+	hbs := balancertest.StartBackends(t, 3)
+	hp := balancertest.StartHAProxy(t, balancertest.Addrs(hbs))
+	dead := testenv.FreePort(t)
+	config := filepath.Join(t.TempDir(), "deploy.toml")
+	text := fmt.Sprintf(`# deploy-tool's settings are ignored by the plugin
+[deploy]
+command = "true"
+
+[[balancer]]
+name = "web-lb"
+driver = "ngx_dynamic_upstream"
+url = %q
+upstreams = [%q]
+
+[[balancer]]
+name = "hap"
+driver = "haproxy"
+socket = %q
+upstreams = [%q]
+
+[[balancer]]
+name = "gone"
+driver = "ngx_dynamic_upstream"
+url = "http://127.0.0.1:%d/dynamic"
+upstreams = ["z"]
+timeout = "1s"
+`, ng.APIURL, balancertest.Zone, hp.Socket, hp.Backend, dead)
+	if err := os.WriteFile(config, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfgs, err := balancer.LoadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, _ := balancer.New(cfgs[0])
+	hb, _ := balancer.New(cfgs[1])
+	if err := nb.Down(ctx, balancertest.Zone, nbs[2].Addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := hb.Drain(ctx, hp.Backend, "app3"); err != nil {
+		t.Fatal(err)
+	}
+	// One slow request in flight through nginx for the active count.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		balancertest.Get(ctx, ng.Frontend+"/?sleep=15s", 20*time.Second)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		servers, err := nb.List(ctx)
+		if err == nil && servers[0].Active+servers[1].Active == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the slow request never showed as active: %+v %v", servers, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return rig{config: config, nginx: ng, hap: hp}
+}
+
+func TestThroughMackerelAgentWithOneBalancerUnreachable(t *testing.T) {
+	r := startRig(t)
+	bin := testenv.BuildBinary(t, "mackerel-plugin-upstream")
+	got := testenv.AgentOnce(t, fmt.Sprintf("[plugin.metrics.upstream]\ncommand = [%q, \"--config\", %q]\n", bin, r.config))
+	want := map[string]float64{
+		"upstream.web-lb.servers.backend_zone.up":       2,
+		"upstream.web-lb.servers.backend_zone.down":     1,
+		"upstream.web-lb.servers.backend_zone.draining": 0,
+		"upstream.web-lb.servers.backend_zone.total":    3,
+		"upstream.web-lb.active.backend_zone":           1,
+		"upstream.hap.servers.app.up":                   2,
+		"upstream.hap.servers.app.down":                 0,
+		"upstream.hap.servers.app.draining":             1,
+		"upstream.hap.servers.app.total":                3,
+		"upstream.hap.active.app":                       0,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	for k := range got {
+		if strings.HasPrefix(k, "upstream.") {
+			if _, ok := want[k]; !ok {
+				t.Errorf("unexpected metric %s = %v (the unreachable balancer must report nothing)", k, got[k])
+			}
+		}
+	}
+
+	// The binary itself: one stderr line for the unreachable balancer, exit 0.
+	run := runPlugin(t, nil, "--config", r.config)
+	t.Logf("stdout:\n%s\nstderr:\n%s", run.stdout, run.stderr)
+	if run.code != 0 {
+		t.Errorf("exit %d with two of three balancers read\n%s", run.code, run.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(run.stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "balancer gone upstream z") || !strings.Contains(lines[0], "left out") {
+		t.Errorf("stderr: %q", run.stderr)
+	}
+	// Only the unreachable one: nothing read, exit 1.
+	run = runPlugin(t, nil, "--config", r.config, "--balancer", "gone")
+	if run.code != 1 || run.stdout != "" || !strings.Contains(run.stderr, "no balancer could be read") {
+		t.Errorf("only the unreachable balancer: exit %d, stdout %q, stderr %q", run.code, run.stdout, run.stderr)
+	}
+}
+
+func TestFlagsInsteadOfConfig(t *testing.T) {
+	r := startRig(t)
+	run := runPlugin(t, nil, "--nginx-url", r.nginx.APIURL, "--nginx-zone", balancertest.Zone,
+		"--haproxy-socket", r.hap.TCPSocket, "--haproxy-backend", r.hap.Backend, "--metric-key-prefix", "lb")
+	if run.code != 0 || run.stderr != "" {
+		t.Fatalf("exit %d: %s", run.code, run.stderr)
+	}
+	for k, v := range map[string]float64{
+		"lb.nginx.servers.backend_zone.down": 1, "lb.nginx.active.backend_zone": 1,
+		"lb.haproxy.servers.app.draining": 1, "lb.haproxy.servers.app.total": 3,
+	} {
+		if run.metrics[k] != v {
+			t.Errorf("%s = %v, want %v\n%s", k, run.metrics[k], v, run.stdout)
+		}
+	}
+}
+
+func TestMetaOutput(t *testing.T) {
+	config := filepath.Join(t.TempDir(), "lb.toml")
+	os.WriteFile(config, []byte(`
+[[balancer]]
+name = "web.lb #1"
+driver = "ngx_dynamic_upstream"
+url = "http://127.0.0.1:1/dynamic"
+upstreams = ["z"]
+`), 0o644)
+	// Meta mode contacts no balancer: nothing listens on port 1.
+	run := runPlugin(t, []string{"MACKEREL_AGENT_PLUGIN_META=1"}, "--config", config,
+		"--haproxy-socket", "/nonexistent.sock", "--haproxy-backend", "app")
+	if run.code != 0 {
+		t.Fatalf("exit %d: %s", run.code, run.stderr)
+	}
+	keys, err := metricname.CheckMeta([]byte(run.stdout))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, run.stdout)
+	}
+	want := map[string]bool{"upstream.web_lb__1.servers.#": true, "upstream.web_lb__1.active": true,
+		"upstream.haproxy.servers.#": true, "upstream.haproxy.active": true}
+	for _, k := range keys {
+		delete(want, k)
+	}
+	if len(want) != 0 {
+		t.Errorf("missing graphs %v in %v", want, keys)
+	}
+	if !strings.Contains(run.stdout, `"stacked":true`) {
+		t.Errorf("no stacked metrics: %s", run.stdout)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("[[balancer]]\nname = \"x\"\ndriver = \"f5\"\nupstreams = [\"a\"]\n"), 0o644)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no balancer to read"},
+		{[]string{"--nginx-url", "http://127.0.0.1:1/d"}, "--nginx-url and --nginx-zone go together"},
+		{[]string{"--haproxy-backend", "app"}, "--haproxy-socket and --haproxy-backend go together"},
+		{[]string{"--balancer", "x"}, "--balancer needs --config"},
+		{[]string{"--config", bad}, `unknown driver "f5"`},
+		{[]string{"--config", filepath.Join(dir, "missing.toml")}, "missing.toml"},
+		{[]string{"--nginx-url", "http://x/d", "--nginx-zone", "z", "--metric-key-prefix", "a.*"}, "--metric-key-prefix"},
+		{[]string{"--nginx-url", "http://x/d", "--nginx-zone", "z", "--haproxy-socket", "s", "--haproxy-backend", "b", "--haproxy-name", "nginx"}, `"nginx" is used twice`},
+		{[]string{"--nope"}, "unknown flag"},
+	} {
+		var out, errb bytes.Buffer
+		code := run(c.args, &out, &errb)
+		if code != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errb.String(), c.want)
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "mackerel-plugin-upstream ") {
+		t.Errorf("--version: %d %q", code, out.String())
+	}
+}
