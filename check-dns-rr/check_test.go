@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+type result struct {
+	code int
+	out  string
+	took time.Duration
+}
+
+// runCheck runs the real binary, as mackerel-agent would.
+func runCheck(t *testing.T, args ...string) result {
+	t.Helper()
+	bin := testenv.BuildBinary(t, "check-dns-rr")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "HTTP_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	r := result{out: out.String(), took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	default:
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return r
+}
+
+func expect(t *testing.T, r result, code int, wants ...string) {
+	t.Helper()
+	if r.code != code {
+		t.Errorf("exit code %d, want %d; output:\n%s", r.code, code, r.out)
+	}
+	for _, w := range wants {
+		if !strings.Contains(r.out, w) {
+			t.Errorf("output lacks %q:\n%s", w, r.out)
+		}
+	}
+}
+
+// zone is the local data served by the test's unbound: www is the
+// round-robin set of three, reached directly or through CNAMEs.
+func zone(www ...string) []string {
+	z := []string{
+		`local-zone: "rr.test." static`,
+		`local-data: "alias.rr.test. 120 IN CNAME www.rr.test."`,
+		`local-data: "alias2.rr.test. 60 IN CNAME alias.rr.test."`,
+		`local-data: "empty.rr.test. 300 IN TXT \"no address here\""`,
+		`local-data: "dual.rr.test. 300 IN A 127.0.0.11"`,
+		`local-data: "dual.rr.test. 200 IN AAAA ::1"`,
+		`local-data: "lb.rr.test. 30 IN A 127.0.0.11"`,
+		`local-data: "lb.rr.test. 30 IN A 127.0.0.12"`,
+		`local-data: "lb.rr.test. 30 IN A 127.0.0.13"`,
+		`local-zone: "refused.test." refuse`,
+	}
+	for _, ip := range www {
+		z = append(z, fmt.Sprintf(`local-data: "www.rr.test. 300 IN A %s"`, ip))
+	}
+	// More than fits in 512 bytes of UDP without EDNS: unbound truncates.
+	for i := 1; i <= 40; i++ {
+		z = append(z, fmt.Sprintf(`local-data: "big.rr.test. 60 IN A 10.0.0.%d"`, i))
+	}
+	return z
+}
+
+var three = []string{"-e", "127.0.0.11", "-e", "127.0.0.12", "-e", "127.0.0.13"}
+
+func args(a ...any) []string {
+	var out []string
+	for _, x := range a {
+		switch v := x.(type) {
+		case string:
+			out = append(out, v)
+		case []string:
+			out = append(out, v...)
+		}
+	}
+	return out
+}
+
+func TestUnbound(t *testing.T) {
+	ns1 := startUnbound(t, zone("127.0.0.11", "127.0.0.12", "127.0.0.13"))
+	s1 := ns1.addr
+	cases := []struct {
+		name  string
+		args  []string
+		code  int
+		wants []string
+	}{
+		{"the expected set", args("-n", "www.rr.test", "-s", s1, three), 0,
+			[]string{"DNS-RR OK: www.rr.test. A: 3 members 127.0.0.11 127.0.0.12 127.0.0.13, TTL 300s\n" + s1 + " (udp): 127.0.0.11 127.0.0.12 127.0.0.13, TTL 300s"}},
+		{"--expect is compared as a set of normalised IPs", args("-n", "www.rr.test.", "-s", s1, "-e", "127.0.0.13", "-e", "::ffff:127.0.0.11", "-e", "127.0.0.12", "-e", "127.0.0.11"), 0,
+			[]string{"DNS-RR OK: "}},
+		{"a CNAME chain to the set", args("-n", "alias2.rr.test", "-s", s1, three), 0,
+			[]string{"3 members 127.0.0.11 127.0.0.12 127.0.0.13, TTL 60s", "via CNAME alias.rr.test. → www.rr.test."}},
+		{"a missing member is CRITICAL", args("-n", "www.rr.test", "-s", s1, three, "-e", "127.0.0.14"), 2,
+			[]string{"DNS-RR CRITICAL: www.rr.test. A: missing 127.0.0.14 (expected 4)"}},
+		{"an unexpected member is WARNING", args("-n", "www.rr.test", "-s", s1, "-e", "127.0.0.11", "-e", "127.0.0.12"), 1,
+			[]string{"DNS-RR WARNING: www.rr.test. A: unexpected 127.0.0.13"}},
+		{"--unexpected-status critical", args("-n", "www.rr.test", "-s", s1, "-e", "127.0.0.11", "-e", "127.0.0.12", "--unexpected-status", "critical"), 2,
+			[]string{"DNS-RR CRITICAL: www.rr.test. A: unexpected 127.0.0.13"}},
+		{"--unexpected-status ok", args("-n", "www.rr.test", "-s", s1, "-e", "127.0.0.11", "-e", "127.0.0.12", "--unexpected-status", "ok"), 0,
+			[]string{"DNS-RR OK: "}},
+		{"--min", args("-n", "www.rr.test", "-s", s1, "--min", "4"), 2,
+			[]string{"DNS-RR CRITICAL: www.rr.test. A: 3 members < --min 4"}},
+		{"NXDOMAIN", args("-n", "nosuch.rr.test", "-s", s1), 2,
+			[]string{"DNS-RR CRITICAL: nosuch.rr.test. A: NXDOMAIN\n" + s1 + " (udp): NXDOMAIN"}},
+		{"a name with no address", args("-n", "empty.rr.test", "-s", s1), 2,
+			[]string{"DNS-RR CRITICAL: empty.rr.test. A: NOERROR but no A record (empty answer)"}},
+		{"REFUSED", args("-n", "www.refused.test", "-s", s1), 2,
+			[]string{"DNS-RR CRITICAL: www.refused.test. A: REFUSED"}},
+		{"AAAA", args("-n", "dual.rr.test", "-s", s1, "-t", "AAAA"), 0,
+			[]string{"dual.rr.test. AAAA: 1 member ::1, TTL 200s"}},
+		{"ANY-IP is the union of A and AAAA", args("-n", "dual.rr.test", "-s", s1, "-t", "ANY-IP", "-e", "127.0.0.11", "-e", "::1"), 0,
+			[]string{"dual.rr.test. ANY-IP: 2 members 127.0.0.11 ::1, TTL 200s"}},
+		{"ANY-IP with A records only", args("-n", "www.rr.test", "-s", s1, "-t", "any-ip", three), 0,
+			[]string{"www.rr.test. ANY-IP: 3 members"}},
+		{"--tcp", args("-n", "www.rr.test", "-s", s1, "--tcp", three), 0,
+			[]string{s1 + " (tcp): 127.0.0.11 127.0.0.12 127.0.0.13"}},
+		{"a truncated UDP answer is asked again over TCP", args("-n", "big.rr.test", "-s", s1, "--min", "40"), 0,
+			[]string{"big.rr.test. A: 40 members 10.0.0.1 10.0.0.2 ", s1 + " (udp, truncated, tcp): "}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) { expect(t, runCheck(t, c.args...), c.code, c.wants...) })
+	}
+
+	t.Run("servers that disagree", func(t *testing.T) {
+		ns2 := startUnbound(t, zone("127.0.0.11", "127.0.0.12", "127.0.0.14"))
+		expect(t, runCheck(t, "-n", "www.rr.test", "-s", s1, "-s", ns2.addr), 1,
+			"DNS-RR WARNING: www.rr.test. A: servers disagree: "+s1+" lacks 127.0.0.14, "+ns2.addr+" lacks 127.0.0.13\n",
+			s1+" (udp): 127.0.0.11 127.0.0.12 127.0.0.13, TTL 300s\n"+ns2.addr+" (udp): 127.0.0.11 127.0.0.12 127.0.0.14, TTL 300s")
+		expect(t, runCheck(t, append([]string{"-n", "www.rr.test", "-s", s1, "-s", ns2.addr}, three...)...), 2,
+			"DNS-RR CRITICAL: www.rr.test. A: missing 127.0.0.13 (expected 3) at "+ns2.addr+"; servers disagree: ",
+			"; unexpected 127.0.0.14")
+		expect(t, runCheck(t, "-n", "nosuch.rr.test", "-s", s1, "-s", ns2.addr), 2,
+			"NXDOMAIN at "+s1+"; NXDOMAIN at "+ns2.addr)
+	})
+
+	t.Run("one server does not answer", func(t *testing.T) {
+		silent := silentUDP(t)
+		r := runCheck(t, append([]string{"-n", "www.rr.test", "-s", s1, "-s", silent, "--timeout", "2"}, three...)...)
+		expect(t, r, 2, "DNS-RR CRITICAL: www.rr.test. A: "+silent+": no answer in ", " attempts (", "i/o timeout")
+		if r.took > 3*time.Second {
+			t.Errorf("took %v with --timeout 2", r.took)
+		}
+		expect(t, runCheck(t, "-n", "www.rr.test", "-s", silent, "--timeout", "1", "--error-status", "unknown"), 3, "DNS-RR UNKNOWN: ")
+		refused := fmt.Sprintf("127.0.0.1:%d", freeUDPAndTCPPort(t))
+		expect(t, runCheck(t, "-n", "www.rr.test", "-s", refused, "--tcp", "--timeout", "1"), 2, refused+": no answer in ", "connection refused")
+	})
+}
+
+// TestDrift proves that a changed set is seen: the same unbound, reloaded
+// with SIGHUP after its config changed.
+func TestDrift(t *testing.T) {
+	ns := startUnbound(t, zone("127.0.0.11", "127.0.0.12", "127.0.0.13"))
+	base := append([]string{"-n", "www.rr.test", "-s", ns.addr}, three...)
+	expect(t, runCheck(t, base...), 0, "DNS-RR OK: www.rr.test. A: 3 members 127.0.0.11 127.0.0.12 127.0.0.13")
+	ns.reload(t, zone("127.0.0.11", "127.0.0.12", "127.0.0.15"), "www.rr.test.", "127.0.0.15")
+	expect(t, runCheck(t, base...), 2, "DNS-RR CRITICAL: www.rr.test. A: missing 127.0.0.13 (expected 3); unexpected 127.0.0.15")
+	ns.reload(t, zone("127.0.0.11", "127.0.0.12"), "www.rr.test.", "127.0.0.12")
+	expect(t, runCheck(t, append(base, "--min", "3")...), 2, "missing 127.0.0.13 (expected 3); 2 members < --min 3")
+}
+
+// TestProbes resolves lb.rr.test to 127.0.0.11-13: .11 and .12 listen
+// (.12 answers HTTP 503), nothing listens on .13.
+func TestProbes(t *testing.T) {
+	ns := startUnbound(t, zone("127.0.0.11"))
+	port := testenv.FreePort(t)
+	member(t, "127.0.0.11", port, 200)
+	member(t, "127.0.0.12", port, 503)
+	p := fmt.Sprint(port)
+	base := []string{"-n", "lb.rr.test", "-s", ns.addr, "--probe-port", p}
+	expect(t, runCheck(t, base...), 2,
+		"DNS-RR CRITICAL: lb.rr.test. A: 2 of 3 alive < 3 on TCP :"+p+", dead: 127.0.0.13 (connection refused)",
+		"\nprobe TCP :"+p+": 2 of 3 alive; dead: 127.0.0.13 (connection refused)")
+	expect(t, runCheck(t, append(base, "--min-alive", "2")...), 1,
+		"DNS-RR WARNING: lb.rr.test. A: 2 of 3 alive (>= 2) on TCP :"+p+", dead: 127.0.0.13 (connection refused)")
+	expect(t, runCheck(t, append(base, "--probe-http", "/health")...), 2,
+		"DNS-RR CRITICAL: lb.rr.test. A: 1 of 3 alive < 3 on HTTP GET :"+p+"/health, dead: 127.0.0.12 (HTTP 503), 127.0.0.13 (connection refused)")
+	expect(t, runCheck(t, append(base, "--probe-http", "/health", "--min-alive", "1")...), 1, "DNS-RR WARNING: ")
+
+	ok := []string{"-n", "www.rr.test", "-s", ns.addr, "--probe-port", p, "--probe-http", "/"}
+	expect(t, runCheck(t, ok...), 0, "DNS-RR OK: www.rr.test. A: 1 member 127.0.0.11, TTL 300s, all alive on HTTP GET :"+p+"/")
+}
+
+// TestServfail uses a Go server, since unbound answers SERVFAIL only after
+// failing to reach upstream servers.
+func TestServfail(t *testing.T) {
+	addr := goDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeServerFailure)
+		w.WriteMsg(m)
+	})
+	expect(t, runCheck(t, "-n", "www.rr.test", "-s", addr), 2, "DNS-RR CRITICAL: www.rr.test. A: SERVFAIL")
+}
+
+func TestBadFlagsAreUnknown(t *testing.T) {
+	expect(t, runCheck(t, "-s", "127.0.0.1"), 3, "DNS-RR UNKNOWN: --name is required")
+	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1", "-t", "MX"), 3, `--type "MX": want A, AAAA or ANY-IP`)
+	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1", "-e", "10.0.0.300"), 3, `--expect "10.0.0.300" is not an IP address`)
+	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1:0"), 3, "--server: bad port")
+	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1", "--probe-http", "/"), 3, "--probe-http needs --probe-port")
+	expect(t, runCheck(t, "-n", "x.test", "--min", "abc"), 3, "DNS-RR UNKNOWN: invalid argument for flag")
+	expect(t, runCheck(t, "-n", "x.test", "--resolv-conf", filepath.Join(t.TempDir(), "none")), 3, "no --server given and ")
+	expect(t, runCheck(t, "--help"), 0, "--probe-port", "--min-alive", "--unexpected-status")
+}
+
+func TestResolvConfServers(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(p, []byte("# generated\nsearch example.com\nnameserver 127.0.0.53\nnameserver ::1\noptions edns0 trust-ad\n"), 0o644)
+	got, err := resolvConfServers(p)
+	if err != nil || strings.Join(got, ",") != "127.0.0.53:53,[::1]:53" {
+		t.Fatalf("%v %v", got, err)
+	}
+	os.WriteFile(p, []byte("search example.com\n"), 0o644)
+	if _, err := resolvConfServers(p); err == nil {
+		t.Fatal("a resolv.conf without nameserver accepted")
+	}
+}
+
+func TestParseServer(t *testing.T) {
+	cases := map[string]string{
+		"127.0.0.1": "127.0.0.1:53", "127.0.0.1:5353": "127.0.0.1:5353", "::1": "[::1]:53",
+		"[::1]": "[::1]:53", "[::1]:5353": "[::1]:5353", "ns1.example.com": "ns1.example.com:53",
+		"ns1.example.com:5353": "ns1.example.com:5353",
+	}
+	for in, want := range cases {
+		if got, err := parseServer(in); err != nil || got != want {
+			t.Errorf("%q: %q %v, want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "127.0.0.1:0", "host:99999", ":53", "a b", "[::1]:x"} {
+		if got, err := parseServer(in); err == nil {
+			t.Errorf("%q accepted as %q", in, got)
+		}
+	}
+}
