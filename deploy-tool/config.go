@@ -353,7 +353,7 @@ func (c *Config) validate(data []byte) error {
 			return badAt("server.addr", s.Addr, "%q: want IP:port as the balancers know it", s.Addr)
 		}
 		if addrs[s.Addr] {
-			return badAt("server.addr", s.Addr, "%q is listed twice", s.Addr)
+			return fmt.Errorf("server.addr%s: %q is listed twice", atLast(data, []string{"server", "addr"}, s.Addr), s.Addr)
 		}
 		addrs[s.Addr] = true
 		if !safeHost.MatchString(s.Host) {
@@ -384,26 +384,40 @@ func (c *Config) Server(name string) (ServerConfig, bool) {
 }
 
 // at returns " (line N)" for the first line that sets key in data, or "".
-// The toml package does not expose key positions, so this finds the key under
-// its table header: good enough to point a user at the right line.
-// A non-empty hint prefers the line whose value contains it (the offending
-// element of an array of tables).
+// A non-empty hint prefers the lines whose value contains it (the offending
+// element of an array of tables). The toml package does not expose key
+// positions, so this finds the key under its table header: good enough to
+// point a user at the right line.
 func at(data []byte, key []string, hint string) string {
+	if ls := lines(data, key, hint); len(ls) > 0 {
+		return fmt.Sprintf(" (line %d)", ls[0])
+	}
+	return ""
+}
+
+// atLast is at for the last such line: the second of a duplicate.
+func atLast(data []byte, key []string, hint string) string {
+	if ls := lines(data, key, hint); len(ls) > 0 {
+		return fmt.Sprintf(" (line %d)", ls[len(ls)-1])
+	}
+	return ""
+}
+
+func lines(data []byte, key []string, hint string) []int {
 	if len(key) == 0 {
-		return ""
+		return nil
 	}
 	table := strings.Join(key[:len(key)-1], ".")
 	last := key[len(key)-1]
 	current := ""
-	first := ""
+	var all, hinted []int
 	for i, line := range strings.Split(string(data), "\n") {
 		l := strings.TrimSpace(line)
 		if strings.HasPrefix(l, "[") {
-			h := strings.Trim(strings.SplitN(l, "#", 2)[0], " \t")
-			h = strings.TrimSpace(strings.Trim(h, "[]"))
-			current = strings.ReplaceAll(h, " ", "")
+			h := strings.TrimSpace(strings.SplitN(l, "#", 2)[0])
+			current = strings.ReplaceAll(strings.Trim(h, "[]"), " ", "")
 			if current == strings.Join(key, ".") {
-				return fmt.Sprintf(" (line %d)", i+1)
+				all = append(all, i+1)
 			}
 			continue
 		}
@@ -411,20 +425,16 @@ func at(data []byte, key []string, hint string) string {
 			continue
 		}
 		k, v, ok := strings.Cut(l, "=")
-		if !ok {
+		if !ok || strings.Trim(strings.TrimSpace(k), `"'`) != last {
 			continue
 		}
-		k = strings.Trim(strings.TrimSpace(k), `"'`)
-		if k != last {
-			continue
-		}
-		pos := fmt.Sprintf(" (line %d)", i+1)
-		if hint == "" || strings.Contains(v, hint) {
-			return pos
-		}
-		if first == "" {
-			first = pos
+		all = append(all, i+1)
+		if hint != "" && strings.Contains(v, hint) {
+			hinted = append(hinted, i+1)
 		}
 	}
-	return first
+	if len(hinted) > 0 {
+		return hinted
+	}
+	return all
 }

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestExampleConfig(t *testing.T) {
+	c, err := LoadConfig("testdata/example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Balancers) != 3 || len(c.Servers) != 3 || c.MinUp != 2 || !c.CanaryPause.Prompt || c.Canary != 1 {
+		t.Errorf("decoded %+v", c)
+	}
+	if s := c.Servers[1]; s.Host != "app2" || s.Port != 5000 || s.Addr != "10.0.1.2:5000" {
+		t.Errorf("server %+v", s)
+	}
+	if c.Balancers[1].Timeout != 5e9 || c.Balancers[0].Timeout != 3e9 {
+		t.Errorf("balancer timeouts %v %v", c.Balancers[0].Timeout, c.Balancers[1].Timeout)
+	}
+	if got := Expand(c.Deploy.Command, c.Servers[0]); got != "rsync -a --delete build/ app1:/srv/app/ && ssh app1 sudo systemctl restart app" {
+		t.Errorf("expanded %q", got)
+	}
+}
+
+const minimal = `
+[[balancer]]
+name = "lb"
+driver = "ngx_dynamic_upstream"
+url = "http://127.0.0.1:8081/dynamic"
+upstreams = ["z"]
+
+[[server]]
+addr = "127.0.0.1:5001"
+`
+
+func TestDefaults(t *testing.T) {
+	c, err := ParseConfig([]byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Batch.Size(10) != 1 || c.MaxUnavailable != 1 || c.MinUp != 1 || c.DrainWait.D() != 2*time.Second ||
+		c.DrainTimeout.D() != 30*time.Second || c.Settle.D() != time.Second || c.Health.Status != 200 ||
+		c.Health.Retries != 10 || c.Deploy.Timeout.D() != 10*time.Minute || !c.CanaryPause.Prompt {
+		t.Errorf("defaults %+v", c)
+	}
+	if s := c.Servers[0]; s.Host != "127.0.0.1" || s.Port != 5001 {
+		t.Errorf("server defaults %+v", s)
+	}
+}
+
+func TestBatchSize(t *testing.T) {
+	for _, c := range []struct {
+		in          string
+		total, want int
+	}{{"2", 10, 2}, {`"3"`, 10, 3}, {`"25%"`, 4, 1}, {`"25%"`, 10, 3}, {`"100%"`, 7, 7}, {`"1%"`, 3, 1}} {
+		cfg, err := ParseConfig([]byte("batch = " + c.in + "\nmax_unavailable = 10\n" + minimal))
+		if err != nil {
+			t.Errorf("batch = %s: %v", c.in, err)
+			continue
+		}
+		if got := cfg.Batch.Size(c.total); got != c.want {
+			t.Errorf("batch = %s of %d: %d, want %d", c.in, c.total, got, c.want)
+		}
+	}
+}
+
+// Every bad config names the key and the line.
+func TestConfigErrorsNameKeyAndLine(t *testing.T) {
+	for _, c := range []struct{ doc, want string }{
+		{"batchh = 1\n" + minimal, `unknown key "batchh" (line 1)`},
+		{minimal + "urll = \"x\"\n", `unknown key "server.urll" (line 10)`},
+		{"[health]\nretries = 3\nport = 80\n" + minimal, `unknown key "health.port" (line 3)`},
+		{"batch = \"abc\"\n" + minimal, `line 1`},
+		{"batch = 0\n" + minimal, `batch 0: want 1 or more`},
+		{"batch = \"150%\"\n" + minimal, `want a share between`},
+		{"drain_wait = \"3x\"\n" + minimal, `line 1 (last key "drain_wait"): "3x" is not a duration`},
+		{"drain_wait = \"-3s\"\n" + minimal, `is negative`},
+		{"settle = 5\n" + minimal, `line 1`},
+		{"max_unavailable = 0\n" + minimal, `max_unavailable (line 1): 0: want 1 or more`},
+		{"canary = 2\n" + minimal, `canary (line 1): 2 is more than max_unavailable 1`},
+		{"canary_pause = \"later\"\n" + minimal, `want "prompt" or a duration`},
+		{"drain_wait = \"1m\"\n" + minimal, `drain_timeout: 30s is shorter than drain_wait 1m0s`},
+		{"notify_webhook = \"slack\"\n" + minimal, `notify_webhook (line 1)`},
+		{"[health]\nstatus = 99\n" + minimal, `health.status (line 2): 99 is not an HTTP status`},
+		{"[health]\nurl = \"{addr}/x\"\n" + minimal, `health.url (line 2)`},
+		{strings.Replace(minimal, "ngx_dynamic_upstream", "f5", 1), `balancer.driver (line 4): balancer "lb": driver "f5"`},
+		{strings.Replace(minimal, `url = "http://127.0.0.1:8081/dynamic"`, `url = "127.0.0.1:8081"`, 1), `balancer.url (line 5)`},
+		{strings.Replace(minimal, `upstreams = ["z"]`, `upstreams = []`, 1), `balancer.upstreams (line 6)`},
+		{minimal + "\n[[server]]\naddr = \"127.0.0.1:5001\"\n", `server.addr (line 12): "127.0.0.1:5001" is listed twice`},
+		{minimal + "\n[[server]]\naddr = \"10.0.0.1\"\n", `server.addr (line 12): "10.0.0.1": want IP:port`},
+		{minimal + "\n[[server]]\naddr = \"10.0.0.1:80\"\nhost = \"a;rm -rf /\"\n", `server.host (line 13)`},
+		{minimal + "\n[[server]]\naddr = \"10.0.0.1:80\"\nport = 70000\n", `server.port (line 13): 70000 is not a TCP port`},
+		{"state_dir = 3\n" + minimal, `line 1`},
+		{"x = [\n", `line`},
+		{"", `no [[balancer]]`},
+	} {
+		_, err := ParseConfig([]byte(c.doc))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("config\n%s\nerror %v, want it to contain %q", c.doc, err, c.want)
+		}
+	}
+}
+
+func TestLoadConfigNamesFile(t *testing.T) {
+	_, err := LoadConfig("testdata/missing.toml")
+	if err == nil || !strings.Contains(err.Error(), "testdata/missing.toml") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	b, err := os.ReadFile("testdata/example.toml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(string(b))
+	f.Add(minimal)
+	f.Add("batch = \"25%\"\n" + minimal)
+	f.Add("[health]\nretries = -1\n" + minimal)
+	f.Fuzz(func(t *testing.T, doc string) {
+		c, err := ParseConfig([]byte(doc))
+		if err != nil {
+			if err.Error() == "" {
+				t.Error("empty error")
+			}
+			return
+		}
+		// What the loader accepts, the engine can use without surprises.
+		if len(c.Balancers) == 0 || c.MaxUnavailable < 1 || c.Health.Retries < 1 || c.DrainTimeout < c.DrainWait {
+			t.Errorf("accepted an unusable config: %+v", c)
+		}
+		for _, s := range c.Servers {
+			if !safeHost.MatchString(s.Host) || s.Port < 1 || s.Port > 65535 {
+				t.Errorf("accepted server %+v", s)
+			}
+		}
+		if n := c.Batch.Size(len(c.Servers) + 1); n < 1 {
+			t.Errorf("batch size %d", n)
+		}
+	})
+}
