@@ -195,17 +195,26 @@ function _M.balance(zone)
         end
         d:incr(ctx.du_active, -1, 0)
         ctx.du_active = nil
-    else
+    end
+    local first = tried == nil
+    if first then
         tried = {}
         ctx.du_tried = tried
-        if #up.servers > 1 then
-            balancer.set_more_tries(#up.servers - 1)
-        end
     end
     local srv = pick(d, up, tried)
     if not srv then
         ngx.log(ngx.ERR, "dynamic_upstream: no live upstreams in ", zone)
-        return ngx.exit(502)
+        -- ngx.exit(502) here reaches the client as 500; a peer that refuses
+        -- at once makes nginx answer 502, as it does with no live upstreams.
+        local ok, err = balancer.set_current_peer("127.0.0.1", 0)
+        if not ok then
+            ngx.log(ngx.ERR, "dynamic_upstream: set_current_peer: ", err)
+            return ngx.exit(500)
+        end
+        return
+    end
+    if first and #up.servers > 1 then
+        balancer.set_more_tries(#up.servers - 1)
     end
     tried[srv.addr] = true
     local ok, err = balancer.set_current_peer(srv.host, srv.port)

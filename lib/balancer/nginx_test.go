@@ -376,3 +376,43 @@ func waitFor(t *testing.T, timeout time.Duration, what string, ok func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The drop-in's passive health check: a server that refuses is retried on
+// another one, excluded after max_fails (1) failures, and up= forgets the
+// failures (the C module does not). With every server down nginx answers 502.
+func TestNginxPassiveFailuresAndNoLiveUpstreams(t *testing.T) {
+	bs := balancertest.StartBackends(t, 3)
+	ng := balancertest.StartNginx(t, balancertest.Addrs(bs), 1)
+	d := nginxDriver(t, ng.APIURL)
+	ctx := ctxT(t)
+	bs[0].Close()
+	traffic(t, ng.Frontend, 9)
+	if n := attempts(t, ng.AccessLog, bs[0].Addr); n != 1 {
+		t.Errorf("the dead server was tried %d times, want once (then excluded for fail_timeout)", n)
+	}
+	if err := d.Up(ctx, balancertest.Zone, bs[0].Addr); err != nil {
+		t.Fatal(err)
+	}
+	traffic(t, ng.Frontend, 3)
+	if n := attempts(t, ng.AccessLog, bs[0].Addr); n != 2 {
+		t.Errorf("after up= the dead server was tried %d times in all, want 2", n)
+	}
+	for _, b := range bs {
+		if err := d.Down(ctx, balancertest.Zone, b.Addr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if code, _, err := balancertest.Get(ctx, ng.Frontend+"/", 3*time.Second); err != nil || code != http.StatusBadGateway {
+		t.Errorf("every server down: %d %v, want 502", code, err)
+	}
+}
+
+// attempts counts the tries of addr in the access log's $upstream_addr.
+func attempts(t *testing.T, accessLog, addr string) int {
+	t.Helper()
+	b, err := os.ReadFile(accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Count(string(b), addr)
+}
