@@ -328,8 +328,8 @@ func parseTimeUS(b []byte, fracDigits int) (us int64, ok bool) {
 // summed. "-" members (no upstream reached) are skipped; when every member
 // is "-" there is no value, and any other bad member voids the whole sum.
 func sumTimesUS(b []byte, fracDigits int) (us int64, ok bool) {
-	if bytes.IndexByte(b, ',') < 0 && bytes.IndexByte(b, ':') < 0 {
-		return parseTimeUS(b, fracDigits)
+	if us, ok := parseTimeUS(b, fracDigits); ok || len(b) < 2 {
+		return us, ok // the common case: one value
 	}
 	seen := false
 	for len(b) > 0 {

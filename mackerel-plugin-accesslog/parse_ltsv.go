@@ -28,7 +28,7 @@ func (t *labelTable) lookup(label []byte) *fieldName {
 	}
 	cands := t.byLen[len(label)]
 	for i := range cands {
-		if string(label) == cands[i].name {
+		if label[0] == cands[i].name[0] && string(label) == cands[i].name {
 			return &cands[i]
 		}
 	}
