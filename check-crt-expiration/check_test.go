@@ -56,6 +56,7 @@ func runCheck(t *testing.T, args ...string) result {
 
 func expect(t *testing.T, r result, code int, wants ...string) {
 	t.Helper()
+	t.Logf("exit %d after %v:\n%s", r.code, r.took.Round(time.Millisecond), r.out)
 	if r.code != code {
 		t.Errorf("exit code %d, want %d; output:\n%s", r.code, code, r.out)
 	}

@@ -332,7 +332,7 @@ func (a answer) detail() string {
 	} else {
 		fmt.Fprintf(&b, "%s, TTL %ds", joinAddrs(a.addrs), a.ttl)
 	}
-	if len(a.chain) > 0 {
+	if len(a.chain) > 0 && a.err == nil {
 		fmt.Fprintf(&b, ", via CNAME %s", strings.Join(a.chain, " → "))
 	}
 	return b.String()

@@ -54,6 +54,7 @@ func runCheck(t *testing.T, args ...string) result {
 
 func expect(t *testing.T, r result, code int, wants ...string) {
 	t.Helper()
+	t.Logf("exit %d after %v:\n%s", r.code, r.took.Round(time.Millisecond), r.out)
 	if r.code != code {
 		t.Errorf("exit code %d, want %d; output:\n%s", r.code, code, r.out)
 	}
@@ -209,15 +210,44 @@ func TestProbes(t *testing.T) {
 	expect(t, runCheck(t, ok...), 0, "DNS-RR OK: www.rr.test. A: 1 member 127.0.0.11, TTL 300s, all alive on HTTP GET :"+p+"/")
 }
 
-// TestServfail uses a Go server, since unbound answers SERVFAIL only after
-// failing to reach upstream servers.
-func TestServfail(t *testing.T) {
+// TestGoServer covers answers unbound does not give on its own: SERVFAIL
+// (unbound sends it only after failing to reach upstream servers), a server
+// that stops at a CNAME (the check asks again for the target), and a loop.
+func TestGoServer(t *testing.T) {
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 	addr := goDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
-		m.SetRcode(r, dns.RcodeServerFailure)
+		m.SetReply(r)
+		switch q := r.Question[0]; q.Name {
+		case "fail.go.test.":
+			m.SetRcode(r, dns.RcodeServerFailure)
+		case "alias.go.test.":
+			m.Answer = []dns.RR{rr("alias.go.test. 600 IN CNAME pool.go.test.")}
+		case "pool.go.test.":
+			m.Answer = []dns.RR{rr("pool.go.test. 45 IN A 192.0.2.2"), rr("pool.go.test. 45 IN A 192.0.2.1"), rr("pool.go.test. 45 IN A 192.0.2.2")}
+		case "loop.go.test.":
+			m.Answer = []dns.RR{rr("loop.go.test. 60 IN CNAME loop2.go.test."), rr("loop2.go.test. 60 IN CNAME loop.go.test.")}
+		case "loop2.go.test.":
+			m.Answer = []dns.RR{rr("loop2.go.test. 60 IN CNAME loop.go.test."), rr("loop.go.test. 60 IN CNAME loop2.go.test.")}
+		default:
+			m.SetRcode(r, dns.RcodeNameError)
+		}
 		w.WriteMsg(m)
 	})
-	expect(t, runCheck(t, "-n", "www.rr.test", "-s", addr), 2, "DNS-RR CRITICAL: www.rr.test. A: SERVFAIL")
+	expect(t, runCheck(t, "-n", "fail.go.test", "-s", addr), 2, "DNS-RR CRITICAL: fail.go.test. A: SERVFAIL")
+	expect(t, runCheck(t, "-n", "alias.go.test", "-s", addr, "-e", "192.0.2.1", "-e", "192.0.2.2"), 0,
+		"DNS-RR OK: alias.go.test. A: 2 members 192.0.2.1 192.0.2.2, TTL 45s", "via CNAME pool.go.test.")
+	r := runCheck(t, "-n", "loop.go.test", "-s", addr, "--timeout", "2")
+	expect(t, r, 2, "DNS-RR CRITICAL: loop.go.test. A: CNAME loop: loop.go.test. → loop2.go.test. → loop.go.test.\n")
+	if r.took > time.Second {
+		t.Errorf("a CNAME loop took %v", r.took)
+	}
 }
 
 func TestBadFlagsAreUnknown(t *testing.T) {

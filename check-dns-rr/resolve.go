@@ -99,6 +99,7 @@ func (r resolver) lookup(ctx context.Context, server, name string, qtype uint16)
 	a := answer{server: server}
 	owner := dns.Fqdn(name)
 	haveTTL := false
+	visited := map[string]bool{}
 	for hop := 0; hop <= maxChain; hop++ {
 		resp, transport, err := r.exchange(ctx, server, owner, qtype)
 		a.transport = transport
@@ -120,7 +121,12 @@ func (r resolver) lookup(ctx context.Context, server, name string, qtype uint16)
 			a.addrs = addrs
 			return a
 		}
-		if end == owner || len(a.chain) > maxChain {
+		visited[strings.ToLower(owner)] = true
+		if end != owner && visited[end] {
+			a.err, a.rcodeErr = rcodeError{"CNAME loop: " + strings.Join(append([]string{dns.Fqdn(name)}, a.chain...), " → ")}, true
+			return a
+		}
+		if end == strings.ToLower(owner) || len(a.chain) > maxChain {
 			a.err, a.rcodeErr = rcodeError{fmt.Sprintf("NOERROR but no %s record%s (empty answer)", dns.TypeToString[qtype], forName(end, name))}, true
 			return a
 		}

@@ -171,7 +171,10 @@ func member(t *testing.T, ip string, port int, status int) {
 	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("X-Seen-Host", r.Host)
+			if !strings.HasSuffix(r.Host, ".rr.test") { // the probe names the site, as a browser would
+				http.Error(w, "no such site "+r.Host, http.StatusMisdirectedRequest)
+				return
+			}
 			w.WriteHeader(status)
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
