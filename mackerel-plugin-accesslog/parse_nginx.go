@@ -169,8 +169,8 @@ func splitNginxFormat(s string) (*nginxFormat, error) {
 // literals in order, each variable's value being what lies between them.
 // A literal starting with a quote is not matched after a backslash, so
 // escape=json values ("a \"quoted\" word") are read whole. Upstream
-// variables may hold lists ("0.1, 0.2 : 0.3") even where the literal after
-// them is a space. It stops after the last variable it needs, so trailing
+// variables and X-Forwarded-For may hold lists ("0.1, 0.2 : 0.3") even
+// where the literal after them is a space. It stops after the last variable it needs, so trailing
 // fields added to lines later do not make them malformed.
 type nginxParser struct {
 	lits       [][]byte
@@ -182,7 +182,14 @@ type nginxParser struct {
 
 type nginxVar struct {
 	field *fieldName // nil when the variable is not wanted
-	list  bool       // an $upstream_* list value
+	list  bool       // a value that may be a ", " or " : " separated list
+}
+
+// isListVar tells the variables whose values nginx writes as lists: the
+// $upstream_* ones (one member per upstream tried, " : " between internal
+// redirects) and X-Forwarded-For ("client, proxy1, proxy2").
+func isListVar(name string) bool {
+	return strings.HasPrefix(name, "upstream_") || name == "http_x_forwarded_for" || name == "proxy_add_x_forwarded_for"
 }
 
 func newNginxParser(logFormat string, spec fieldSpec) (*nginxParser, error) {
@@ -196,7 +203,7 @@ func newNginxParser(logFormat string, spec fieldSpec) (*nginxParser, error) {
 	}
 	names := spec.fieldNames()
 	for i, v := range f.vars {
-		nv := nginxVar{list: strings.HasPrefix(v, "upstream_")}
+		nv := nginxVar{list: isListVar(v)}
 		for j := range names {
 			if names[j].name == v {
 				nv.field = &names[j]
