@@ -1,0 +1,61 @@
+package balancer_test
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
+)
+
+func TestNginxBasicAuth(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if u, p, ok := r.BasicAuth(); !ok || u != "ops" || p != "pw" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Write([]byte("server 10.0.0.1:80 weight=1 max_fails=1 fail_timeout=10;\n"))
+	}))
+	defer srv.Close()
+	for pw, ok := range map[string]bool{"pw": true, "wrong": false} {
+		b, err := balancer.New(balancer.Config{Name: "a", Driver: balancer.DriverNginx, URL: srv.URL + "/dynamic",
+			Upstreams: []string{"z"}, User: "ops", Password: pw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = b.List(ctxT(t))
+		if ok && err != nil || !ok && (err == nil || !strings.Contains(err.Error(), "access denied (HTTP 401")) {
+			t.Errorf("password %s: %v", pw, err)
+		}
+	}
+}
+
+func TestHAProxySocketThatNeverAnswersTimesOut(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	b, err := balancer.New(balancer.Config{Name: "h", Driver: balancer.DriverHAProxy, Socket: l.Addr().String(),
+		Upstreams: []string{"app"}, Timeout: balancer.Duration(300 * time.Millisecond)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err = b.List(ctxT(t))
+	if err == nil || !strings.Contains(err.Error(), "balancer h: runtime API") || time.Since(start) > 2*time.Second {
+		t.Errorf("%v after %v", err, time.Since(start))
+	}
+}
