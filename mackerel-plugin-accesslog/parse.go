@@ -30,6 +30,16 @@ const (
 // combined with "json", "combined" or "common". Empty names in f mean the
 // defaults documented on Fields. The returned Parser holds no mutable state
 // and may be shared by goroutines.
+//
+// What every parser does with a line:
+//   - the status must be exactly three digits in 100..599; otherwise, or
+//     when it is missing, Parse returns errBadStatus or errNoStatus, and
+//     errSyntax when the line does not have the format's shape;
+//   - times and sizes that are "-", empty or not plain decimals are left
+//     out (Has… false) and the line still counts; see parseTimeUS;
+//   - a trailing '\r' (CRLF files) is ignored;
+//   - nothing is allocated; Path and GroupValue point into line, and the
+//     JSON parser may unescape those two values in place inside line.
 func NewParser(format, nginxLogFormat string, f Fields) (Parser, error) {
 	format = strings.ToLower(strings.TrimSpace(format))
 	if nginxLogFormat != "" {

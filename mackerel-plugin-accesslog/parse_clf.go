@@ -154,7 +154,7 @@ func (p *clfParser) Parse(line []byte, r *Record) error {
 		if nLead == maxLeadingFields || t.quoted {
 			return errSyntax
 		}
-		lead[nLead] = t.val
+		lead[nLead] = line[t.start:t.end] // whole, even if it holds '='
 		nLead++
 		t, ok = nextToken(line, t.end)
 	}
