@@ -410,3 +410,31 @@ func trimCR(line []byte) []byte {
 	}
 	return line
 }
+
+// quotedEnd returns the index of the quote that closes a quoted value whose
+// contents start at i, or -1. A quote after an odd number of backslashes is
+// escaped (\" in JSON, nginx's escape=json and Apache).
+func quotedEnd(b []byte, i int) int {
+	start := i
+	for {
+		q := bytes.IndexByte(b[i:], '"')
+		if q < 0 {
+			return -1
+		}
+		q += i
+		if !escapedAt(b, start, q) {
+			return q
+		}
+		i = q + 1
+	}
+}
+
+// escapedAt reports whether b[k] follows an odd number of backslashes
+// (counting none before start).
+func escapedAt(b []byte, start, k int) bool {
+	n := 0
+	for k-1-n >= start && b[k-1-n] == '\\' {
+		n++
+	}
+	return n%2 == 1
+}

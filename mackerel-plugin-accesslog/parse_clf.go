@@ -119,28 +119,6 @@ func nextToken(line []byte, i int) (t clfToken, ok bool) {
 	return t, true
 }
 
-// quotedEnd returns the index of the quote that closes a field whose
-// contents start at i (a quote after an odd number of backslashes is
-// escaped), or -1.
-func quotedEnd(b []byte, i int) int {
-	start := i
-	for {
-		q := bytes.IndexByte(b[i:], '"')
-		if q < 0 {
-			return -1
-		}
-		q += i
-		n := 0
-		for q-1-n >= start && b[q-1-n] == '\\' {
-			n++
-		}
-		if n%2 == 0 {
-			return q
-		}
-		i = q + 1
-	}
-}
-
 // maxLeadingFields bounds the bare fields before [time]: host ident user,
 // and a few more for variants that prepend a virtual host or a client list.
 const maxLeadingFields = 6

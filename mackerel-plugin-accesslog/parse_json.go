@@ -12,15 +12,9 @@ import (
 //
 // A string value with escapes that ends up in Path or GroupValue is
 // unescaped in place, inside line: Parse may rewrite those bytes.
-type jsonParser struct {
-	labels     *labelTable
-	wanted     uint8
-	fracDigits int
-}
+type jsonParser struct{ keyed }
 
-func newJSONParser(spec fieldSpec) *jsonParser {
-	return &jsonParser{labels: newLabelTable(&spec), wanted: spec.wantedMask(), fracDigits: spec.fracDigits}
-}
+func newJSONParser(spec fieldSpec) *jsonParser { return &jsonParser{newKeyed(&spec)} }
 
 func (p *jsonParser) Parse(line []byte, r *Record) error {
 	line = trimCR(line)
@@ -153,22 +147,11 @@ func skipSpace(b []byte, i int) int {
 // stringEnd returns the index of the quote closing a JSON string whose
 // contents start at i, or -1, and whether the contents hold escapes.
 func stringEnd(b []byte, i int) (int, bool) {
-	start := i
-	for {
-		q := bytes.IndexByte(b[i:], '"')
-		if q < 0 {
-			return -1, false
-		}
-		q += i
-		n := 0
-		for q-1-n >= start && b[q-1-n] == '\\' {
-			n++
-		}
-		if n%2 == 0 {
-			return q, bytes.IndexByte(b[start:q], '\\') >= 0
-		}
-		i = q + 1
+	q := quotedEnd(b, i)
+	if q < 0 {
+		return -1, false
 	}
+	return q, bytes.IndexByte(b[i:q], '\\') >= 0
 }
 
 // skipNested returns the index just past the object or array starting at

@@ -37,14 +37,19 @@ func (t *labelTable) lookup(label []byte) *fieldName {
 
 // ltsvParser reads Labeled Tab-separated Values: label:value pairs joined
 // by tabs. It stops as soon as every slot has its most preferred label.
-type ltsvParser struct {
+type ltsvParser struct{ keyed }
+
+func newLTSVParser(spec fieldSpec) *ltsvParser { return &ltsvParser{newKeyed(&spec)} }
+
+// keyed is what the parsers of named fields (LTSV, JSON) share.
+type keyed struct {
 	labels     *labelTable
-	wanted     uint8
+	wanted     uint8 // slots to look for
 	fracDigits int
 }
 
-func newLTSVParser(spec fieldSpec) *ltsvParser {
-	return &ltsvParser{labels: newLabelTable(&spec), wanted: spec.wantedMask(), fracDigits: spec.fracDigits}
+func newKeyed(spec *fieldSpec) keyed {
+	return keyed{labels: newLabelTable(spec), wanted: spec.wantedMask(), fracDigits: spec.fracDigits}
 }
 
 func (p *ltsvParser) Parse(line []byte, r *Record) error {

@@ -281,11 +281,7 @@ func findLiteral(line []byte, from int, lit []byte) int {
 		if lit[0] != '"' {
 			return k
 		}
-		n := 0
-		for k-1-n >= start && line[k-1-n] == '\\' {
-			n++
-		}
-		if n%2 == 0 {
+		if !escapedAt(line, start, k) {
 			return k
 		}
 		from = k + 1
