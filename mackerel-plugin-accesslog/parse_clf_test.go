@@ -10,22 +10,8 @@ func FuzzParseCombined(f *testing.F) {
 		f.Add(l)
 	}
 	f.Add(benchCombined)
-	var parsers []Parser
-	for _, c := range []struct {
-		format string
-		fields Fields
-	}{
-		{"combined", Fields{}},
-		{"combined", Fields{GroupBy: "http_user_agent"}},
-		{"common", Fields{TimeUnit: "us", GroupBy: "remote_user"}},
-		{"common", Fields{GroupBy: "request_method"}},
-	} {
-		p, err := NewParser(c.format, "", c.fields)
-		if err != nil {
-			f.Fatal(err)
-		}
-		parsers = append(parsers, p)
-	}
+	parsers := append(mustParsers(f, "combined", Fields{}, Fields{GroupBy: "http_user_agent"}),
+		mustParsers(f, "common", Fields{TimeUnit: "us", GroupBy: "remote_user"}, Fields{GroupBy: "request_method"})...)
 	f.Fuzz(func(t *testing.T, line []byte) {
 		for _, p := range parsers {
 			fuzzParser(t, p, line)

@@ -35,14 +35,8 @@ func FuzzParseLTSV(f *testing.F) {
 		f.Add(l)
 	}
 	f.Add(benchLTSV)
-	parsers := []Parser{}
-	for _, fl := range []Fields{{}, {GroupBy: "vhost", TimeUnit: "us"}, {Times: []string{"ptime", "reqtime"}, Path: "req", GroupBy: "status"}} {
-		p, err := NewParser("ltsv", "", fl)
-		if err != nil {
-			f.Fatal(err)
-		}
-		parsers = append(parsers, p)
-	}
+	parsers := mustParsers(f, "ltsv", Fields{}, Fields{GroupBy: "vhost", TimeUnit: "us"},
+		Fields{Times: []string{"ptime", "reqtime"}, Path: "req", GroupBy: "status"})
 	f.Fuzz(func(t *testing.T, line []byte) {
 		for _, p := range parsers {
 			fuzzParser(t, p, line)

@@ -425,3 +425,16 @@ func fixtureLines(f *testing.F, file string) [][]byte {
 	}
 	return out
 }
+
+// mustParsers returns a parser of format for each of fields.
+func mustParsers(tb testing.TB, format string, fields ...Fields) []Parser {
+	var out []Parser
+	for _, fl := range fields {
+		p, err := NewParser(format, "", fl)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
