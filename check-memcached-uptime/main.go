@@ -1,0 +1,24 @@
+// check-memcached-uptime is a mackerel-agent check that catches a restarted
+// memcached (and with it, a lost cache): WARNING or CRITICAL while its uptime
+// is below a threshold. See README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sre-suite/mackerel-plugins/lib/check"
+)
+
+var version = "dev"
+
+func main() {
+	c := check.New("Memcached")
+	var o options
+	c.ParseFlags(&o, os.Args[1:])
+	if o.Version {
+		fmt.Println("check-memcached-uptime", version)
+		return
+	}
+	c.Exit(run(o))
+}
