@@ -18,6 +18,7 @@
 -- in the log phase. add= and remove= are not supported (501).
 
 local balancer = require "ngx.balancer"
+local base = require "resty.core.base"
 
 local _M = { _VERSION = "0.1.0" }
 
@@ -28,6 +29,18 @@ local FIELDS = { "down", "weight", "max_fails", "fail_timeout" }
 local upstreams = {}
 -- per-worker smooth weighted round-robin state: zone -> addr -> current weight
 local rr = {}
+-- per-worker: request -> the active counter its current try raised. Keyed by
+-- the request itself, not kept in ngx.ctx, which an internal redirect
+-- (error_page after proxy_intercept_errors, say) clears before the log phase.
+local inflight = {}
+
+local function request_key()
+    local r = base.get_request()
+    if r == nil then
+        return nil
+    end
+    return tostring(r)
+end
 
 local function dict()
     local d = ngx.shared[DICT_NAME]
@@ -186,16 +199,18 @@ function _M.balance(zone)
     end
     local d = dict()
     local ctx = ngx.ctx
-    local tried = ctx.du_tried
-    if ctx.du_active then
-        -- a retry: the previous try is over
-        local state = balancer.get_last_failure()
-        if state == "failed" then
+    local rk = request_key()
+    local prev = rk and inflight[rk]
+    if prev then
+        -- a retry (or a new upstream after an internal redirect): the
+        -- previous try is over
+        if ctx.du_srv and ctx.du_zone == zone and balancer.get_last_failure() == "failed" then
             note_failure(d, zone, ctx.du_srv)
         end
-        d:incr(ctx.du_active, -1, 0)
-        ctx.du_active = nil
+        d:incr(prev, -1, 0)
+        inflight[rk] = nil
     end
+    local tried = ctx.du_tried
     local first = tried == nil
     if first then
         tried = {}
@@ -222,19 +237,23 @@ function _M.balance(zone)
         ngx.log(ngx.ERR, "dynamic_upstream: set_current_peer ", srv.addr, ": ", err)
         return ngx.exit(500)
     end
-    local ak = key("a", zone, srv.addr)
-    d:incr(ak, 1, 0)
-    ctx.du_active = ak
     ctx.du_srv = srv
+    ctx.du_zone = zone
+    if rk then
+        local ak = key("a", zone, srv.addr)
+        d:incr(ak, 1, 0)
+        inflight[rk] = ak
+    end
 end
 
 -- The log phase: call from log_by_lua_block (http level) so that every
 -- request the balancer counted is uncounted, whatever its outcome.
 function _M.log()
-    local ctx = ngx.ctx
-    if ctx.du_active then
-        dict():incr(ctx.du_active, -1, 0)
-        ctx.du_active = nil
+    local rk = request_key()
+    local ak = rk and inflight[rk]
+    if ak then
+        dict():incr(ak, -1, 0)
+        inflight[rk] = nil
     end
 end
 

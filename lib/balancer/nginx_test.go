@@ -416,3 +416,32 @@ func attempts(t *testing.T, accessLog, addr string) int {
 	}
 	return strings.Count(string(b), addr)
 }
+
+// An internal redirect after the upstream answered (error_page with
+// proxy_intercept_errors) clears ngx.ctx; the request must still be
+// uncounted.
+func TestNginxActiveAfterInternalRedirect(t *testing.T) {
+	bs := balancertest.StartBackends(t, 2)
+	ng := balancertest.StartNginxWith(t, balancertest.NginxOptions{
+		Backends:      balancertest.Addrs(bs),
+		LocationExtra: "proxy_intercept_errors on; error_page 503 = @fallback;",
+		ServerExtra:   "location @fallback { return 200 \"fallback\\n\"; }",
+	})
+	d := nginxDriver(t, ng.APIURL)
+	ctx := ctxT(t)
+	for range 4 {
+		code, body, err := balancertest.Get(ctx, ng.Frontend+"/?status=503", 3*time.Second)
+		if err != nil || code != 200 || body != "fallback\n" {
+			t.Fatalf("%d %q %v", code, body, err)
+		}
+	}
+	servers, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		if s.Active != 0 {
+			t.Errorf("%s: active=%d after every request ended", s.Addr, s.Active)
+		}
+	}
+}

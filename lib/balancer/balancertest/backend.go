@@ -19,7 +19,8 @@ import (
 
 // Backend is a small HTTP server on a loopback port. It answers every
 // request with its own address and a newline; `?sleep=DURATION` (at most
-// 30s) delays the answer, to keep a request in flight.
+// 30s) delays the answer, to keep a request in flight; `?status=N` answers
+// with that HTTP status.
 type Backend struct {
 	Addr     string // 127.0.0.1:PORT
 	hits     atomic.Int64
@@ -74,6 +75,14 @@ func (b *Backend) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "text/plain")
+	if s := r.URL.Query().Get("status"); s != "" {
+		code, err := strconv.Atoi(s)
+		if err != nil || code < 200 || code > 599 {
+			http.Error(w, "bad status", http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(code)
+	}
 	fmt.Fprintln(w, b.Addr)
 }
 

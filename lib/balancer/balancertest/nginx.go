@@ -51,6 +51,8 @@ type NginxOptions struct {
 	ServerParams map[string]string
 	// Extra directives for the proxied location, e.g. "proxy_read_timeout 5s;".
 	LocationExtra string
+	// Extra directives for the proxying server block, e.g. a named location.
+	ServerExtra string
 }
 
 // StartNginx starts nginx (Debian's, with the Lua module) under a private
@@ -214,17 +216,18 @@ func NginxConfig(dir string, apiPort, frontendPort int, o NginxOptions) (string,
 	}
 	var sb strings.Builder
 	err := nginxTemplate.Execute(&sb, map[string]any{
-		"Dir":      dir,
-		"LuaDir":   filepath.Join(testenv.RepoRoot(), "nginx"),
-		"Workers":  o.Workers,
-		"Root":     os.Geteuid() == 0,
-		"Zone":     Zone,
-		"Servers":  strings.Join(servers, ",\n            "),
-		"API":      apiPort,
-		"Frontend": frontendPort,
-		"Extra":    o.LocationExtra,
-		"NDK":      ndkModule,
-		"Lua":      luaModule,
+		"Dir":         dir,
+		"LuaDir":      filepath.Join(testenv.RepoRoot(), "nginx"),
+		"Workers":     o.Workers,
+		"Root":        os.Geteuid() == 0,
+		"Zone":        Zone,
+		"Servers":     strings.Join(servers, ",\n            "),
+		"API":         apiPort,
+		"Frontend":    frontendPort,
+		"Extra":       o.LocationExtra,
+		"ServerExtra": o.ServerExtra,
+		"NDK":         ndkModule,
+		"Lua":         luaModule,
 	})
 	return sb.String(), err
 }
@@ -285,6 +288,7 @@ http {
             proxy_read_timeout 40s;
             {{.Extra}}
         }
+        {{.ServerExtra}}
     }
 
     server {
