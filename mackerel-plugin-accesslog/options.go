@@ -24,6 +24,7 @@ type options struct {
 	MaxLineBytes    int      `long:"max-line-bytes" default:"262144" value-name:"BYTES" description:"longer lines are skipped and counted as overlong"`
 	Workers         int      `long:"workers" default:"0" value-name:"N" description:"parsing goroutines (default: one per CPU)"`
 	StateDir        string   `long:"state-dir" value-name:"DIR" description:"where state files are kept (default: $MACKEREL_PLUGIN_WORKDIR, else the temp dir)"`
+	Verbose         bool     `short:"v" long:"verbose" description:"say on stderr which byte ranges of which files are read, and why"`
 	Version         bool     `long:"version" description:"print the version and exit"`
 }
 

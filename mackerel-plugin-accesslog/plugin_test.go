@@ -91,18 +91,18 @@ func TestFirstRunEmitsZeroRatesThenCountsAppendedLines(t *testing.T) {
 	r = runPlugin(t, dir, nil, "--file", log)
 	m := r.metrics
 	checks := map[string]float64{
-		"accesslog.access_num.total_count":           4,
-		"accesslog.access_num.2xx_count":             2,
-		"accesslog.access_num.5xx_count":             1,
-		"accesslog.access_num.4xx_count":             1,
-		"accesslog.access_num.502_count":             1,
-		"accesslog.access_num.499_count":             1,
-		"accesslog.access_rate.2xx_percentage":       50,
-		"accesslog.access_rate_code.502_percentage":  25,
-		"accesslog.latency.max":                      1.5,
-		"accesslog.latency.50_percentile":            0.02,
-		"accesslog.latency.99_percentile":            1.5,
-		"accesslog.lines.malformed_count":            0,
+		"accesslog.access_num.total_count":          4,
+		"accesslog.access_num.2xx_count":            2,
+		"accesslog.access_num.5xx_count":            1,
+		"accesslog.access_num.4xx_count":            1,
+		"accesslog.access_num.502_count":            1,
+		"accesslog.access_num.499_count":            1,
+		"accesslog.access_rate.2xx_percentage":      50,
+		"accesslog.access_rate_code.502_percentage": 25,
+		"accesslog.latency.max":                     1.5,
+		"accesslog.latency.50_percentile":           0.02,
+		"accesslog.latency.99_percentile":           1.5,
+		"accesslog.lines.malformed_count":           0,
 	}
 	for k, want := range checks {
 		if got, ok := m[k]; !ok || got != want {
@@ -222,7 +222,7 @@ func TestSeveralFilesMergeAndGroups(t *testing.T) {
 	r := runPlugin(t, dir, nil, args...)
 	m := r.metrics
 	want := map[string]float64{
-		"accesslog.access_num.total_count":                       8,
+		"accesslog.access_num.total_count":                        8,
 		"accesslog.group_access_num.shop_example_com.total_count": 3,
 		"accesslog.group_access_num.api.total_count":              3,
 		"accesslog.group_access_num.api.5xx_count":                2,

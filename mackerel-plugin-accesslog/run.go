@@ -182,7 +182,14 @@ func (rn *runner) Run() (*result, error) {
 	}
 	res.stats = *st
 	for _, fr := range frs {
-		if err := state.Save(fr.statePath, fr.run.Finish()); err != nil {
+		next := fr.run.Finish()
+		if rn.opts.Verbose {
+			for _, seg := range fr.run.Segments {
+				rn.warn("%s: read %s bytes %d..%d (%s)", fr.path, seg.Name, seg.Start, seg.End, seg.Why)
+			}
+			rn.warn("%s: next run starts at offset %d of inode %d; %d rotated files followed", fr.path, next.Current.Offset, next.Current.Inode, len(next.Rotated))
+		}
+		if err := state.Save(fr.statePath, next); err != nil {
 			return nil, err
 		}
 	}

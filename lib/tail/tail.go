@@ -27,10 +27,13 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // FingerprintSize is how many leading bytes identify a file's content.
@@ -38,9 +41,13 @@ const FingerprintSize = 4096
 
 // Position is how far one file (identified by device and inode) was read.
 type Position struct {
-	Dev    uint64 `json:"dev"`
-	Inode  uint64 `json:"inode"`
-	Offset int64  `json:"offset"`
+	Dev   uint64 `json:"dev"`
+	Inode uint64 `json:"inode"`
+	// Born is the file's birth time in ns where the file system keeps it:
+	// inode numbers are reused at once, so a recreated file or a new copy
+	// can carry the inode of the one that was deleted.
+	Born   int64 `json:"born,omitempty"`
+	Offset int64 `json:"offset"`
 	// Fingerprint is a hash of the first FPLen bytes (FPLen = min(Offset,
 	// FingerprintSize)): those bytes were read, so they cannot change unless
 	// the file was truncated and rewritten.
@@ -65,6 +72,20 @@ type State struct {
 	Current Position  `json:"current"`
 	Rotated []Rotated `json:"rotated,omitempty"`
 	LastRun time.Time `json:"last_run"`
+	// Siblings are the inodes of the files beside the log when the run
+	// ended with nothing read from it (offset 0, so no fingerprint): a copy
+	// made by copytruncate before the next run is then told apart from the
+	// files that were already there.
+	Siblings []Sibling `json:"siblings,omitempty"`
+}
+
+// Sibling identifies a file beside the log: its inode and its birth time
+// (inode numbers are reused at once when logrotate deletes one file and
+// creates another), or its modification time where the file system keeps no
+// birth time.
+type Sibling struct {
+	Inode uint64 `json:"inode"`
+	Born  int64  `json:"born"`
 }
 
 // Options tune a run.
@@ -117,11 +138,12 @@ type Run struct {
 	// FirstRun: there was no previous state; nothing was read unless FromStart.
 	FirstRun bool
 
-	prev    State
-	current Position
-	rotated []Rotated
-	now     time.Time
-	files   []*os.File
+	prev     State
+	current  Position
+	rotated  []Rotated
+	now      time.Time
+	files    []*os.File
+	siblings []Sibling // rotation-named files beside the log when the run began
 }
 
 // ErrMissing is returned (wrapped) when the log file does not exist.
@@ -185,9 +207,16 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 		return nil, fmt.Errorf("log file %s is not a regular file", path)
 	}
 	dev, ino := identity(fi)
+	born := birthTimeOf(f)
 	size := fi.Size()
 	r := &Run{Path: path, now: opt.Now, files: []*os.File{f}}
-	r.current = Position{Dev: dev, Inode: ino}
+	r.current = Position{Dev: dev, Inode: ino, Born: born}
+	entries := scanDir(path)
+	for _, e := range entries {
+		if isRotationName(e.path, path) {
+			r.siblings = append(r.siblings, e.sibling())
+		}
+	}
 
 	if prev == nil || prev.Current.Inode == 0 {
 		r.FirstRun = true
@@ -201,23 +230,29 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 		return r, nil
 	}
 	r.prev = *prev
-	dir := filepath.Dir(path)
-	entries := scanDir(dir)
 
 	// Rotated files already followed: read what was appended since.
 	for _, old := range prev.Rotated {
-		if old.Position.Dev == dev && old.Position.Inode == ino {
+		if old.Position.is(dev, ino, born) {
 			continue // it came back under the main name; handled below
 		}
 		r.follow(entries, old, opt)
 	}
 
 	cur := prev.Current
+	same := cur.is(dev, ino, born)
 	switch {
-	case cur.Dev == dev && cur.Inode == ino && size >= cur.Offset && sameContent(f, cur):
+	case same && size >= cur.Offset && sameContent(f, cur):
+		if cur.Offset == 0 {
+			// Nothing had been read, so no fingerprint can show a
+			// copytruncate: a rotation-named file that was not there
+			// last time is the copy of lines we have not read.
+			r.findNewCopy(entries, prev.Siblings, ino)
+		}
 		r.current = cur
+		r.current.Born = born
 		r.addCurrent(f, cur.Offset, size, "append", cur.InLongLine)
-	case cur.Dev == dev && cur.Inode == ino:
+	case same:
 		// Same file, other content: truncated in place (copytruncate), or
 		// deleted and recreated with the inode reused. The old content, if
 		// copied, is in a sibling with the same fingerprint.
@@ -237,14 +272,51 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 	return r, nil
 }
 
+// is reports whether p describes the file with this device, inode and birth
+// time (a zero birth time, unknown, matches any).
+func (p Position) is(dev, ino uint64, born int64) bool {
+	return p.Dev == dev && p.Inode == ino && (p.Born == 0 || born == 0 || p.Born == born)
+}
+
+// birthTimeOf is birthTime for an open file.
+func birthTimeOf(f *os.File) int64 {
+	var stx unix.Statx_t
+	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_BTIME, &stx); err != nil || stx.Mask&unix.STATX_BTIME == 0 {
+		return 0
+	}
+	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+}
+
 type dirEntry struct {
 	path     string
 	dev, ino uint64
 	size     int64
 	mtime    time.Time
+	born     int64 // birth time in ns, or 0 where the file system has none
 }
 
-func scanDir(dir string) []dirEntry {
+func (e dirEntry) sibling() Sibling {
+	if e.born != 0 {
+		return Sibling{Inode: e.ino, Born: e.born}
+	}
+	return Sibling{Inode: e.ino, Born: e.mtime.UnixNano()}
+}
+
+// birthTime asks statx for a file's birth time; 0 when it is not known.
+func birthTime(path string) int64 {
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BTIME, &stx); err != nil {
+		return 0
+	}
+	if stx.Mask&unix.STATX_BTIME == 0 {
+		return 0
+	}
+	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+}
+
+// scanDir lists the regular files beside log.
+func scanDir(log string) []dirEntry {
+	dir := filepath.Dir(log)
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
@@ -259,14 +331,18 @@ func scanDir(dir string) []dirEntry {
 			continue
 		}
 		dev, ino := identity(fi)
-		out = append(out, dirEntry{path: filepath.Join(dir, de.Name()), dev: dev, ino: ino, size: fi.Size(), mtime: fi.ModTime()})
+		e := dirEntry{path: filepath.Join(dir, de.Name()), dev: dev, ino: ino, size: fi.Size(), mtime: fi.ModTime()}
+		if isRotationName(e.path, log) {
+			e.born = birthTime(e.path)
+		}
+		out = append(out, e)
 	}
 	return out
 }
 
 func (r *Run) alreadyFollowed(p Position) bool {
 	for _, o := range r.rotated {
-		if o.Position.Dev == p.Dev && o.Position.Inode == p.Inode {
+		if o.Position.is(p.Dev, p.Inode, p.Born) {
 			return true
 		}
 	}
@@ -278,6 +354,12 @@ func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
 	for _, e := range entries {
 		if e.dev != old.Position.Dev || e.ino != old.Position.Inode {
 			continue
+		}
+		if born := e.born; born == 0 && old.Position.Born != 0 {
+			e.born = birthTime(e.path)
+		}
+		if !old.Position.is(e.dev, e.ino, e.born) {
+			continue // the inode now belongs to another file
 		}
 		f, err := os.Open(e.path)
 		if err != nil {
@@ -313,18 +395,60 @@ func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
 	}
 }
 
+// isRotationName reports whether name (beside log) looks like one of its
+// uncompressed rotations: access.log.1, access.log-20261125.
+func isRotationName(name, log string) bool {
+	base, n := filepath.Base(log), filepath.Base(name)
+	if n == base || !strings.HasPrefix(n, base) {
+		return false
+	}
+	for _, ext := range []string{".gz", ".bz2", ".xz", ".zst", ".lz4", ".Z"} {
+		if strings.HasSuffix(n, ext) {
+			return false
+		}
+	}
+	return true
+}
+
+// findNewCopy plans the whole of a rotation-named file that appeared since
+// the last run (its inode is not in known), when the log had been empty.
+func (r *Run) findNewCopy(entries []dirEntry, known []Sibling, current uint64) {
+	var newest *dirEntry
+	for i, e := range entries {
+		if !isRotationName(e.path, r.Path) || e.ino == current || e.size == 0 || slices.Contains(known, e.sibling()) ||
+			r.alreadyFollowed(Position{Dev: e.dev, Inode: e.ino, Born: e.born}) {
+			continue
+		}
+		if newest == nil || e.mtime.After(newest.mtime) {
+			newest = &entries[i]
+		}
+	}
+	if newest == nil {
+		return
+	}
+	f, err := os.Open(newest.path)
+	if err != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("copy of %s at %s: %v; its lines are lost", r.Path, newest.path, err))
+		return
+	}
+	r.files = append(r.files, f)
+	r.rotated = append(r.rotated, Rotated{Path: newest.path, Position: Position{Dev: newest.dev, Inode: newest.ino, Born: newest.born}})
+	idx := len(r.rotated) - 1
+	r.Segments = append(r.Segments, &Segment{
+		File: f, Name: newest.path, Start: 0, End: newest.size, Why: "copy of unread lines",
+		pos: &r.rotated[idx].Position, isRot: idx,
+	})
+}
+
 // findCopy looks for copytruncate's copy of the old content: a sibling named
 // like the log whose first bytes match the saved fingerprint.
 func (r *Run) findCopy(entries []dirEntry, cur Position, path string, opt Options) {
-	base := filepath.Base(path)
 	var cands []dirEntry
 	for _, e := range entries {
-		name := filepath.Base(e.path)
-		if e.path == path || !strings.HasPrefix(name, base) || strings.HasSuffix(name, ".gz") ||
-			strings.HasSuffix(name, ".bz2") || strings.HasSuffix(name, ".xz") || strings.HasSuffix(name, ".zst") {
+		if !isRotationName(e.path, path) {
 			continue
 		}
-		if e.size < cur.Offset || r.alreadyFollowed(Position{Dev: e.dev, Inode: e.ino}) {
+		if e.size < cur.Offset || r.alreadyFollowed(Position{Dev: e.dev, Inode: e.ino, Born: e.born}) {
 			continue
 		}
 		cands = append(cands, e)
@@ -338,7 +462,7 @@ func (r *Run) findCopy(entries []dirEntry, cur Position, path string, opt Option
 		if sameContent(f, cur) {
 			r.files = append(r.files, f)
 			p := cur
-			p.Dev, p.Inode = e.dev, e.ino
+			p.Dev, p.Inode, p.Born = e.dev, e.ino, e.born
 			// A copy is complete once made: read its rest once, don't follow it.
 			r.rotated = append(r.rotated, Rotated{Path: e.path, Position: p})
 			idx := len(r.rotated) - 1
@@ -402,6 +526,9 @@ func (r *Run) Finish() State {
 			continue
 		}
 		st.Rotated = append(st.Rotated, old)
+	}
+	if st.Current.Offset == 0 {
+		st.Siblings = r.siblings
 	}
 	return st
 }
