@@ -281,7 +281,7 @@ func (cfg *config) judgeProbes(probes []probeResult, add func(check.Status, stri
 }
 
 func (cfg *config) render(fs []finding, answers []answer, all []netip.Addr, probeLine string) check.Result {
-	sort.SliceStable(fs, func(i, j int) bool { return rank(fs[i].status) > rank(fs[j].status) })
+	sort.SliceStable(fs, func(i, j int) bool { return worse(fs[i].status, fs[j].status) })
 	var sts []check.Status
 	var texts []string
 	for _, f := range fs {
@@ -338,15 +338,5 @@ func (a answer) detail() string {
 	return b.String()
 }
 
-// rank orders statuses as check.Worst does.
-func rank(s check.Status) int {
-	switch s {
-	case check.Critical:
-		return 3
-	case check.Warning:
-		return 2
-	case check.Unknown:
-		return 1
-	}
-	return 0
-}
+// worse reports whether a is a more severe status than b, in check.Worst's order.
+func worse(a, b check.Status) bool { return a != b && check.Worst(a, b) == a }
