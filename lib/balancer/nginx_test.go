@@ -120,8 +120,9 @@ func TestNginxListDownUpWeight(t *testing.T) {
 	before := [3]int64{bs[0].Hits(), bs[1].Hits(), bs[2].Hits()}
 	traffic(t, ng.Frontend, 60)
 	got := [3]int64{bs[0].Hits() - before[0], bs[1].Hits() - before[1], bs[2].Hits() - before[2]}
-	// weights 1:4:1 → 10, 40, 10 with smooth weighted round-robin
-	if got[1] != 40 || got[0] != 10 || got[2] != 10 {
+	// weights 1:4:1 → 10, 40, 10 with smooth weighted round-robin, give or
+	// take the rotation's phase when the weight changed
+	if got[1] < 38 || got[1] > 42 || got[0] < 8 || got[0] > 12 || got[2] < 8 || got[2] > 12 {
 		t.Errorf("hits with weights 1:4:1 over 60 requests: %v", got)
 	}
 }
@@ -320,13 +321,13 @@ func TestNginxActiveCountsRequestsInFlight(t *testing.T) {
 		}()
 	}
 	defer wg.Wait()
-	waitFor(t, 3*time.Second, "4 requests in flight", func() bool {
+	waitFor(t, 3*time.Second, "4 requests in flight at nginx and at the backends", func() bool {
 		servers, err := d.List(ctx)
 		total := 0
 		for _, s := range servers {
 			total += s.Active
 		}
-		return err == nil && total == 4
+		return err == nil && total == 4 && bs[0].InFlight()+bs[1].InFlight() == 4
 	})
 	servers, _ := d.List(ctx)
 	for i, s := range servers {
