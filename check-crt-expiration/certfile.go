@@ -17,7 +17,17 @@ import (
 // small, and a directory may hold anything.
 const maxFileSize = 4 << 20
 
-var errNoCertificate = errors.New("no certificate found (neither a PEM CERTIFICATE block nor DER)")
+// Errors for files that hold no certificate at all: in a directory or a glob
+// such files (keys, notes) are skipped quietly.
+var (
+	errNoCertificate = errors.New("no certificate found (neither a PEM CERTIFICATE block nor DER)")
+	errEmpty         = errors.New("empty file")
+	errTooLarge      = fmt.Errorf("larger than %d bytes: not a certificate file", maxFileSize)
+)
+
+func notACertificateFile(err error) bool {
+	return errors.Is(err, errNoCertificate) || errors.Is(err, errEmpty) || errors.Is(err, errTooLarge)
+}
 
 // parseCertificates reads every certificate in data: all CERTIFICATE blocks of
 // a PEM file (other blocks such as keys are skipped), or one or more
@@ -27,7 +37,7 @@ func parseCertificates(data []byte) ([]*x509.Certificate, error) {
 		return parsePEM(data)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, errors.New("empty file")
+		return nil, errEmpty
 	}
 	certs, err := x509.ParseCertificates(data)
 	if err != nil || len(certs) == 0 {
@@ -71,14 +81,15 @@ func readCertFile(path string) ([]*x509.Certificate, error) {
 		return nil, err
 	}
 	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("larger than %d bytes: not a certificate file", maxFileSize)
+		return nil, errTooLarge
 	}
 	return parseCertificates(data)
 }
 
 // fileTarget is one file found from a --file argument. explicit is false for
 // files found in a directory or by a glob, which are skipped quietly when they
-// hold no certificate (keys, READMEs next to the certificates).
+// hold no certificate (keys, READMEs next to the certificates); a damaged
+// certificate or an unreadable file is reported wherever it was found.
 type fileTarget struct {
 	path     string
 	explicit bool

@@ -171,7 +171,7 @@ func (cfg *config) checkFileSpec(spec string, now func() time.Time) []outcome {
 	for _, f := range files {
 		certs, err := readCertFile(f.path)
 		if err != nil {
-			if f.explicit {
+			if f.explicit || !notACertificateFile(err) {
 				out = append(out, cfg.failure(f.path, err))
 			}
 			continue

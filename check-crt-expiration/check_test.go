@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -130,6 +131,8 @@ func TestEndpointsOnNginx(t *testing.T) {
 			[]string{"leaf CN=localhost expires in 60 days"}},
 		{"verify an IP with no SNI", []string{"-H", port["ok60"], "--verify", "--ca-file", rootFile}, 0,
 			[]string{"leaf CN=localhost expires in 60 days"}},
+		{"a host name is the SNI and the name verified", []string{"-H", strings.Replace(port["ok60"], "127.0.0.1", "localhost", 1), "--ca-file", rootFile}, 0,
+			[]string{"Certificate OK: localhost:", ": leaf CN=localhost expires in 60 days"}},
 		{"wrong host name", []string{"-H", port["wronghost"], "--sni", "localhost", "--verify", "--ca-file", rootFile}, 2,
 			[]string{"verify failed: x509: certificate is valid for other.test, not localhost"}},
 		{"unknown authority", []string{"-H", port["ok60"], "--sni", "localhost", "--verify"}, 2,
@@ -246,6 +249,11 @@ func TestFiles(t *testing.T) {
 	os.WriteFile(filepath.Join(sub, "root.der"), pki.root.cert.Raw, 0o644)
 	expect(t, runCheck(t, "-f", sub), 0, "2 targets (2 ok)", "OK "+crt+": leaf CN=files.test expires in 60 days", "root.der: root CN=Suite Test Root")
 	expect(t, runCheck(t, "-f", sub, "--skip-root"), 0, crt+": leaf CN=files.test expires in 60 days")
+	// A damaged certificate is reported even when found in a directory.
+	broken := filepath.Join(sub, "broken.pem")
+	os.WriteFile(broken, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}), 0o644)
+	expect(t, runCheck(t, "-f", sub, "--skip-root"), 2, "2 targets (1 critical, 1 ok); first: "+broken+": PEM block 1: x509: malformed certificate")
+	os.Remove(broken)
 	expect(t, runCheck(t, "-f", filepath.Join(sub, "*.crt"), "-f", der), 1,
 		"2 targets (1 warning, 1 ok); first: "+der, "\nOK "+crt)
 	expect(t, runCheck(t, "-f", filepath.Join(dir, "*.nothing")), 2, "*.nothing: no file matches")
@@ -262,6 +270,7 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 	expect(t, runCheck(t, "-H", "x:99999"), 3, `--host "x:99999": bad port`)
 	expect(t, runCheck(t, "--starttls", "ftp", "-H", "x"), 3, `Certificate UNKNOWN: --starttls "ftp": want smtp, imap or pop3`)
 	expect(t, runCheck(t, "-H", "x", "extra"), 3, `unexpected argument "extra"`)
+	expect(t, runCheck(t, "--version"), 0, "dev")
 	r := runCheck(t, "--help")
 	expect(t, r, 0, "--skip-root", "--starttls", "--error-status")
 }
