@@ -72,6 +72,9 @@ const versionRE = `version 1\.6\.\d+`
 // TestMemcached runs the cases against one memcached, started once; the
 // restart case comes last.
 func TestMemcached(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts memcached")
+	}
 	srv := startMemcached(t, false)
 	port := strconv.Itoa(srv.Port)
 	addr := regexp.QuoteMeta(srv.Addr())
@@ -104,6 +107,9 @@ func TestMemcached(t *testing.T) {
 }
 
 func TestMemcachedSocket(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts memcached")
+	}
 	srv := startMemcached(t, true)
 	runCheck(t, "--socket", srv.Socket, "--warning", "0", "--set-get").
 		expect(t, 0, `^Memcached OK: up \d+s \(\d+ s\), `+versionRE+`, curr_connections \d+, set/get ok, `+regexp.QuoteMeta(srv.Socket)+`$`)

@@ -141,11 +141,33 @@ func unexpectedLine(line string, n int) error {
 	switch {
 	case strings.HasPrefix(line, "HTTP/"):
 		return replyErrorf("an HTTP server answered: %s", quoted(line))
+	case looksLikeHTML(line):
+		return replyErrorf("an HTTP server answered with HTML: %s", quoted(line))
+	case looksLikeMySQLGreeting(line):
+		return replyErrorf("a MySQL server greeted: %s", quoted(line+"\n"))
 	case line == "ERROR" || strings.HasPrefix(line, "ERROR ") ||
 		strings.HasPrefix(line, "CLIENT_ERROR") || strings.HasPrefix(line, "SERVER_ERROR"):
 		return replyErrorf("the server answered stats with %s", quoted(line))
 	}
 	return replyErrorf("not a memcached reply: %s", quoted(line))
+}
+
+// looksLikeHTML recognises an HTML page sent without a status line (an
+// HTTP/0.9 answer, which is what some servers give to "stats").
+func looksLikeHTML(line string) bool {
+	l := strings.ToLower(strings.TrimSpace(line))
+	return strings.HasPrefix(l, "<!doctype html") || strings.HasPrefix(l, "<html")
+}
+
+// looksLikeMySQLGreeting recognises the start of a MySQL handshake packet,
+// which the server sends unasked: a 3-byte little-endian length, sequence
+// number 0, then protocol version 10 (the "\n" that ended the line).
+func looksLikeMySQLGreeting(line string) bool {
+	if len(line) != 4 || line[3] != 0 {
+		return false
+	}
+	n := int(line[0]) | int(line[1])<<8 | int(line[2])<<16
+	return n >= 32 && n <= 1024
 }
 
 // describeReadError explains a read that ended before END: a closed
