@@ -56,6 +56,8 @@ func TestHAProxyDrainMaintReady(t *testing.T) {
 	}{
 		{func() error { return d.Drain(ctx, hp.Backend, bs[0].Addr) }, balancer.Draining, "DRAIN"},
 		{func() error { return d.Down(ctx, hp.Backend, "app1") }, balancer.Down, "MAINT"},
+		{func() error { return d.Drain(ctx, hp.Backend, "app1") }, balancer.Draining, ""},
+		{func() error { return d.Down(ctx, hp.Backend, "app1") }, balancer.Down, "MAINT"},
 		{func() error { return d.Up(ctx, hp.Backend, "localhost:"+strings.Split(bs[0].Addr, ":")[1]) }, balancer.Up, ""},
 	}
 	for i, st := range steps {
