@@ -6,10 +6,13 @@ package balancer_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
 func nginxDriver(t *testing.T, apiURL string, upstreams ...string) *balancer.Nginx {
@@ -444,5 +448,64 @@ func TestNginxActiveAfterInternalRedirect(t *testing.T) {
 		if s.Active != 0 {
 			t.Errorf("%s: active=%d after every request ended", s.Addr, s.Active)
 		}
+	}
+}
+
+// The example config in nginx/ works as shipped, once its addresses are
+// replaced by the test's.
+func TestNginxExampleConfigServes(t *testing.T) {
+	bin := testenv.RequireCommand(t, "nginx")
+	bs := balancertest.StartBackends(t, 3)
+	example, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "nginx", "dynamic_upstream.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	apiPort, fePort := testenv.FreePort(t), testenv.FreePort(t)
+	conf := strings.NewReplacer(
+		"/usr/local/share/nginx/lua", filepath.Join(testenv.RepoRoot(), "nginx"),
+		"listen 80;", fmt.Sprintf("listen 127.0.0.1:%d;", fePort),
+		"127.0.0.1:6000", fmt.Sprintf("127.0.0.1:%d", apiPort),
+		"10.0.0.11:8080", bs[0].Addr, "10.0.0.12:8080", bs[1].Addr, "10.0.0.13:8080", bs[2].Addr,
+	).Replace(string(example))
+	if err := os.WriteFile(filepath.Join(dir, "dynamic_upstream.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	main := fmt.Sprintf(`load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+%s
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log;
+events {}
+http {
+    access_log off;
+    client_body_temp_path %[2]s/client; proxy_temp_path %[2]s/proxy; fastcgi_temp_path %[2]s/fastcgi;
+    uwsgi_temp_path %[2]s/uwsgi; scgi_temp_path %[2]s/scgi;
+    include %[2]s/dynamic_upstream.conf;
+}
+`, user, dir)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(main), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Start(t, exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf")))
+	testenv.WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", apiPort), 10*time.Second)
+	testenv.WaitTCP(t, fmt.Sprintf("127.0.0.1:%d", fePort), 10*time.Second)
+
+	d := nginxDriver(t, fmt.Sprintf("http://127.0.0.1:%d/dynamic", apiPort))
+	servers, err := d.List(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(servers) != 3 || servers[2].Addr != bs[2].Addr || servers[2].Weight != 2 {
+		t.Fatalf("%+v", servers)
+	}
+	traffic(t, fmt.Sprintf("http://127.0.0.1:%d", fePort), 8)
+	if bs[2].Hits() != 4 {
+		t.Errorf("the weight-2 server got %d of 8 requests", bs[2].Hits())
 	}
 }
