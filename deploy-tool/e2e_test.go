@@ -1,0 +1,455 @@
+package main
+
+// End-to-end tests: the deploy-tool binary against real nginx (Debian's
+// 1.22 with the Lua drop-in from nginx/) and real HAProxy 2.6, started by
+// lib/balancer/balancertest under private prefixes on loopback ports, in
+// front of 4 testapp processes (internal/testapp), under load.
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
+	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.Cleanup()
+	os.Exit(code)
+}
+
+// apps are testapp processes, started detached by `testapp restart` (the
+// deploy command does the same), stopped by their pid files at cleanup.
+type apps struct {
+	t     testing.TB
+	bin   string
+	dir   string
+	addrs []string
+}
+
+func startApps(t testing.TB, n int, version string) *apps {
+	t.Helper()
+	a := &apps{t: t, bin: testenv.BuildBinary(t, "deploy-tool/internal/testapp"), dir: t.TempDir()}
+	t.Cleanup(a.stopAll)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logs, _ := filepath.Glob(filepath.Join(a.dir, "*.log"))
+			for _, f := range logs {
+				b, _ := os.ReadFile(f)
+				t.Logf("%s:\n%s", filepath.Base(f), b)
+			}
+		}
+	})
+	for range n {
+		addr := fmt.Sprintf("127.0.0.1:%d", appPort(t))
+		a.addrs = append(a.addrs, addr)
+		a.restart(addr, version)
+	}
+	return a
+}
+
+// appPort picks a free port below the kernel's ephemeral range: while an
+// app restarts its port is free, and a port from that range could be taken
+// meanwhile as the source port of some outgoing connection.
+func appPort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		p := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port in 20000-32000")
+	return 0
+}
+
+// command is the deploy command template: restart the app with a version.
+func (a *apps) command(version string) string {
+	return fmt.Sprintf("%s restart --addr {addr} --version %s --pidfile %s/{port}.pid --log %s/{port}.log --max-lifetime 5m",
+		a.bin, version, a.dir, a.dir)
+}
+
+func (a *apps) restart(addr, version string) {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	line := strings.NewReplacer("{addr}", addr, "{port}", strconv.Itoa(balancertest.Port(addr))).Replace(a.command(version))
+	if out, err := exec.CommandContext(ctx, "/bin/sh", "-c", line).CombinedOutput(); err != nil {
+		a.t.Fatalf("%s: %v\n%s", line, err, out)
+	}
+}
+
+func (a *apps) pid(addr string) int {
+	b, _ := os.ReadFile(filepath.Join(a.dir, strconv.Itoa(balancertest.Port(addr))+".pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+func (a *apps) stopAll() {
+	for _, addr := range a.addrs {
+		pid := a.pid(addr)
+		if pid <= 0 {
+			continue
+		}
+		syscall.Kill(pid, syscall.SIGKILL)
+		for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+func (a *apps) versions() []string {
+	var out []string
+	for _, addr := range a.addrs {
+		code, body, err := balancertest.Get(context.Background(), "http://"+addr+"/version", 2*time.Second)
+		if err != nil || code != 200 {
+			out = append(out, fmt.Sprintf("error(%d %v)", code, err))
+			continue
+		}
+		out = append(out, strings.TrimSpace(body))
+	}
+	return out
+}
+
+// load sends keep-alive traffic at a fixed rate: 70% fast GETs, 25% POSTs
+// (100 ms of work each), 5% slow GETs of 1–2 s.
+type load struct {
+	url     string
+	client  *http.Client
+	stopped chan struct{}
+	wg      sync.WaitGroup
+	start   time.Time
+	end     time.Time
+
+	mu       sync.Mutex
+	total    int
+	statuses map[int]int
+	errs     int
+	examples []string
+	versions map[string]int
+}
+
+func startLoad(t testing.TB, url string, rate int) *load {
+	l := &load{
+		url:      url,
+		stopped:  make(chan struct{}),
+		statuses: map[int]int{},
+		versions: map[string]int{},
+		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 128, IdleConnTimeout: 60 * time.Second, DisableCompression: true,
+		}},
+	}
+	tokens := make(chan int, 4*rate)
+	l.start = time.Now()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(tokens)
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		sent := 0
+		for {
+			select {
+			case <-l.stopped:
+				return
+			case <-tick.C:
+			}
+			due := int(time.Since(l.start).Seconds() * float64(rate))
+			for ; sent < due; sent++ {
+				select {
+				case tokens <- sent:
+				default: // every worker busy: counted as not sent
+				}
+			}
+		}
+	}()
+	for range 96 {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for n := range tokens {
+				l.one(n)
+			}
+		}()
+	}
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *load) one(n int) {
+	var req *http.Request
+	switch k := n % 20; {
+	case k == 0:
+		req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("%s/slow?ms=%d", l.url, 1000+rand.IntN(1000)), nil)
+	case k <= 5:
+		req, _ = http.NewRequest(http.MethodPost, l.url+"/post", strings.NewReader(strings.Repeat("x", 1024)))
+	default:
+		req, _ = http.NewRequest(http.MethodGet, l.url+"/fast", nil)
+	}
+	resp, err := l.client.Do(req)
+	var body []byte
+	if err == nil {
+		body, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.total++
+	switch {
+	case err != nil:
+		l.errs++
+		if len(l.examples) < 5 {
+			l.examples = append(l.examples, req.Method+" "+req.URL.Path+": "+err.Error())
+		}
+	default:
+		l.statuses[resp.StatusCode]++
+		if resp.StatusCode/100 != 2 && len(l.examples) < 5 {
+			l.examples = append(l.examples, fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, strings.TrimSpace(string(body))))
+		}
+		if resp.StatusCode == 200 {
+			l.versions[strings.Fields(string(body) + " ?")[0]]++
+		}
+	}
+}
+
+func (l *load) stop() {
+	select {
+	case <-l.stopped:
+		return
+	default:
+	}
+	close(l.stopped)
+	l.wg.Wait()
+	l.end = time.Now()
+	l.client.CloseIdleConnections()
+}
+
+// report stops the load and sums it up.
+type loadReport struct {
+	total, non2xx, errs int
+	rate                float64
+	text                string
+}
+
+func (l *load) report() loadReport {
+	l.stop()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	r := loadReport{total: l.total, errs: l.errs}
+	for code, n := range l.statuses {
+		if code/100 != 2 {
+			r.non2xx += n
+		}
+	}
+	r.rate = float64(l.total) / l.end.Sub(l.start).Seconds()
+	var codes []string
+	for code, n := range l.statuses {
+		codes = append(codes, fmt.Sprintf("%d×%d", code, n))
+	}
+	sort.Strings(codes)
+	r.text = fmt.Sprintf("%d requests in %.1fs (%.0f/s): statuses %s, transport errors %d, versions %v, examples %q",
+		l.total, l.end.Sub(l.start).Seconds(), r.rate, strings.Join(codes, " "), l.errs, l.versions, l.examples)
+	return r
+}
+
+// e2eConfig writes a deploy-tool config for the apps behind one balancer.
+func e2eConfig(t testing.TB, a *apps, balancerTOML, version, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	fmt.Fprintf(&b, "state_dir = %q\ndrain_wait = \"1s\"\ndrain_timeout = \"10s\"\nsettle = \"500ms\"\nup_timeout = \"10s\"\n%s\n\n", filepath.Join(dir, "state"), extra)
+	fmt.Fprintf(&b, "[deploy]\ncommand = %q\ntimeout = \"30s\"\n\n", a.command(version))
+	b.WriteString("[health]\nurl = \"http://{addr}/healthz\"\ninterval = \"100ms\"\nretries = 20\ntimeout = \"1s\"\n\n")
+	b.WriteString(balancerTOML + "\n")
+	for _, addr := range a.addrs {
+		fmt.Fprintf(&b, "[[server]]\naddr = %q\n\n", addr)
+	}
+	path := filepath.Join(dir, "deploy.toml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func nginxTOML(n *balancertest.Nginx) string {
+	return fmt.Sprintf("[[balancer]]\nname = \"nginx\"\ndriver = \"ngx_dynamic_upstream\"\nurl = %q\nupstreams = [%q]\n", n.APIURL, n.Zone)
+}
+
+func haproxyTOML(h *balancertest.HAProxy) string {
+	return fmt.Sprintf("[[balancer]]\nname = \"haproxy\"\ndriver = \"haproxy\"\nsocket = %q\nupstreams = [%q]\n", h.Socket, h.Backend)
+}
+
+// tool runs the deploy-tool binary and returns its exit code and output.
+func tool(t testing.TB, args ...string) (int, string) {
+	t.Helper()
+	cmd, out := toolCmd(t, args...)
+	err := cmd.Run()
+	return exitCode(t, err), out.String()
+}
+
+func toolCmd(t testing.TB, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	bin := testenv.BuildBinary(t, "deploy-tool")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	return cmd, out
+}
+
+func exitCode(t testing.TB, err error) int {
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	t.Fatalf("deploy-tool: %v", err)
+	return -1
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// states reads one balancer through lib/balancer: addr → state.
+func states(t testing.TB, bc balancer.Config) map[string]balancer.State {
+	t.Helper()
+	b, err := balancer.New(bc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, err := b.List(ctx)
+	if err != nil {
+		t.Fatalf("list %s: %v", bc.Name, err)
+	}
+	m := map[string]balancer.State{}
+	for _, s := range list {
+		m[s.Addr] = s.State
+	}
+	return m
+}
+
+func wantAllUp(t testing.TB, bc balancer.Config, addrs []string, except ...string) {
+	t.Helper()
+	st := states(t, bc)
+	for _, a := range addrs {
+		want := balancer.Up
+		for _, e := range except {
+			if e == a {
+				want = ""
+			}
+		}
+		got := st[a]
+		if want == "" && got == balancer.Up {
+			t.Errorf("%s on %s is up, want it out of rotation", a, bc.Name)
+		}
+		if want == balancer.Up && got != balancer.Up {
+			t.Errorf("%s on %s is %q, want up", a, bc.Name, got)
+		}
+	}
+}
+
+func nginxConfig(n *balancertest.Nginx) balancer.Config {
+	return balancer.Config{Name: "nginx", Driver: balancer.DriverNginx, URL: n.APIURL, Upstreams: []string{n.Zone}}
+}
+
+func haproxyConfig(h *balancertest.HAProxy) balancer.Config {
+	return balancer.Config{Name: "haproxy", Driver: balancer.DriverHAProxy, Socket: h.Socket, Upstreams: []string{h.Backend}}
+}
+
+const loadRate = 400
+
+// zeroErrors is the acceptance test: a rollout over 4 apps under load
+// gives no error at all, and the same restarts without the tool do.
+func zeroErrors(t *testing.T, frontend string, bc balancer.Config, a *apps, balancerTOML string) {
+	cfg := e2eConfig(t, a, balancerTOML, "v2", "")
+	l := startLoad(t, frontend, loadRate)
+	time.Sleep(time.Second)
+	code, out := tool(t, "rollout", "--config", cfg)
+	time.Sleep(time.Second)
+	r := l.report()
+	t.Logf("rollout: exit %d\n%s\nload: %s", code, out, r.text)
+	if code != 0 {
+		t.Errorf("rollout exit %d, want 0", code)
+	}
+	if r.non2xx != 0 || r.errs != 0 {
+		t.Errorf("under rollout: %d non-2xx, %d transport errors, want none", r.non2xx, r.errs)
+	}
+	if r.rate < 300 {
+		t.Errorf("load was %.0f requests/s, want at least 300", r.rate)
+	}
+	wantAllUp(t, bc, a.addrs)
+	if v := a.versions(); strings.Join(v, ",") != "v2,v2,v2,v2" {
+		t.Errorf("versions %v, want v2 everywhere", v)
+	}
+
+	// Control: the same load, the same restarts, without the tool.
+	l = startLoad(t, frontend, loadRate)
+	time.Sleep(time.Second)
+	for _, addr := range a.addrs {
+		a.restart(addr, "v3")
+		time.Sleep(300 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	r = l.report()
+	t.Logf("control (restarts without deploy-tool): %s", r.text)
+	if r.non2xx+r.errs == 0 {
+		t.Errorf("restarting in place without the tool gave no error: the test cannot fail")
+	}
+}
+
+func TestZeroErrorsNginxLua(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end under load")
+	}
+	a := startApps(t, 4, "v1")
+	n := balancertest.StartNginx(t, a.addrs, 2)
+	zeroErrors(t, n.Frontend, nginxConfig(n), a, nginxTOML(n))
+}
+
+func TestZeroErrorsHAProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end under load")
+	}
+	a := startApps(t, 4, "v1")
+	h := balancertest.StartHAProxy(t, a.addrs)
+	zeroErrors(t, h.Frontend, haproxyConfig(h), a, haproxyTOML(h))
+}
