@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 )
 
@@ -88,5 +89,39 @@ func TestParseAllocs(t *testing.T) {
 	})
 	if allocs != 0 || string(r.Path) != "/aé\"b" || string(r.GroupValue) != "A" {
 		t.Errorf("JSON with escapes: %.1f allocations, path %q group %q", allocs, r.Path, r.GroupValue)
+	}
+}
+
+// One parser serves every worker goroutine: it must hold no per-line
+// state. Run with -race to make this test mean something.
+func TestParsersAreSharedSafely(t *testing.T) {
+	for _, c := range benchCases {
+		p, err := NewParser(c.format, c.nginx, c.fields)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want Record
+		if err := p.Parse(c.line, &want); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan string, 4)
+		for range 4 {
+			go func() {
+				var r Record
+				for range 500 {
+					r.Reset()
+					if err := p.Parse(c.line, &r); err != nil || describeRecord(r, nil) != describeRecord(want, nil) {
+						done <- fmt.Sprintf("%s: %v %+v", c.name, err, r)
+						return
+					}
+				}
+				done <- ""
+			}()
+		}
+		for range 4 {
+			if msg := <-done; msg != "" {
+				t.Error(msg)
+			}
+		}
 	}
 }

@@ -217,6 +217,7 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 	var wg sync.WaitGroup
 	for i := range results {
 		w := &worker{rn: rn}
+		w.st.all.reqTime, w.st.all.upstream = newDenseHistogram(), newDenseHistogram()
 		results[i] = w
 		wg.Add(1)
 		go func() {

@@ -30,7 +30,10 @@ func TestPercentilesMatchBruteForce(t *testing.T) {
 	for trial := 0; trial < 300; trial++ {
 		n := 1 + rng.IntN(400)
 		spread := int64(1 + rng.IntN(5000))
-		var h histogram
+		h := histogram{}
+		if trial%2 == 0 {
+			h = newDenseHistogram()
+		}
 		vals := make([]int64, n)
 		for i := range vals {
 			vals[i] = rng.Int64N(spread) * 1000

@@ -1,10 +1,12 @@
 package tail
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -303,4 +305,56 @@ func TestLimitBacklogSkipsOldestAndLandsOnALine(t *testing.T) {
 	r.st = &st
 	appendTo(t, p, numbered(11, 12))
 	want(t, r.run(), 11, 12)
+}
+
+// FuzzChunks: whatever the content, buffer size and line limit, the lines
+// handed over are exactly the complete lines of the range that fit the limit,
+// the overlong ones are reported once each, and the consumed offset stops
+// after the last newline.
+func FuzzChunks(f *testing.F) {
+	f.Add([]byte("a\nbb\nccc\n"), uint8(8), uint8(3))
+	f.Add([]byte("line one\n\nxxxxxxxxxxxxxxxxxxxxxxx\nhalf"), uint8(5), uint8(4))
+	f.Add([]byte("\n\n\n"), uint8(1), uint8(0))
+	f.Fuzz(func(t *testing.T, content []byte, bufExtra, maxLine8 uint8) {
+		maxLine := int(maxLine8)
+		bufSize := maxLine + 1 + int(bufExtra)
+		p := filepath.Join(t.TempDir(), "f")
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		file, _ := os.Open(p)
+		defer file.Close()
+		seg := &Segment{File: file, Name: p, Start: 0, End: int64(len(content)), pos: &Position{}, isRot: -1}
+		var got []string
+		long := 0
+		if err := ReadLines(seg, make([]byte, bufSize), maxLine, func(l []byte) { got = append(got, string(l)) }, func() { long++ }); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		wantLong := 0
+		last := bytes.LastIndexByte(content, '\n')
+		if last >= 0 {
+			for _, l := range bytes.Split(content[:last], []byte("\n")) {
+				if len(l) > maxLine {
+					wantLong++
+				} else {
+					want = append(want, string(l))
+				}
+			}
+		}
+		tail := content[last+1:]
+		if len(tail) > maxLine {
+			wantLong++ // an overlong unfinished line is reported at once
+		}
+		if !slices.Equal(got, want) || long != wantLong {
+			t.Fatalf("buf %d max %d: got %q (%d long), want %q (%d long)", bufSize, maxLine, got, long, want, wantLong)
+		}
+		wantOff := int64(last + 1)
+		if len(tail) > maxLine {
+			wantOff = int64(len(content))
+		}
+		if !seg.done || seg.result.Offset != wantOff {
+			t.Fatalf("consumed %d, want %d", seg.result.Offset, wantOff)
+		}
+	})
 }
