@@ -151,6 +151,14 @@ func TestHAProxyErrors(t *testing.T) {
 	if err := d.Drain(ctx, "other", "app1"); err == nil || !strings.Contains(err.Error(), "backend other is not configured") {
 		t.Errorf("unconfigured backend: %v", err)
 	}
+	// A socket below level admin reads, but refuses changes.
+	ud := haproxyDriver(t, hp.UserSocket)
+	if _, err := ud.List(ctx); err != nil {
+		t.Errorf("List on a user-level socket: %v", err)
+	}
+	if err := ud.Drain(ctx, hp.Backend, "app1"); err == nil || !strings.Contains(err.Error(), "balancer hap backend app server app1 ("+bs[0].Addr+`): "set server app/app1 state drain": Permission denied`) {
+		t.Errorf("Drain on a user-level socket: %v", err)
+	}
 	if _, err := haproxyDriver(t, hp.Dir+"/missing.sock").List(ctx); err == nil || !strings.Contains(err.Error(), "balancer hap: runtime API") {
 		t.Errorf("missing socket: %v", err)
 	}

@@ -21,12 +21,15 @@ const HAProxyBackend = "app"
 type HAProxy struct {
 	Socket    string // unix socket path, level admin
 	TCPSocket string // 127.0.0.1:P, the same runtime API over TCP (level admin)
-	Frontend  string // http://127.0.0.1:P, balanced over the backends
-	Backend   string // HAProxyBackend
-	Servers   []string
-	Dir       string
-	ConfPath  string
-	Process   *testenv.Process
+	// UserSocket is a unix socket at level user: show commands work, set
+	// commands answer "Permission denied".
+	UserSocket string
+	Frontend   string // http://127.0.0.1:P, balanced over the backends
+	Backend    string // HAProxyBackend
+	Servers    []string
+	Dir        string
+	ConfPath   string
+	Process    *testenv.Process
 }
 
 // StartHAProxy starts HAProxy (Debian's 2.6) in the foreground with the
@@ -37,10 +40,11 @@ func StartHAProxy(t testing.TB, backends []string) *HAProxy {
 	bin := testenv.RequireCommand(t, "haproxy")
 	dir := t.TempDir()
 	h := &HAProxy{
-		Socket:   filepath.Join(dir, "admin.sock"),
-		Backend:  HAProxyBackend,
-		Dir:      dir,
-		ConfPath: filepath.Join(dir, "haproxy.cfg"),
+		Socket:     filepath.Join(dir, "admin.sock"),
+		UserSocket: filepath.Join(dir, "user.sock"),
+		Backend:    HAProxyBackend,
+		Dir:        dir,
+		ConfPath:   filepath.Join(dir, "haproxy.cfg"),
 	}
 	tcpPort, fePort := testenv.FreePort(t), testenv.FreePort(t)
 	for fePort == tcpPort {
@@ -58,6 +62,7 @@ func StartHAProxy(t testing.TB, backends []string) *HAProxy {
 global
     stats socket %s level admin mode 600
     stats socket ipv4@%s level admin
+    stats socket %s level user mode 600
     stats timeout 30s
 
 defaults
@@ -72,7 +77,7 @@ frontend fe
 
 backend %s
     balance roundrobin
-%s`, h.Socket, h.TCPSocket, fePort, HAProxyBackend, HAProxyBackend, servers.String())
+%s`, h.Socket, h.TCPSocket, h.UserSocket, fePort, HAProxyBackend, HAProxyBackend, servers.String())
 	if err := os.WriteFile(h.ConfPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
