@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -507,5 +508,38 @@ http {
 	traffic(t, fmt.Sprintf("http://127.0.0.1:%d", fePort), 8)
 	if bs[2].Hits() != 4 {
 		t.Errorf("the weight-2 server got %d of 8 requests", bs[2].Hits())
+	}
+}
+
+// A reload keeps run-time changes, except where the file itself changed.
+func TestNginxReloadKeepsChangesUnlessTheFileChanged(t *testing.T) {
+	bs := balancertest.StartBackends(t, 2)
+	ng := balancertest.StartNginx(t, balancertest.Addrs(bs), 1)
+	d := nginxDriver(t, ng.APIURL)
+	ctx := ctxT(t)
+	if err := d.Down(ctx, balancertest.Zone, bs[0].Addr); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.SetWeight(ctx, balancertest.Zone, bs[1].Addr, 5); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := os.ReadFile(ng.ConfPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(conf), strconv.Quote(bs[1].Addr), "{ "+strconv.Quote(bs[1].Addr)+", weight = 3 }", 1)
+	if edited == string(conf) {
+		t.Fatal("the generated config has no server line to edit")
+	}
+	if err := os.WriteFile(ng.ConfPath, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ng.Reload()
+	servers, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if servers[0].State != balancer.Down || servers[1].Weight != 3 {
+		t.Errorf("after reload: %+v, want the first still down and the second at the file's new weight 3", servers)
 	}
 }
