@@ -179,6 +179,14 @@ func dedupe(names []string) []string {
 type fieldName struct {
 	name string
 	prio [numSlots]uint8 // noPrio when the name does not feed the slot
+	// The same, as a short list for the hot path: uses[:nUses].
+	uses  [numSlots]slotUse
+	nUses uint8
+}
+
+type slotUse struct {
+	slot slot
+	prio uint8
 }
 
 func (s *fieldSpec) fieldNames() []fieldName {
@@ -196,8 +204,10 @@ func (s *fieldSpec) fieldNames() []fieldName {
 				}
 				out = append(out, fn)
 			}
-			if out[i].prio[sl] == noPrio {
-				out[i].prio[sl] = uint8(min(p, noPrio-1))
+			if fn := &out[i]; fn.prio[sl] == noPrio {
+				fn.prio[sl] = uint8(min(p, noPrio-1))
+				fn.uses[fn.nUses] = slotUse{sl, fn.prio[sl]}
+				fn.nUses++
 			}
 		}
 	}
@@ -232,8 +242,8 @@ func (fd *found) init(pending uint8) {
 // the slot, except for the group, where "-" is a value like any other.
 func (fd *found) offer(fn *fieldName, v []byte) {
 	absent := len(v) == 0 || (len(v) == 1 && v[0] == '-')
-	for sl := slot(0); sl < numSlots; sl++ {
-		p := fn.prio[sl]
+	for _, u := range fn.uses[:fn.nUses] {
+		sl, p := u.slot, u.prio
 		if p >= fd.prio[sl] || (absent && sl != slotGroup) {
 			continue
 		}
