@@ -137,6 +137,7 @@ func TestNotMemcached(t *testing.T) {
 		{"ClosedConnection", fakeServer(t, func(c net.Conn) { c.Close() }), `the connection was closed without a reply to stats$`},
 		{"ClosedAfterReading", fakeServer(t, replyThenClose("")), `the connection was closed without a reply to stats$`},
 		{"ErrorReply", fakeServer(t, replyThenClose("ERROR\r\n")), `the server answered stats with "ERROR"$`},
+		{"StallsMidReply", fakeServer(t, replyThenHold("STAT pid 1\r\nSTAT uptime 5\r\n")), `the stats reply stopped after 2 lines and did not end before the deadline$`},
 		{"CutShort", fakeServer(t, replyThenClose("STAT pid 1\r\nSTAT uptime 5\r\n")), `the connection was closed before the end of the stats reply \(after 2 lines\)$`},
 		{"NoUptime", fakeServer(t, replyThenClose("STAT pid 1\r\nEND\r\n")), `the stats reply has no uptime$`},
 	}

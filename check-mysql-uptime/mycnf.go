@@ -17,7 +17,8 @@ import (
 // "#" or ";", a "#" outside quotes ending the line, a value wrapped in
 // matching quotes unwrapped, the escapes \b \t \n \r \s \\ \" \', and the
 // directives !include FILE and !includedir DIR (its *.cnf files, sorted).
-// A missing included file is skipped, as the clients do.
+// A missing included file is skipped, as the clients do. A world-writable
+// file, which the clients skip with a warning, is an error here.
 
 const (
 	maxOptionFileSize = 1 << 20
@@ -106,6 +107,11 @@ func readLimited(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o002 != 0 {
+		// The clients skip such a file with a warning; skipping it silently
+		// here would turn into a puzzling login failure.
+		return nil, fmt.Errorf("%s is world-writable, so anyone could change where the check connects (MySQL clients ignore it): chmod o-w", path)
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxOptionFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)

@@ -125,6 +125,13 @@ func TestReadOptionFileIncludes(t *testing.T) {
 	if err := readOptionFile(loop, clientGroup, optionValues{}); err == nil || !strings.Contains(err.Error(), "nested more than") {
 		t.Errorf("include loop: %v", err)
 	}
+	open := write("open.cnf", "[client]\nuser=anyone\n")
+	if err := os.Chmod(open, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := readOptionFile(open, clientGroup, optionValues{}); err == nil || !strings.Contains(err.Error(), "world-writable") {
+		t.Errorf("world-writable file: %v", err)
+	}
 	if err := readOptionFile(filepath.Join(dir, "absent.cnf"), clientGroup, optionValues{}); err == nil {
 		t.Error("a missing defaults file is not an error")
 	}
