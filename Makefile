@@ -68,7 +68,7 @@ dist:
 	  rm -rf $$d; echo "dist/$(DIST_NAME)_$${os}_$${arch}.zip"; \
 	done
 
-demo: build deps
+demo: build deps tools
 	@scripts/demo
 
 clean:
