@@ -8,6 +8,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 BINARIES := $(patsubst %/main.go,%,$(wildcard */main.go))
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 DIST_NAME := mackerel-plugins
+DIST_DIR ?= dist
 FUZZTIME ?= 5s
 
 .PHONY: all build tools deps test unit lint fuzz bench bench-rollout dist demo clean
@@ -57,15 +58,15 @@ bench-rollout: build deps
 	@if [ -x deploy-tool/bench-rollout.sh ]; then deploy-tool/bench-rollout.sh; else echo "deploy-tool has no rollout benchmark yet"; fi
 
 dist:
-	@rm -rf dist && mkdir -p dist
+	@rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
 	@for p in $(PLATFORMS); do \
-	  os=$${p%/*}; arch=$${p#*/}; d=dist/$(DIST_NAME)_$${os}_$${arch}; mkdir -p $$d; \
+	  os=$${p%/*}; arch=$${p#*/}; name=$(DIST_NAME)_$${os}_$${arch}; d=$(DIST_DIR)/$$name; mkdir -p $$d; \
 	  for b in $(BINARIES); do \
 	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$d/$$b ./$$b || exit 1; \
 	  done; \
 	  cp README.md $$d/; \
-	  (cd dist && zip -qr $(DIST_NAME)_$${os}_$${arch}.zip $(DIST_NAME)_$${os}_$${arch}) || exit 1; \
-	  rm -rf $$d; echo "dist/$(DIST_NAME)_$${os}_$${arch}.zip"; \
+	  (cd $(DIST_DIR) && zip -qr $$name.zip $$name) || exit 1; \
+	  rm -rf $$d; echo "$(DIST_DIR)/$$name.zip"; \
 	done
 
 demo: build deps tools
