@@ -217,7 +217,7 @@ func (cfg *config) judgeChain(target string, certs []*x509.Certificate, fromHost
 		st, note := judge(c, now, cfg.warn, cfg.crit)
 		ci := &certInfo{cert: c, role: r, status: st, note: note}
 		o.count++
-		if o.shown == nil || worse(st, o.shown.status) ||
+		if o.shown == nil || check.Worse(st, o.shown.status) ||
 			(st == o.shown.status && c.NotAfter.Before(o.shown.cert.NotAfter)) {
 			o.shown = ci
 		}
@@ -295,7 +295,6 @@ func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, n
 }
 
 // worse reports whether a is a more severe status than b, in check.Worst's order.
-func worse(a, b check.Status) bool { return a != b && check.Worst(a, b) == a }
 
 // subject is the common name when there is one: short enough for a summary.
 func subject(c *x509.Certificate) string {
@@ -338,7 +337,7 @@ func render(outs []outcome) check.Result {
 	sort.SliceStable(outs, func(i, j int) bool {
 		a, b := outs[i], outs[j]
 		if a.status != b.status {
-			return worse(a.status, b.status)
+			return check.Worse(a.status, b.status)
 		}
 		if (a.shown == nil) != (b.shown == nil) {
 			return a.shown == nil

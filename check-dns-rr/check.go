@@ -281,7 +281,7 @@ func (cfg *config) judgeProbes(probes []probeResult, add func(check.Status, stri
 }
 
 func (cfg *config) render(fs []finding, answers []answer, all []netip.Addr, probeLine string) check.Result {
-	sort.SliceStable(fs, func(i, j int) bool { return worse(fs[i].status, fs[j].status) })
+	sort.SliceStable(fs, func(i, j int) bool { return check.Worse(fs[i].status, fs[j].status) })
 	var sts []check.Status
 	var texts []string
 	for _, f := range fs {
@@ -339,4 +339,3 @@ func (a answer) detail() string {
 }
 
 // worse reports whether a is a more severe status than b, in check.Worst's order.
-func worse(a, b check.Status) bool { return a != b && check.Worst(a, b) == a }

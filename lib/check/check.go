@@ -40,29 +40,34 @@ func Resultf(st Status, format string, args ...any) Result {
 	return Result{Status: st, Message: fmt.Sprintf(format, args...)}
 }
 
-// Worst returns the most severe of the statuses: CRITICAL > WARNING > UNKNOWN > OK.
-// UNKNOWN ranks below WARNING and CRITICAL because a definite problem found
-// elsewhere matters more than a target that could not be judged.
-func Worst(sts ...Status) Status {
-	rank := func(s Status) int {
-		switch s {
-		case Critical:
-			return 3
-		case Warning:
-			return 2
-		case Unknown:
-			return 1
-		}
-		return 0
+// severity ranks statuses: CRITICAL > WARNING > UNKNOWN > OK. UNKNOWN ranks
+// below WARNING and CRITICAL because a definite problem found elsewhere
+// matters more than a target that could not be judged.
+func severity(s Status) int {
+	switch s {
+	case Critical:
+		return 3
+	case Warning:
+		return 2
+	case Unknown:
+		return 1
 	}
+	return 0
+}
+
+// Worst returns the most severe of the statuses (OK for none).
+func Worst(sts ...Status) Status {
 	w := OK
 	for _, s := range sts {
-		if rank(s) > rank(w) {
+		if severity(s) > severity(w) {
 			w = s
 		}
 	}
 	return w
 }
+
+// Worse reports whether a is more severe than b, for sorting results.
+func Worse(a, b Status) bool { return severity(a) > severity(b) }
 
 // Duration is a flag value that takes "10" (seconds, as kazeburo's checks do)
 // as well as Go durations such as "10s", "1500ms" or "2m".

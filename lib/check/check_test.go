@@ -108,6 +108,9 @@ func TestWorst(t *testing.T) {
 	if Worst(OK, Unknown, Warning) != Warning || Worst(Warning, Critical, Unknown) != Critical || Worst(OK, Unknown) != Unknown || Worst() != OK {
 		t.Fatal("Worst ordering wrong")
 	}
+	if !Worse(Critical, Warning) || !Worse(Unknown, OK) || Worse(Unknown, Warning) || Worse(OK, OK) {
+		t.Fatal("Worse ordering wrong")
+	}
 }
 
 func TestBelowThreshold(t *testing.T) {
