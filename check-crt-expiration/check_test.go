@@ -2,15 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/x509"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,24 +32,8 @@ type result struct {
 // runCheck runs the real binary, as mackerel-agent would.
 func runCheck(t *testing.T, args ...string) result {
 	t.Helper()
-	bin := testenv.BuildBinary(t, "check-crt-expiration")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	r := result{out: out.String(), took: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run %v: %v", args, err)
-	}
-	return r
+	r := testenv.Run(t, testenv.BuildBinary(t, "check-crt-expiration"), nil, args...)
+	return result{code: r.Code, out: r.Stdout + r.Stderr, took: r.Took}
 }
 
 func expect(t *testing.T, r result, code int, wants ...string) {

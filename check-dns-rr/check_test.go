@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -29,28 +25,12 @@ type result struct {
 	took time.Duration
 }
 
-// runCheck runs the real binary, as mackerel-agent would.
+// runCheck runs the real binary, as mackerel-agent would (with a proxy
+// that does not exist, to prove probes never use one).
 func runCheck(t *testing.T, args ...string) result {
 	t.Helper()
-	bin := testenv.BuildBinary(t, "check-dns-rr")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), "HTTP_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9")
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	start := time.Now()
-	err := cmd.Run()
-	r := result{out: out.String(), took: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run %v: %v", args, err)
-	}
-	return r
+	r := testenv.Run(t, testenv.BuildBinary(t, "check-dns-rr"), []string{"HTTP_PROXY=http://127.0.0.1:9", "http_proxy=http://127.0.0.1:9"}, args...)
+	return result{code: r.Code, out: r.Stdout + r.Stderr, took: r.Took}
 }
 
 func expect(t *testing.T, r result, code int, wants ...string) {

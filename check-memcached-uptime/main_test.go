@@ -2,15 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,23 +31,8 @@ type result struct {
 
 func runCheck(t *testing.T, args ...string) result {
 	t.Helper()
-	bin := testenv.BuildBinary(t, "check-memcached-uptime")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
-	start := time.Now()
-	err := cmd.Run()
-	r := result{out: stdout.String(), elapsed: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run %v: %v", args, err)
-	}
+	res := testenv.Run(t, testenv.BuildBinary(t, "check-memcached-uptime"), nil, args...)
+	r := result{code: res.Code, out: res.Stdout, elapsed: res.Took}
 	t.Logf("%v -> exit %d in %v: %s", args, r.code, r.elapsed.Round(time.Millisecond), strings.TrimSpace(r.out))
 	return r
 }

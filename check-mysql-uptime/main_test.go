@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -37,31 +33,10 @@ type result struct {
 // from the inherited environment unless given).
 func runCheck(t *testing.T, env []string, args ...string) result {
 	t.Helper()
-	bin := testenv.BuildBinary(t, "check-mysql-uptime")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "MYSQL_PWD=") {
-			cmd.Env = append(cmd.Env, e)
-		}
-	}
-	cmd.Env = append(cmd.Env, env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	r := result{out: stdout.String(), elapsed: time.Since(start)}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		t.Fatalf("run %v: %v", args, err)
-	}
-	if strings.Contains(r.out+stderr.String(), checkerPassword) {
-		t.Errorf("the password appears in the output of %v:\n%s%s", args, r.out, stderr.String())
+	res := testenv.Run(t, testenv.BuildBinary(t, "check-mysql-uptime"), append([]string{"MYSQL_PWD"}, env...), args...)
+	r := result{code: res.Code, out: res.Stdout, elapsed: res.Took}
+	if strings.Contains(res.Stdout+res.Stderr, checkerPassword) {
+		t.Errorf("the password appears in the output of %v:\n%s%s", args, res.Stdout, res.Stderr)
 	}
 	t.Logf("%v -> exit %d in %v: %s", args, r.code, r.elapsed.Round(time.Millisecond), strings.TrimSpace(r.out))
 	return r

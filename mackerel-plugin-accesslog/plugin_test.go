@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -32,29 +31,12 @@ type pluginRun struct {
 func runPlugin(t testing.TB, workdir string, env []string, args ...string) pluginRun {
 	t.Helper()
 	bin := testenv.BuildBinary(t, "mackerel-plugin-accesslog")
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(append(os.Environ(), "MACKEREL_PLUGIN_WORKDIR="+workdir), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := pluginRun{stdout: out.String(), stderr: errb.String(), metrics: map[string]float64{}}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run plugin: %v", err)
+	r := testenv.Run(t, bin, append([]string{"MACKEREL_PLUGIN_WORKDIR=" + workdir}, env...), args...)
+	run := pluginRun{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
+	if r.Code == 0 && !strings.HasPrefix(r.Stdout, "# mackerel-agent-plugin") {
+		run.metrics = testenv.Metrics(t, r.Stdout)
 	}
-	for _, line := range strings.Split(r.stdout, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			t.Fatalf("bad metric line %q", line)
-		}
-		r.metrics[f[0]] = v
-	}
-	return r
+	return run
 }
 
 func writeFile(t testing.TB, path, s string) {

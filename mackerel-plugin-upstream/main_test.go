@@ -9,9 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -39,31 +37,12 @@ type pluginRun struct {
 func runPlugin(t testing.TB, env []string, args ...string) pluginRun {
 	t.Helper()
 	bin := testenv.BuildBinary(t, "mackerel-plugin-upstream")
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := pluginRun{stdout: out.String(), stderr: errb.String(), metrics: map[string]float64{}}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run plugin: %v", err)
+	r := testenv.Run(t, bin, env, args...)
+	run := pluginRun{code: r.Code, stdout: r.Stdout, stderr: r.Stderr, metrics: map[string]float64{}}
+	if !strings.HasPrefix(r.Stdout, "# mackerel-agent-plugin") {
+		run.metrics = testenv.Metrics(t, r.Stdout)
 	}
-	for _, line := range strings.Split(r.stdout, "\n") {
-		f := strings.Fields(line)
-		if len(f) != 3 {
-			continue
-		}
-		v, err := strconv.ParseFloat(f[1], 64)
-		if err != nil {
-			t.Fatalf("bad metric line %q", line)
-		}
-		r.metrics[f[0]] = v
-	}
-	return r
+	return run
 }
 
 // rig is nginx (3 backends, one down, one slow request in flight) and

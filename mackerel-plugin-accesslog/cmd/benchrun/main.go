@@ -84,7 +84,7 @@ func warm(path string) {
 }
 
 func runOnce(plugin, logPath, stateDir string) (time.Duration, int64, int) {
-	cmd := exec.Command(plugin, "--from-start", "--file", logPath, "--state-dir", stateDir)
+	cmd := exec.Command(plugin, "--from-start", "--max-read-bytes", "1099511627776", "--file", logPath, "--state-dir", stateDir)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr

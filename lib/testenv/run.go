@@ -1,0 +1,116 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Result is one run of a binary.
+type Result struct {
+	Code   int
+	Stdout string
+	Stderr string
+	Took   time.Duration
+}
+
+// Run runs bin with args, bounded by a minute, and returns its exit code and
+// output as mackerel-agent would see them. Its environment is this
+// process's plus env, where "NAME=value" sets and a bare "NAME" unsets.
+func Run(t testing.TB, bin string, env []string, args ...string) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = mergeEnv(os.Environ(), env)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	err := cmd.Run()
+	r := Result{Stdout: out.String(), Stderr: errb.String(), Took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee) && ee.ExitCode() >= 0:
+		r.Code = ee.ExitCode()
+	default:
+		t.Fatalf("run %s %v: %v (after %v)", bin, args, err, r.Took)
+	}
+	return r
+}
+
+// ReadmeAgentConfig returns the first ```toml block of a binary's README
+// (its mackerel-agent.conf snippet) after checking that the real
+// mackerel-agent's configtest accepts it without a warning.
+func ReadmeAgentConfig(t testing.TB, readme string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```toml\n(.*?)```").FindSubmatch(b)
+	if m == nil {
+		t.Fatalf("%s has no toml block", readme)
+	}
+	agent := Tool(t, "mackerel-agent")
+	path := t.TempDir() + "/mackerel-agent.conf"
+	if err := os.WriteFile(path, append([]byte("apikey = \"placeholder\"\n"), m[1]...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(agent, "configtest", "-conf", path).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "SUCCESS") || strings.Contains(string(out), "WARNING") {
+		t.Fatalf("mackerel-agent configtest of %s's snippet: %v\n%s", readme, err, out)
+	}
+	return m[1]
+}
+
+func mergeEnv(base, change []string) []string {
+	out := make([]string, 0, len(base)+len(change))
+	drop := map[string]bool{}
+	for _, c := range change {
+		name, _, _ := strings.Cut(c, "=")
+		drop[name] = true
+	}
+	for _, e := range base {
+		name, _, _ := strings.Cut(e, "=")
+		if !drop[name] {
+			out = append(out, e)
+		}
+	}
+	for _, c := range change {
+		if strings.Contains(c, "=") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Metrics parses a metrics plugin's output ("name<TAB>value<TAB>epoch" lines)
+// into values by name, failing the test on a line the agent would not take.
+func Metrics(t testing.TB, stdout string) map[string]float64 {
+	t.Helper()
+	m := map[string]float64{}
+	for _, line := range strings.Split(stdout, "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			t.Fatalf("metric line %q has %d fields, want 3", line, len(f))
+		}
+		v, err := strconv.ParseFloat(f[1], 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Fatalf("metric line %q: bad value", line)
+		}
+		m[f[0]] = v
+	}
+	return m
+}
