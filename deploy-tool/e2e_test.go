@@ -277,7 +277,13 @@ func e2eConfig(t testing.TB, a *apps, balancerTOML, version, extra string) strin
 	t.Helper()
 	dir := t.TempDir()
 	var b strings.Builder
-	fmt.Fprintf(&b, "state_dir = %q\ndrain_wait = \"1s\"\ndrain_timeout = \"10s\"\nsettle = \"500ms\"\nup_timeout = \"10s\"\n%s\n\n", filepath.Join(dir, "state"), extra)
+	fmt.Fprintf(&b, "state_dir = %q\n%s\n", filepath.Join(dir, "state"), extra)
+	for _, d := range []string{`drain_wait = "1s"`, `drain_timeout = "10s"`, `settle = "500ms"`, `up_timeout = "10s"`} {
+		if key, _, _ := strings.Cut(d, " "); !strings.Contains(extra, key+" =") {
+			b.WriteString(d + "\n")
+		}
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "[deploy]\ncommand = %q\ntimeout = \"30s\"\n\n", a.command(version))
 	b.WriteString("[health]\nurl = \"http://{addr}/healthz\"\ninterval = \"100ms\"\nretries = 20\ntimeout = \"1s\"\n\n")
 	b.WriteString(balancerTOML + "\n")
@@ -313,9 +319,22 @@ func toolCmd(t testing.TB, args ...string) (*exec.Cmd, *syncBuffer) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), "MACKEREL_PLUGIN_WORKDIR="+workdir(t))
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd, out
+}
+
+var workdirs sync.Map
+
+// workdir is one MACKEREL_PLUGIN_WORKDIR per test, for the check's state.
+func workdir(t testing.TB) string {
+	if d, ok := workdirs.Load(t.Name()); ok {
+		return d.(string)
+	}
+	d := t.TempDir()
+	workdirs.Store(t.Name(), d)
+	return d
 }
 
 func exitCode(t testing.TB, err error) int {

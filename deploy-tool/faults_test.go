@@ -1,0 +1,299 @@
+package main
+
+// Fault cases end to end, each asserting every server's final state and
+// the exit code: real nginx (Lua drop-in) and HAProxy, real testapps, the
+// deploy-tool binary.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
+)
+
+// faultRig is 4 apps (v1) behind nginx and HAProxy both.
+type faultRig struct {
+	t   *testing.T
+	a   *apps
+	n   *balancertest.Nginx
+	h   *balancertest.HAProxy
+	dir string
+}
+
+func newFaultRig(t *testing.T) *faultRig {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	a := startApps(t, 4, "v1")
+	return &faultRig{t: t, a: a, n: balancertest.StartNginx(t, a.addrs, 2), h: balancertest.StartHAProxy(t, a.addrs), dir: t.TempDir()}
+}
+
+// config writes a config for both balancers; command "" is the normal deploy to v2.
+func (r *faultRig) config(command, extra string) string {
+	r.t.Helper()
+	path := e2eConfig(r.t, r.a, nginxTOML(r.n)+"\n"+haproxyTOML(r.h), "v2", extra)
+	if command != "" {
+		b, _ := os.ReadFile(path)
+		s := strings.Replace(string(b), fmt.Sprintf("command = %q", r.a.command("v2")), fmt.Sprintf("command = %q", command), 1)
+		if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// wantStates checks every server on both balancers: down lists those that
+// must be out of rotation; all others must be up.
+func (r *faultRig) wantStates(down ...string) {
+	r.t.Helper()
+	wantAllUp(r.t, nginxConfig(r.n), r.a.addrs, down...)
+	wantAllUp(r.t, haproxyConfig(r.h), r.a.addrs, down...)
+}
+
+func (r *faultRig) wantVersions(want ...string) {
+	r.t.Helper()
+	if got := r.a.versions(); strings.Join(got, ",") != strings.Join(want, ",") {
+		r.t.Errorf("versions %v, want %v", got, want)
+	}
+}
+
+func wantExit(t *testing.T, code int, out string, want int, substr string) {
+	t.Helper()
+	t.Logf("exit %d\n%s", code, out)
+	if code != want {
+		t.Errorf("exit %d, want %d", code, want)
+	}
+	if substr != "" && !strings.Contains(out, substr) {
+		t.Errorf("output lacks %q", substr)
+	}
+}
+
+func waitFor(t *testing.T, out *syncBuffer, substr string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !strings.Contains(out.String(), substr) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q within %v in:\n%s", substr, timeout, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestFaultDeployFailsOnServer2(t *testing.T) {
+	r := newFaultRig(t)
+	s2 := balancertest.Port(r.a.addrs[1])
+	cmd := fmt.Sprintf("if [ {port} = %d ]; then echo disk full >&2; exit 7; fi; %s", s2, r.a.command("v2"))
+	code, out := tool(t, "rollout", "--config", r.config(cmd, ""))
+	wantExit(t, code, out, exitFailed, "left down: "+r.a.addrs[1])
+	r.wantStates(r.a.addrs[1])
+	// Server 2 stays down and was not restarted; 3 and 4 were not touched.
+	r.wantVersions("v2", "v1", "v1", "v1")
+	if !strings.Contains(out, "127.0.0.1 | disk full") {
+		t.Error("the command's stderr is not shown prefixed with the host")
+	}
+}
+
+func TestFaultHealthCheckNeverPasses(t *testing.T) {
+	r := newFaultRig(t)
+	path := r.config("", "")
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, []byte(strings.Replace(string(b), "/healthz", "/missing", 1)), 0o644)
+	code, out := tool(t, "rollout", "--config", path)
+	wantExit(t, code, out, exitFailed, "status 404, want 200")
+	r.wantStates(r.a.addrs[0])
+	r.wantVersions("v2", "v1", "v1", "v1")
+}
+
+func TestFaultBalancerUnreachableAtPreflight(t *testing.T) {
+	r := newFaultRig(t)
+	path := r.config("", "")
+	r.h.Process.Stop()
+	code, out := tool(t, "rollout", "--config", path)
+	wantExit(t, code, out, exitRefused, "nothing was touched")
+	wantAllUp(t, nginxConfig(r.n), r.a.addrs)
+	r.wantVersions("v1", "v1", "v1", "v1")
+}
+
+func TestFaultBalancerDiesMidRollout(t *testing.T) {
+	r := newFaultRig(t)
+	flag := filepath.Join(r.dir, "started-"+fmt.Sprint(balancertest.Port(r.a.addrs[1])))
+	cmd := fmt.Sprintf("touch %s/started-{port}; sleep 0.5; %s", r.dir, r.a.command("v2"))
+	c, out := toolCmd(t, "rollout", "--config", r.config(cmd, ""))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(flag); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server 2's command never started:\n%s", out.String())
+		}
+	}
+	r.h.Process.Stop() // HAProxy dies while server 2 is deployed
+	code := exitCode(t, c.Wait())
+	wantExit(t, code, out.String(), exitFailed, "balancer haproxy")
+	// Server 2 was deployed and is back on the balancer that is alive.
+	wantAllUp(t, nginxConfig(r.n), r.a.addrs)
+	r.wantVersions("v2", "v2", "v1", "v1")
+}
+
+func TestFaultNginxReloadedMidRollout(t *testing.T) {
+	r := newFaultRig(t)
+	cmd := fmt.Sprintf("touch %s/started-{port}; sleep 0.3; %s", r.dir, r.a.command("v2"))
+	l := startLoad(t, r.n.Frontend, loadRate)
+	c, out := toolCmd(t, "rollout", "--config", r.config(cmd, ""))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	flag := filepath.Join(r.dir, "started-"+fmt.Sprint(balancertest.Port(r.a.addrs[1])))
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(flag); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server 2's command never started:\n%s", out.String())
+		}
+	}
+	r.n.Reload()
+	code := exitCode(t, c.Wait())
+	rep := l.report()
+	t.Logf("load: %s", rep.text)
+	wantExit(t, code, out.String(), exitOK, "rollout done")
+	if rep.non2xx != 0 || rep.errs != 0 {
+		t.Errorf("%d non-2xx and %d transport errors across the reload, want none", rep.non2xx, rep.errs)
+	}
+	r.wantStates()
+	r.wantVersions("v2", "v2", "v2", "v2")
+}
+
+func TestFaultSIGINTDuringDrain(t *testing.T) {
+	r := newFaultRig(t)
+	// One slow request per server keeps the drain waiting (round robin).
+	done := make(chan struct{})
+	for range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			balancertest.Get(context.Background(), r.n.Frontend+"/slow?ms=5000", 10*time.Second)
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	c, out := toolCmd(t, "rollout", "--config", r.config("", `drain_timeout = "20s"`))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "down on every balancer", 30*time.Second)
+	c.Process.Signal(syscall.SIGINT)
+	code := exitCode(t, c.Wait())
+	wantExit(t, code, out.String(), exitInterrupted, "interrupted during drain")
+	r.wantStates()
+	r.wantVersions("v1", "v1", "v1", "v1")
+	for range 4 {
+		<-done
+	}
+}
+
+func TestFaultSIGINTDuringCommand(t *testing.T) {
+	r := newFaultRig(t)
+	cmd := fmt.Sprintf("echo starting; sleep 1; %s", r.a.command("v2"))
+	c, out := toolCmd(t, "rollout", "--config", r.config(cmd, ""))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "127.0.0.1 | starting", 30*time.Second)
+	c.Process.Signal(syscall.SIGINT)
+	code := exitCode(t, c.Wait())
+	// The started command finishes, its server is checked and put back; nothing else is touched.
+	wantExit(t, code, out.String(), exitInterrupted, "interrupted: batch 1 finished")
+	r.wantStates()
+	r.wantVersions("v2", "v1", "v1", "v1")
+}
+
+func TestFaultSecondRolloutWhileOneRuns(t *testing.T) {
+	r := newFaultRig(t)
+	path := r.config(fmt.Sprintf("sleep 0.5; %s", r.a.command("v2")), "")
+	c, out := toolCmd(t, "rollout", "--config", path)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "batch 1/4", 30*time.Second)
+	code2, out2 := tool(t, "rollout", "--config", path)
+	wantExit(t, code2, out2, exitRefused, "held by ")
+	if !strings.Contains(out2, "rollout --config "+path) {
+		t.Errorf("the refusal does not say what holds the lock")
+	}
+	code := exitCode(t, c.Wait())
+	wantExit(t, code, out.String(), exitOK, "rollout done")
+	r.wantStates()
+	r.wantVersions("v2", "v2", "v2", "v2")
+}
+
+func TestFaultResumeAfterKill(t *testing.T) {
+	r := newFaultRig(t)
+	cmd := fmt.Sprintf("touch %s/started-{port}; sleep 1; %s", r.dir, r.a.command("v2"))
+	path := r.config(cmd, "")
+	c, out := toolCmd(t, "rollout", "--config", path)
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	flag := filepath.Join(r.dir, "started-"+fmt.Sprint(balancertest.Port(r.a.addrs[1])))
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(flag); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server 2's command never started:\n%s", out.String())
+		}
+	}
+	c.Process.Kill() // the deploy host crashes during server 2's command
+	c.Wait()
+	time.Sleep(2 * time.Second) // let the orphaned command end
+	r.wantStates(r.a.addrs[1])
+	code, sout := tool(t, "status", "--config", path)
+	t.Logf("status: exit %d\n%s", code, sout)
+	if !strings.Contains(sout, r.a.addrs[1]+"\tdeploying") {
+		t.Errorf("status does not show the unfinished rollout")
+	}
+	code, rout := tool(t, "rollout", "--config", path)
+	wantExit(t, code, rout, exitRefused, "--resume")
+	code, rout = tool(t, "rollout", "--config", path, "--resume")
+	wantExit(t, code, rout, exitOK, "resuming the rollout")
+	r.wantStates()
+	r.wantVersions("v2", "v2", "v2", "v2")
+	// Server 1 was finished before the kill: the resumed run does not redo it.
+	if strings.Contains(rout, r.a.addrs[0]+": deploy:") {
+		t.Error("the resumed rollout deployed server 1 again")
+	}
+}
+
+func TestDownUpStatusCheckEndToEnd(t *testing.T) {
+	r := newFaultRig(t)
+	path := r.config("", "")
+	s := r.a.addrs[2]
+	code, out := tool(t, "down", "--config", path, s)
+	wantExit(t, code, out, exitOK, "down and drained on every balancer")
+	r.wantStates(s)
+	code, out = tool(t, "down", "--config", path, r.a.addrs[0])
+	wantExit(t, code, out, exitRefused, "max_unavailable 1")
+	code, out = tool(t, "check", "--config", path)
+	wantExit(t, code, out, 0, "deploy-tool OK")
+	code, out = tool(t, "check", "--config", path, "--stuck-after", "0s")
+	wantExit(t, code, out, 1, "down for")
+	code, out = tool(t, "status", "--config", path, "--json")
+	t.Logf("status --json: %s", out)
+	if code != 0 || !strings.Contains(out, `"state": "down"`) && !strings.Contains(out, `"State": "down"`) {
+		t.Errorf("status --json: exit %d", code)
+	}
+	code, out = tool(t, "up", "--config", path, s)
+	wantExit(t, code, out, exitOK, "up and serving on every balancer")
+	r.wantStates()
+	r.h.Process.Stop()
+	code, out = tool(t, "check", "--config", path)
+	wantExit(t, code, out, 2, "balancer haproxy")
+}
