@@ -79,7 +79,10 @@ func (c *Cluster) Read() (Snapshot, error) {
 	for i, b := range c.bals {
 		s.order = append(s.order, b.Name())
 		if got[i].err != nil {
-			err := fmt.Errorf("balancer %s: %w", b.Name(), got[i].err)
+			err := got[i].err
+			if !strings.Contains(err.Error(), "balancer "+b.Name()) {
+				err = fmt.Errorf("balancer %s: %w", b.Name(), err)
+			}
 			s.errs[b.Name()] = err
 			errs = append(errs, err)
 			continue

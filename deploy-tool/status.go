@@ -25,9 +25,24 @@ type Status struct {
 
 // BalancerStatus is one balancer's servers, or why it could not be read.
 type BalancerStatus struct {
-	Name    string            `json:"name"`
-	Error   string            `json:"error,omitempty"`
-	Servers []balancer.Server `json:"servers"`
+	Name    string         `json:"name"`
+	Error   string         `json:"error,omitempty"`
+	Servers []ServerStatus `json:"servers"`
+}
+
+// ServerStatus is one server of one upstream, as `status --json` prints it.
+type ServerStatus struct {
+	Upstream string `json:"upstream"`
+	Addr     string `json:"addr"`
+	Name     string `json:"name,omitempty"`   // HAProxy server name
+	State    string `json:"state"`            // up, down, draining
+	Health   string `json:"health,omitempty"` // HAProxy check status
+	Weight   int    `json:"weight"`
+	Active   int    `json:"active"` // requests in flight; -1 when not reported
+}
+
+func serverStatus(s balancer.Server) ServerStatus {
+	return ServerStatus{Upstream: s.Upstream, Addr: s.Addr, Name: s.Name, State: string(s.State), Health: s.Health, Weight: s.Weight, Active: s.Active}
 }
 
 // LockStatus tells whether a run holds the deploy host's lock.
@@ -51,9 +66,9 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	snap, readErr := cl.Read()
 	var st Status
 	for _, b := range snap.order {
-		bs := BalancerStatus{Name: b, Servers: snap.servers[b]}
-		if bs.Servers == nil {
-			bs.Servers = []balancer.Server{}
+		bs := BalancerStatus{Name: b, Servers: []ServerStatus{}}
+		for _, s := range snap.servers[b] {
+			bs.Servers = append(bs.Servers, serverStatus(s))
 		}
 		if err := snap.errs[b]; err != nil {
 			bs.Error = err.Error()
