@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_ROLLOUT=1 go test -count=1 -timeout 20m -run '^TestBenchRollout$' -v ./deploy-tool/ 2>&1 \
-  | tee /dev/stderr | grep -E 'bench: ' | sed -E 's/^ *bench_test\.go:[0-9]+: //'
+  | tee /dev/stderr | grep -E 'bench: ' | sed -E 's/^[[:space:]]*bench_test\.go:[0-9]+: //'
