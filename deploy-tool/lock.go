@@ -41,12 +41,25 @@ func AcquireLock(path, holder string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%w (%s): held by %s", ErrLocked, path, LockHolder(path))
+	// A holder-less refusal is a reader (status, check) peeking for a
+	// moment: try again a few times before giving up.
+	for try := 0; ; try++ {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
 		}
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
+		if who := LockHolder(path); who != "" || try == 10 {
+			f.Close()
+			if who == "" {
+				who = "a process that wrote no holder line"
+			}
+			return nil, fmt.Errorf("%w (%s): held by %s", ErrLocked, path, who)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	if err := f.Truncate(0); err == nil {
 		f.WriteAt([]byte(holder+"\n"), 0)

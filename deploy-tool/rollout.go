@@ -52,6 +52,15 @@ type Engine struct {
 	touched  bool // this run changed a balancer
 }
 
+// step records a server's step in the journal; a journal that cannot be
+// written is reported (a crash would then leave --resume without it) but
+// does not stop a rollout half way.
+func (e *Engine) step(addr, step string) {
+	if err := e.journal.Set(addr, step); err != nil {
+		e.log.Printf("WARNING: %v", err)
+	}
+}
+
 func (e *Engine) markLeftDown(addr string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -391,13 +400,13 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) int {
 	// Down: the journal records the intent first, so that a crash between
 	// the two leaves a server that --resume knows about.
 	for _, s := range batch {
-		e.journal.Set(s.Addr, StepDown)
+		e.step(s.Addr, StepDown)
 	}
 	t0 := time.Now()
 	changed, err := e.cl.MarkDown(batch)
 	if err != nil {
 		for _, s := range batch {
-			e.journal.Set(s.Addr, StepPending)
+			e.step(s.Addr, StepPending)
 			e.byAddr[s.Addr].Result = "not started: mark-down failed, rolled back"
 		}
 		return e.fail(err)
@@ -534,7 +543,7 @@ func (e *Engine) upChanged(batch []ServerConfig, changed []target) error {
 		}
 	}
 	for _, s := range servers {
-		e.journal.Set(s.Addr, StepPending)
+		e.step(s.Addr, StepPending)
 	}
 	if len(servers) == 0 {
 		return nil
@@ -574,26 +583,26 @@ func (e *Engine) deployAll(batch []ServerConfig) []ServerConfig {
 
 func (e *Engine) deployOne(s ServerConfig) bool {
 	r := e.byAddr[s.Addr]
-	e.journal.Set(s.Addr, StepDeploying)
+	e.step(s.Addr, StepDeploying)
 	e.log.Printf("%s: deploy: %s", s.Label(), Expand(e.cfg.Deploy.Command, s))
 	t0 := time.Now()
 	err := RunCommand(e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.kill, e.log)
 	r.Times["deploy"] = time.Since(t0)
 	if err != nil {
-		e.journal.Set(s.Addr, StepFailed)
+		e.step(s.Addr, StepFailed)
 		r.Result = "LEFT DOWN: deploy command failed"
 		e.log.Printf("ERROR: %v", err)
 		e.markLeftDown(s.Addr)
 		e.notify.Sendf("deploy-tool: %v; %s is left down", err, s.Addr)
 		return false
 	}
-	e.journal.Set(s.Addr, StepDeployed)
+	e.step(s.Addr, StepDeployed)
 	e.log.Printf("%s: deployed in %.2fs", s.Label(), r.Times["deploy"].Seconds())
 	t0 = time.Now()
 	err = HealthCheck(e.cfg.Health, s, e.kill)
 	r.Times["health"] = time.Since(t0)
 	if err != nil {
-		e.journal.Set(s.Addr, StepFailed)
+		e.step(s.Addr, StepFailed)
 		r.Result = "LEFT DOWN: health check failed"
 		e.log.Printf("ERROR: %s: %v", s.Addr, err)
 		e.markLeftDown(s.Addr)
@@ -628,7 +637,7 @@ func (e *Engine) bringUp(servers []ServerConfig) {
 			continue
 		}
 		r.Result = "ok"
-		e.journal.Set(s.Addr, StepUp)
+		e.step(s.Addr, StepUp)
 	}
 	if err != nil {
 		e.log.Printf("ERROR: mark up: %v", err)
