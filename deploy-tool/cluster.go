@@ -357,13 +357,15 @@ func (c *Cluster) Drain(servers []ServerConfig, drainWait, drainTimeout time.Dur
 	}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	var readErr error
 	for {
 		left = 0
+		readErr = nil
 		if anyActive {
 			s, err := c.Read()
-			if err != nil {
-				return -1, err
-			}
+			// A balancer that restarts for a moment is waited for, up to
+			// drain_timeout; what it lost is caught by the re-read that follows.
+			readErr = err
 			for _, b := range c.bals {
 				if !b.ReportsActive() {
 					continue
@@ -378,10 +380,13 @@ func (c *Cluster) Drain(servers []ServerConfig, drainWait, drainTimeout time.Dur
 			}
 		}
 		waited := time.Since(start)
-		if left == 0 && (!anyTimed || waited >= drainWait) {
+		if readErr == nil && left == 0 && (!anyTimed || waited >= drainWait) {
 			return 0, nil
 		}
 		if waited >= drainTimeout {
+			if readErr != nil {
+				return -1, readErr
+			}
 			return left, nil
 		}
 		select {
@@ -394,7 +399,8 @@ func (c *Cluster) Drain(servers []ServerConfig, drainWait, drainTimeout time.Dur
 
 // Park takes drained servers fully out (HAProxy: maint, so that neither
 // health checks nor persistent connections reach a restarting app; nginx:
-// down again, a no-op) and confirms.
+// down again, a no-op) and confirms. An entry found up again (a balancer
+// reloaded meanwhile) is left to the re-read that follows.
 func (c *Cluster) Park(servers []ServerConfig) error {
 	s, err := c.Read()
 	if err != nil {
@@ -403,7 +409,7 @@ func (c *Cluster) Park(servers []ServerConfig) error {
 	for _, srv := range servers {
 		for _, t := range c.targets(s, srv.Addr) {
 			if t.wasUp {
-				return fmt.Errorf("%s is up again on %s", srv.Addr, t)
+				continue
 			}
 			ctx, cancel := callCtx()
 			err := t.bal.Down(ctx, t.upstream, t.addr)

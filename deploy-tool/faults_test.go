@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
 // faultRig is 4 apps (v1) behind nginx and HAProxy both.
@@ -296,4 +298,53 @@ func TestDownUpStatusCheckEndToEnd(t *testing.T) {
 	r.h.Process.Stop()
 	code, out = tool(t, "check", "--config", path)
 	wantExit(t, code, out, 2, "balancer haproxy")
+}
+
+// nginx restarted while a server drains loses the drop-in's state, as a
+// reload loses the C module's down flags: the server is up again before its
+// deploy. The re-read before the deploy must take it down again.
+func TestFaultNginxStateLostMidRollout(t *testing.T) {
+	r := newFaultRig(t)
+	done := make(chan struct{}, 4)
+	for range 4 { // one slow request per server holds the drain
+		go func() {
+			balancertest.Get(context.Background(), r.n.Frontend+"/slow?ms=4000", 10*time.Second)
+			done <- struct{}{}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	c, out := toolCmd(t, "rollout", "--config", r.config("", `drain_timeout = "20s"`))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "down on every balancer", 30*time.Second)
+	r.restartNginx()
+	code := exitCode(t, c.Wait())
+	wantExit(t, code, out.String(), exitOK, "on nginx is up again (balancer reloaded?): taking it down again")
+	r.wantStates()
+	r.wantVersions("v2", "v2", "v2", "v2")
+	for range 4 {
+		<-done
+	}
+}
+
+// restartNginx stops nginx and starts it again on the same config and
+// ports: a fresh shared dict, every server up.
+func (r *faultRig) restartNginx() {
+	r.t.Helper()
+	r.n.Process.Stop()
+	bin := testenv.RequireCommand(r.t, "nginx")
+	cmd := exec.Command(bin, "-p", r.n.Dir, "-c", r.n.ConfPath)
+	logf, err := os.Create(filepath.Join(r.n.Dir, "logs", "stderr-2.log"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { logf.Close() })
+	cmd.Stdout, cmd.Stderr = logf, logf
+	r.n.Process = testenv.Start(r.t, cmd)
+	api := strings.TrimSuffix(strings.TrimPrefix(r.n.APIURL, "http://"), "/dynamic")
+	testenv.WaitTCP(r.t, api, 10*time.Second)
+	if st := states(r.t, nginxConfig(r.n)); st[r.a.addrs[0]] != "up" {
+		r.t.Fatalf("after the restart nginx has %s %s, want up (state lost)", r.a.addrs[0], st[r.a.addrs[0]])
+	}
 }

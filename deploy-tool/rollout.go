@@ -479,26 +479,35 @@ func (e *Engine) drain(batch []ServerConfig, changed []target) (int, bool) {
 }
 
 // ensureDown re-reads every balancer and takes down again any server of the
-// batch that a reload put back in rotation.
+// batch that a reload put back in rotation, until none is (three tries).
 func (e *Engine) ensureDown(batch []ServerConfig, changed []target, when string) (int, bool) {
-	snap, err := e.cl.Read()
-	if err != nil {
-		return e.undoAfterError(batch, changed, fmt.Errorf("re-read %s: %w", when, err)), false
-	}
-	var again []ServerConfig
-	for _, s := range batch {
-		if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
-			e.log.Printf("WARNING: %s: %s is up again on %s (balancer reloaded?): taking it down again", when, s.Addr, strings.Join(up, ", "))
-			again = append(again, s)
+	for try := 0; ; try++ {
+		snap, err := e.cl.Read()
+		if err != nil {
+			return e.undoAfterError(batch, changed, fmt.Errorf("re-read %s: %w", when, err)), false
+		}
+		var again []ServerConfig
+		var where []string
+		for _, s := range batch {
+			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
+				again = append(again, s)
+				where = append(where, s.Addr+" on "+strings.Join(up, ", "))
+			}
+		}
+		if len(again) == 0 {
+			return exitOK, true
+		}
+		if try == 3 {
+			return e.undoAfterError(batch, changed, fmt.Errorf("%s: %s keeps coming back up", when, strings.Join(where, "; "))), false
+		}
+		e.log.Printf("WARNING: %s: %s is up again (balancer reloaded?): taking it down again", when, strings.Join(where, "; "))
+		if _, err := e.cl.MarkDown(again); err != nil {
+			return e.undoAfterError(batch, changed, err), false
+		}
+		if code, ok := e.drain(again, changed); !ok {
+			return code, false
 		}
 	}
-	if len(again) == 0 {
-		return exitOK, true
-	}
-	if _, err := e.cl.MarkDown(again); err != nil {
-		return e.undoAfterError(batch, changed, err), false
-	}
-	return e.drain(again, changed)
 }
 
 // undo puts the batch back after an interruption before any command ran.

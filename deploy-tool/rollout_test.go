@@ -366,7 +366,7 @@ func TestReloadBeforeDeployIsDetected(t *testing.T) {
 		}
 	}
 	code, out := r.rollout()
-	if code != exitOK || !strings.Contains(out, "is up again on nginx1 (balancer reloaded?)") {
+	if code != exitOK || !strings.Contains(out, "on nginx1 is up again (balancer reloaded?)") {
 		t.Fatalf("exit %d", code)
 	}
 	calls := r.fakes[0].callLog()
