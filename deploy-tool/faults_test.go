@@ -175,14 +175,20 @@ func TestFaultNginxReloadedMidRollout(t *testing.T) {
 	r.wantVersions("v2", "v2", "v2", "v2")
 }
 
-func TestFaultSIGINTDuringDrain(t *testing.T) {
+func TestFaultSignalDuringDrain(t *testing.T) {
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { signalDuringDrain(t, sig) })
+	}
+}
+
+func signalDuringDrain(t *testing.T, sig syscall.Signal) {
 	r := newFaultRig(t)
 	// One slow request per server keeps the drain waiting (round robin).
-	done := make(chan struct{})
+	done := make(chan struct{}, 4)
 	for range 4 {
 		go func() {
-			defer func() { done <- struct{}{} }()
 			balancertest.Get(context.Background(), r.n.Frontend+"/slow?ms=5000", 10*time.Second)
+			done <- struct{}{}
 		}()
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -191,7 +197,8 @@ func TestFaultSIGINTDuringDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, out, "down on every balancer", 30*time.Second)
-	c.Process.Signal(syscall.SIGINT)
+	time.Sleep(200 * time.Millisecond)
+	c.Process.Signal(sig)
 	code := exitCode(t, c.Wait())
 	wantExit(t, code, out.String(), exitInterrupted, "interrupted during drain")
 	r.wantStates()
