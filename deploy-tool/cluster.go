@@ -142,12 +142,13 @@ func (s Snapshot) UpSomewhere(addr string) []string {
 }
 
 // NotUp is every address (on any balancer, in any upstream, configured or
-// not) that is out of rotation somewhere: the servers already unavailable.
+// not) that is not serving somewhere: out of rotation, or failing the
+// balancer's own health checks. These servers are already unavailable.
 func (s Snapshot) NotUp() map[string]bool {
 	m := map[string]bool{}
 	for _, b := range s.order {
 		for _, e := range s.servers[b] {
-			if e.State != balancer.Up {
+			if !serving(e) {
 				m[e.Addr] = true
 			}
 		}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
 // Exit codes of rollout, down, up and wrapper (the check subcommand uses
@@ -357,7 +355,7 @@ func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch []ServerConfig) err
 		up := map[string]int{}
 		taken := map[string]int{}
 		for _, en := range s.servers[b] {
-			if en.State != balancer.Up {
+			if !serving(en) {
 				continue
 			}
 			up[en.Upstream]++

@@ -607,3 +607,17 @@ func TestNotifyWebhook(t *testing.T) {
 		}
 	}
 }
+
+// A server that HAProxy's own checks see DOWN serves nothing, even though
+// it is administratively up: it uses up max_unavailable.
+func TestFailingHealthCountsAsUnavailable(t *testing.T) {
+	r := newRig(t, 4)
+	r.fakes[1].servers[3].Health = "DOWN"
+	code, out := r.rollout()
+	if code != exitRefused || !strings.Contains(out, "(1 already down), more than max_unavailable 1") {
+		t.Fatalf("exit %d, want %d", code, exitRefused)
+	}
+	if len(r.deployed()) != 0 {
+		t.Error("a command ran")
+	}
+}
