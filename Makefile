@@ -69,7 +69,7 @@ dist:
 	  rm -rf $$d; echo "$(DIST_DIR)/$$name.zip"; \
 	done
 
-demo: build deps tools
+demo: build deps
 	@scripts/demo
 
 clean:
