@@ -238,9 +238,9 @@ func (l *load) stop() {
 		return
 	default:
 	}
+	l.end = time.Now() // the rate counts while requests were sent, not the wind-down
 	close(l.stopped)
 	l.wg.Wait()
-	l.end = time.Now()
 	l.client.CloseIdleConnections()
 }
 
