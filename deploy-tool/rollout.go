@@ -416,7 +416,7 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) int {
 		return e.undo(batch, changed, "interrupted after mark-down")
 	}
 
-	if code, ok := e.drain(batch, changed); !ok {
+	if code, ok := e.drain(batch, batch, changed); !ok {
 		return code
 	}
 
@@ -455,10 +455,11 @@ func (e *Engine) timeEach(batch []ServerConfig, step string, d time.Duration) {
 	}
 }
 
-// drain waits for in-flight requests to finish, then parks the servers.
-func (e *Engine) drain(batch []ServerConfig, changed []target) (int, bool) {
+// drain waits for in-flight requests to the servers to finish, then parks
+// them. On an interruption or error it puts the whole batch back.
+func (e *Engine) drain(servers, batch []ServerConfig, changed []target) (int, bool) {
 	t0 := time.Now()
-	left, err := e.cl.Drain(batch, e.cfg.DrainWait.D(), e.cfg.DrainTimeout.D(), e.stop)
+	left, err := e.cl.Drain(servers, e.cfg.DrainWait.D(), e.cfg.DrainTimeout.D(), e.stop)
 	if errors.Is(err, errInterrupted) {
 		return e.undo(batch, changed, "interrupted during drain"), false
 	}
@@ -468,10 +469,10 @@ func (e *Engine) drain(batch []ServerConfig, changed []target) (int, bool) {
 	if left > 0 {
 		e.log.Printf("WARNING: drain_timeout %v reached with %d requests still in flight; going on", e.cfg.DrainTimeout.D(), left)
 	}
-	if err := e.cl.Park(batch); err != nil {
+	if err := e.cl.Park(servers); err != nil {
 		return e.undoAfterError(batch, changed, fmt.Errorf("park: %w", err)), false
 	}
-	e.timeEach(batch, "drain", time.Since(t0))
+	e.timeEach(servers, "drain", time.Since(t0))
 	e.log.Printf("drained in %.2fs", time.Since(t0).Seconds())
 	return exitOK, true
 }
@@ -502,7 +503,7 @@ func (e *Engine) ensureDown(batch []ServerConfig, changed []target, when string)
 		if _, err := e.cl.MarkDown(again); err != nil {
 			return e.undoAfterError(batch, changed, err), false
 		}
-		if code, ok := e.drain(again, changed); !ok {
+		if code, ok := e.drain(again, batch, changed); !ok {
 			return code, false
 		}
 	}

@@ -621,3 +621,31 @@ func TestFailingHealthCountsAsUnavailable(t *testing.T) {
 		t.Error("a command ran")
 	}
 }
+
+// Interrupted while draining again after a reload: the whole batch is put
+// back, not only the server that came back up.
+func TestInterruptDuringRedrainPutsWholeBatchBack(t *testing.T) {
+	r := newRig(t, 4)
+	r.top = "batch = 2\nmax_unavailable = 2\ndrain_timeout = \"10s\""
+	var out bytes.Buffer
+	e, stop, _ := r.engine(RolloutOptions{}, &out)
+	var once sync.Once
+	r.fakes[1].hook = func(op, addr string) {
+		if op == "down" {
+			once.Do(func() {
+				r.fakes[0].reload()
+				r.fakes[1].setActive(r.addrs[0], 3) // the re-drain waits
+				go func() { time.Sleep(300 * time.Millisecond); close(stop) }()
+			})
+		}
+	}
+	code := e.Run()
+	t.Log(out.String())
+	if code != exitInterrupted || !strings.Contains(out.String(), "is up again (balancer reloaded?)") {
+		t.Fatalf("exit %d, want %d", code, exitInterrupted)
+	}
+	r.wantStates(nil)
+	if len(r.deployed()) != 0 {
+		t.Error("a command ran")
+	}
+}
