@@ -729,7 +729,7 @@ func (e *Engine) finish(code int) int {
 		e.notify.Sendf("deploy-tool: rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())
 	case len(e.leftDown) > 0:
 		e.log.Printf("rollout STOPPED; left down: %s", strings.Join(e.leftDown, ", "))
-		e.log.Printf("next: look at the output above; when the server is fixed, `deploy-tool up %s SERVER` brings it back, and `deploy-tool rollout %s --resume` rolls out the rest", cfgFlag, cfgFlag)
+		e.log.Printf("next: look at the output above; once the cause is fixed, `deploy-tool rollout %s --resume` deploys the servers left down again and rolls out the rest (or `deploy-tool up %s SERVER` brings one back as it is)", cfgFlag, cfgFlag)
 		e.notify.Sendf("deploy-tool: rollout stopped; left down: %s", strings.Join(e.leftDown, ", "))
 	default:
 		e.log.Printf("rollout stopped; no server was left down by it; `deploy-tool rollout %s --resume` continues", cfgFlag)
