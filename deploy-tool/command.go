@@ -24,7 +24,8 @@ func Expand(tmpl string, s ServerConfig) string {
 // it: an interrupted rollout lets a started command finish. The group is
 // killed at the timeout or when kill is closed (a second signal). Its output
 // is printed line by line, prefixed with the host.
-func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-chan struct{}, log *Progress) error {
+// started, if not nil, is told the command's process group once it runs.
+func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-chan struct{}, log *Progress, started func(pgid int)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
@@ -41,7 +42,13 @@ func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-ch
 	cmd.WaitDelay = 2 * time.Second
 	out := log.Prefixed(s.Host)
 	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		if started != nil {
+			started(cmd.Process.Pid)
+		}
+		err = cmd.Wait()
+	}
 	out.Flush()
 	switch {
 	case err == nil:

@@ -260,16 +260,19 @@ func TestFaultResumeAfterKill(t *testing.T) {
 			t.Fatalf("server 2's command never started:\n%s", out.String())
 		}
 	}
-	c.Process.Kill() // the deploy host crashes during server 2's command
+	c.Process.Kill() // the tool dies during server 2's command
 	c.Wait()
-	time.Sleep(2 * time.Second) // let the orphaned command end
 	r.wantStates(r.a.addrs[1])
+	// Its command runs on in its own process group: no resume until it ends.
+	code, rout := tool(t, "rollout", "--config", path, "--resume")
+	wantExit(t, code, rout, exitRefused, "started by the interrupted run, is still running")
+	time.Sleep(2500 * time.Millisecond)
 	code, sout := tool(t, "status", "--config", path)
 	t.Logf("status: exit %d\n%s", code, sout)
 	if !strings.Contains(sout, r.a.addrs[1]+"\tdeploying") {
 		t.Errorf("status does not show the unfinished rollout")
 	}
-	code, rout := tool(t, "rollout", "--config", path)
+	code, rout = tool(t, "rollout", "--config", path)
 	wantExit(t, code, rout, exitRefused, "--resume")
 	code, rout = tool(t, "rollout", "--config", path, "--resume")
 	wantExit(t, code, rout, exitOK, "resuming the rollout")

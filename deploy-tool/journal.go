@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/state"
@@ -28,7 +32,10 @@ type Journal struct {
 	Config   string            `json:"config"`
 	Servers  []string          `json:"servers"` // addrs in rollout order
 	Progress map[string]string `json:"progress"`
-	Finished bool              `json:"finished"`
+	// Commands are the process groups of deploy commands that were started
+	// and not seen ending: a killed run leaves them running.
+	Commands map[string]int `json:"commands,omitempty"`
+	Finished bool           `json:"finished"`
 
 	path string
 	mu   sync.Mutex
@@ -71,6 +78,36 @@ func (j *Journal) Set(addr, step string) error {
 	return j.save()
 }
 
+// SetCommand records the process group of a server's running deploy
+// command (0 when it has ended) and saves the journal.
+func (j *Journal) SetCommand(addr string, pgid int) error {
+	if j == nil {
+		return nil
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.Commands == nil {
+		j.Commands = map[string]int{}
+	}
+	if pgid == 0 {
+		delete(j.Commands, addr)
+	} else {
+		j.Commands[addr] = pgid
+	}
+	return j.save()
+}
+
+// Running lists the recorded commands whose process group still exists.
+func (j *Journal) Running() []string {
+	var out []string
+	for _, a := range j.Servers {
+		if pg := j.Commands[a]; pg > 0 && groupAlive(pg) {
+			out = append(out, fmt.Sprintf("%s (process group %d)", a, pg))
+		}
+	}
+	return out
+}
+
 // Finish marks the rollout complete: the file is removed, since nothing is
 // left to resume.
 func (j *Journal) Finish() error {
@@ -98,4 +135,34 @@ func (j *Journal) Counts() map[string]int {
 		m[j.Progress[a]]++
 	}
 	return m
+}
+
+// groupAlive tells whether a process group has a process that is not a
+// zombie: an orphaned command that has ended stays a zombie until its new
+// parent reaps it, and some init processes take their time.
+func groupAlive(pg int) bool {
+	if syscall.Kill(-pg, 0) != nil {
+		return false
+	}
+	stats, err := filepath.Glob("/proc/[0-9]*/stat")
+	if err != nil || len(stats) == 0 {
+		return true // no /proc: trust kill
+	}
+	for _, f := range stats {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(s[i+1:])
+		if len(fields) >= 3 && fields[2] == strconv.Itoa(pg) && fields[0] != "Z" {
+			return true
+		}
+	}
+	return false
 }

@@ -134,6 +134,10 @@ func (e *Engine) prepare() ([]ServerConfig, int) {
 			e.log.Printf("refused: %v", err)
 			return nil, exitRefused
 		}
+		if running := j.Running(); len(running) > 0 {
+			e.log.Printf("refused: the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
+			return nil, exitRefused
+		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {
 			case StepDown, StepDeploying, StepDeployed, StepFailed:
@@ -594,7 +598,12 @@ func (e *Engine) deployOne(s ServerConfig) bool {
 	e.step(s.Addr, StepDeploying)
 	e.log.Printf("%s: deploy: %s", s.Label(), Expand(e.cfg.Deploy.Command, s))
 	t0 := time.Now()
-	err := RunCommand(e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.kill, e.log)
+	err := RunCommand(e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.kill, e.log, func(pgid int) {
+		if err := e.journal.SetCommand(s.Addr, pgid); err != nil {
+			e.log.Printf("WARNING: %v", err)
+		}
+	})
+	e.journal.SetCommand(s.Addr, 0)
 	r.Times["deploy"] = time.Since(t0)
 	if err != nil {
 		e.step(s.Addr, StepFailed)
