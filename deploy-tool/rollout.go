@@ -77,6 +77,14 @@ func (e *Engine) stopped() bool {
 // Run executes the rollout and returns the exit code.
 func (e *Engine) Run() int {
 	e.byAddr = map[string]*ServerResult{}
+	if len(e.cfg.Servers) == 0 {
+		e.log.Printf("config %s has no [[server]] to roll out", e.cfg.Path())
+		return exitUsage
+	}
+	if e.cfg.Deploy.Command == "" {
+		e.log.Printf("config %s has no deploy.command", e.cfg.Path())
+		return exitUsage
+	}
 	if e.opts.DryRun {
 		return e.runDryRun()
 	}

@@ -649,3 +649,15 @@ func TestInterruptDuringRedrainPutsWholeBatchBack(t *testing.T) {
 		t.Error("a command ran")
 	}
 }
+
+func TestRolloutNeedsServersAndCommand(t *testing.T) {
+	r := newRig(t, 0)
+	if code, out := r.rollout(); code != exitUsage || !strings.Contains(out, "no [[server]]") {
+		t.Errorf("no servers: exit %d", code)
+	}
+	r = newRig(t, 1)
+	r.command = ""
+	if code, out := r.rollout(); code != exitUsage || !strings.Contains(out, "no deploy.command") {
+		t.Errorf("no command: exit %d", code)
+	}
+}
