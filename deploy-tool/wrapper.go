@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,7 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if isRsyncDryRun(rest) {
-		return runWrapped(rest, stdin, stdout, stderr)
+		return runWrapped(rest, 0, stdin, stdout, stderr)
 	}
 	log := NewProgress(stderr)
 	cfg, cl, code := setup(opts.Config, log, stderr)
@@ -85,7 +86,7 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	t0 := time.Now()
-	rc := runWrapped(rest, stdin, stdout, stderr)
+	rc := runWrapped(rest, cfg.Deploy.Timeout.D(), stdin, stdout, stderr)
 	log.Printf("%s exited %d after %.2fs", rest[0], rc, time.Since(t0).Seconds())
 	if rc != 0 {
 		log.Printf("%s is LEFT DOWN because %s failed; `deploy-tool up --config %s %s` brings it back", srv.Addr, rest[0], cfg.Path(), srv.Addr)
@@ -104,10 +105,17 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return rc
 }
 
-// runWrapped runs the command with its arguments as given and returns its
-// exit code (127 when it cannot be started, 128+N when killed by signal N).
-func runWrapped(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	cmd := exec.Command(argv[0], argv[1:]...)
+// runWrapped runs the command with its arguments as given, killed after
+// timeout (0: no bound), and returns its exit code (127 when it cannot be
+// started, 137 when killed).
+func runWrapped(argv []string, timeout time.Duration, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx := context.Background()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
 	if f, ok := stdin.(*os.File); ok {
 		cmd.Stdin = f
@@ -118,6 +126,9 @@ func runWrapped(argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "deploy-tool wrapper: %s killed after deploy.timeout %v\n", argv[0], timeout)
+		}
 		if ee.ExitCode() >= 0 {
 			return ee.ExitCode()
 		}
