@@ -89,9 +89,7 @@ func expandFiles(args []string) ([]string, error) {
 
 func (rn *runner) statePath(logPath string) string {
 	if rn.opts.StateDir != "" {
-		old := os.Getenv("MACKEREL_PLUGIN_WORKDIR")
-		os.Setenv("MACKEREL_PLUGIN_WORKDIR", rn.opts.StateDir)
-		defer os.Setenv("MACKEREL_PLUGIN_WORKDIR", old)
+		return state.PathIn(rn.opts.StateDir, binaryName, logPath, rn.opts.Prefix)
 	}
 	return state.Path(binaryName, logPath, rn.opts.Prefix)
 }

@@ -28,8 +28,13 @@ func Dir() string {
 // example a log file's path and a metric prefix): "<binary>-<hash>.json" in Dir.
 // The hash keeps names short and free of path separators.
 func Path(binary string, keyParts ...string) string {
+	return PathIn(Dir(), binary, keyParts...)
+}
+
+// PathIn is Path in another directory (a --state-dir flag).
+func PathIn(dir, binary string, keyParts ...string) string {
 	h := sha256.Sum256([]byte(strings.Join(keyParts, "\x00")))
-	return filepath.Join(Dir(), binary+"-"+hex.EncodeToString(h[:8])+".json")
+	return filepath.Join(dir, binary+"-"+hex.EncodeToString(h[:8])+".json")
 }
 
 // ErrCorrupt wraps a state file that exists but cannot be decoded.
