@@ -45,14 +45,14 @@ func benchRollout(t *testing.T, lb string, n int) {
 	code, out := tool(t, "rollout", "--config", cfg)
 	wall := time.Since(t0)
 	time.Sleep(500 * time.Millisecond)
-	r := l.report()
-	if code != 0 || r.non2xx+r.errs != 0 {
-		t.Fatalf("rollout exit %d, %d non-2xx, %d transport errors\n%s\n%s", code, r.non2xx, r.errs, out, r.text)
+	r := l.Report()
+	if code != 0 || r.Non2xx+r.Errors != 0 {
+		t.Fatalf("rollout exit %d, %d non-2xx, %d transport errors\n%s\n%s", code, r.Non2xx, r.Errors, out, r.Text)
 	}
 	deploy, drain := columnSum(t, out, 2), columnSum(t, out, 1)
 	over := (wall.Seconds() - deploy) / float64(n)
 	t.Logf("bench: %-7s %2d servers: wall %5.1fs, deploy commands %5.1fs, drains %5.1fs; overhead per server %.2fs = drain %.2fs + %.2fs; %d requests (%.0f/s), 0 errors",
-		lb, n, wall.Seconds(), deploy, drain, over, drain/float64(n), over-drain/float64(n), r.total, r.rate)
+		lb, n, wall.Seconds(), deploy, drain, over, drain/float64(n), over-drain/float64(n), r.Total, r.Rate)
 }
 
 var secondsCell = regexp.MustCompile(`^([0-9.]+)s$`)

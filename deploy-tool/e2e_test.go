@@ -10,14 +10,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/internal/loadgen"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
@@ -131,145 +129,13 @@ func (a *apps) versions() []string {
 	return out
 }
 
-// load sends keep-alive traffic at a fixed rate: 70% fast GETs, 25% POSTs
-// (100 ms of work each), 5% slow GETs of 1–2 s.
-type load struct {
-	url     string
-	client  *http.Client
-	stopped chan struct{}
-	wg      sync.WaitGroup
-	start   time.Time
-	end     time.Time
-
-	mu       sync.Mutex
-	total    int
-	statuses map[int]int
-	errs     int
-	examples []string
-	versions map[string]int
-}
-
-func startLoad(t testing.TB, url string, rate int) *load {
-	l := &load{
-		url:      url,
-		stopped:  make(chan struct{}),
-		statuses: map[int]int{},
-		versions: map[string]int{},
-		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
-			MaxIdleConnsPerHost: 128, IdleConnTimeout: 60 * time.Second, DisableCompression: true,
-		}},
-	}
-	tokens := make(chan int, 4*rate)
-	l.start = time.Now()
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		defer close(tokens)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		sent := 0
-		for {
-			select {
-			case <-l.stopped:
-				return
-			case <-tick.C:
-			}
-			due := int(time.Since(l.start).Seconds() * float64(rate))
-			for ; sent < due; sent++ {
-				select {
-				case tokens <- sent:
-				default: // every worker busy: counted as not sent
-				}
-			}
-		}
-	}()
-	for range 96 {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for n := range tokens {
-				l.one(n)
-			}
-		}()
-	}
-	t.Cleanup(l.stop)
+// startLoad sends keep-alive traffic at a fixed rate through the balancer
+// (internal/loadgen: 70% fast GETs, 25% POSTs, 5% slow GETs of 1–2 s) until
+// Report or the end of the test.
+func startLoad(t testing.TB, url string, rate int) *loadgen.Load {
+	l := loadgen.Start(url, rate)
+	t.Cleanup(l.Stop)
 	return l
-}
-
-func (l *load) one(n int) {
-	var req *http.Request
-	switch k := n % 20; {
-	case k == 0:
-		req, _ = http.NewRequest(http.MethodGet, fmt.Sprintf("%s/slow?ms=%d", l.url, 1000+rand.IntN(1000)), nil)
-	case k <= 5:
-		req, _ = http.NewRequest(http.MethodPost, l.url+"/post", strings.NewReader(strings.Repeat("x", 1024)))
-	default:
-		req, _ = http.NewRequest(http.MethodGet, l.url+"/fast", nil)
-	}
-	resp, err := l.client.Do(req)
-	var body []byte
-	if err == nil {
-		body, err = io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.total++
-	switch {
-	case err != nil:
-		l.errs++
-		if len(l.examples) < 5 {
-			l.examples = append(l.examples, req.Method+" "+req.URL.Path+": "+err.Error())
-		}
-	default:
-		l.statuses[resp.StatusCode]++
-		if resp.StatusCode/100 != 2 && len(l.examples) < 5 {
-			l.examples = append(l.examples, fmt.Sprintf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, strings.TrimSpace(string(body))))
-		}
-		if resp.StatusCode == 200 {
-			l.versions[strings.Fields(string(body) + " ?")[0]]++
-		}
-	}
-}
-
-func (l *load) stop() {
-	select {
-	case <-l.stopped:
-		return
-	default:
-	}
-	l.end = time.Now() // the rate counts while requests were sent, not the wind-down
-	close(l.stopped)
-	l.wg.Wait()
-	l.client.CloseIdleConnections()
-}
-
-// report stops the load and sums it up.
-type loadReport struct {
-	total, non2xx, errs int
-	rate                float64
-	text                string
-}
-
-func (l *load) report() loadReport {
-	l.stop()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r := loadReport{total: l.total, errs: l.errs}
-	for code, n := range l.statuses {
-		if code/100 != 2 {
-			r.non2xx += n
-		}
-	}
-	r.rate = float64(l.total) / l.end.Sub(l.start).Seconds()
-	var codes []string
-	for code, n := range l.statuses {
-		codes = append(codes, fmt.Sprintf("%d×%d", code, n))
-	}
-	sort.Strings(codes)
-	r.text = fmt.Sprintf("%d requests in %.1fs (%.0f/s): statuses %s, transport errors %d, versions %v, examples %q",
-		l.total, l.end.Sub(l.start).Seconds(), r.rate, strings.Join(codes, " "), l.errs, l.versions, l.examples)
-	return r
 }
 
 // e2eConfig writes a deploy-tool config for the apps behind one balancer.
@@ -424,16 +290,16 @@ func zeroErrors(t *testing.T, frontend string, bc balancer.Config, a *apps, bala
 	time.Sleep(time.Second)
 	code, out := tool(t, "rollout", "--config", cfg)
 	time.Sleep(time.Second)
-	r := l.report()
-	t.Logf("rollout: exit %d\n%s\nload: %s", code, out, r.text)
+	r := l.Report()
+	t.Logf("rollout: exit %d\n%s\nload: %s", code, out, r.Text)
 	if code != 0 {
 		t.Errorf("rollout exit %d, want 0", code)
 	}
-	if r.non2xx != 0 || r.errs != 0 {
-		t.Errorf("under rollout: %d non-2xx, %d transport errors, want none", r.non2xx, r.errs)
+	if r.Non2xx != 0 || r.Errors != 0 {
+		t.Errorf("under rollout: %d non-2xx, %d transport errors, want none", r.Non2xx, r.Errors)
 	}
-	if r.rate < 300 {
-		t.Errorf("load was %.0f requests/s, want at least 300", r.rate)
+	if r.Rate < 300 {
+		t.Errorf("load was %.0f requests/s, want at least 300", r.Rate)
 	}
 	wantAllUp(t, bc, a.addrs)
 	if v := a.versions(); strings.Join(v, ",") != "v2,v2,v2,v2" {
@@ -448,9 +314,9 @@ func zeroErrors(t *testing.T, frontend string, bc balancer.Config, a *apps, bala
 		time.Sleep(300 * time.Millisecond)
 	}
 	time.Sleep(time.Second)
-	r = l.report()
-	t.Logf("control (restarts without deploy-tool): %s", r.text)
-	if r.non2xx+r.errs == 0 {
+	r = l.Report()
+	t.Logf("control (restarts without deploy-tool): %s", r.Text)
+	if r.Non2xx+r.Errors == 0 {
 		t.Errorf("restarting in place without the tool gave no error: the test cannot fail")
 	}
 }

@@ -165,11 +165,11 @@ func TestFaultNginxReloadedMidRollout(t *testing.T) {
 	}
 	r.n.Reload()
 	code := exitCode(t, c.Wait())
-	rep := l.report()
-	t.Logf("load: %s", rep.text)
+	rep := l.Report()
+	t.Logf("load: %s", rep.Text)
 	wantExit(t, code, out.String(), exitOK, "rollout done")
-	if rep.non2xx != 0 || rep.errs != 0 {
-		t.Errorf("%d non-2xx and %d transport errors across the reload, want none", rep.non2xx, rep.errs)
+	if rep.Non2xx != 0 || rep.Errors != 0 {
+		t.Errorf("%d non-2xx and %d transport errors across the reload, want none", rep.Non2xx, rep.Errors)
 	}
 	r.wantStates()
 	r.wantVersions("v2", "v2", "v2", "v2")

@@ -276,9 +276,14 @@ func (d *demo) accesslogArgs() []string {
 		"--group-by", "upstream", "--upstream-time-key", "apptime"}
 }
 
-// deploy runs bin/deploy-tool with the demo's config, its output shown.
+// deploy runs bin/deploy-tool with the demo's config, its output shown,
+// bounded by two minutes (SIGTERM lets it undo its current step).
 func (d *demo) deploy(sub string) error {
-	cmd := exec.Command(filepath.Join(d.root, "bin", "deploy-tool"), sub, "--config", d.deployConf)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(d.root, "bin", "deploy-tool"), sub, "--config", d.deployConf)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 15 * time.Second
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
 	return cmd.Run()
 }
