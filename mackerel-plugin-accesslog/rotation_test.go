@@ -174,7 +174,18 @@ func (r *rotator) shiftOld(compress bool) {
 // renameCreate is logrotate's default (create); with delaycompress the
 // previous rotation is compressed now, one cycle late. The writer goes on appending to the renamed file until it
 // reopens, possibly after a plugin run.
-func (r *rotator) renameCreate(delaycompress bool) {
+func (r *rotator) renameCreate(delaycompress bool) { r.rename(delaycompress, true) }
+
+// twoRenames rotates twice with no run between (an agent stopped for a
+// while): the middle file, rotated away whole, must be read too. The pause
+// lets the kernel's coarse clock give the files distinct birth times.
+func (r *rotator) twoRenames() {
+	r.rename(false, false)
+	time.Sleep(15 * time.Millisecond)
+	r.rename(false, false)
+}
+
+func (r *rotator) rename(delaycompress, mayRun bool) {
 	r.shiftOld(delaycompress)
 	r.w.mu.Lock()
 	if err := os.Rename(r.path, r.path+".1"); err != nil {
@@ -184,7 +195,7 @@ func (r *rotator) renameCreate(delaycompress bool) {
 	f.Close()
 	r.w.mu.Unlock()
 	time.Sleep(time.Duration(r.rng.IntN(3)) * time.Millisecond)
-	if r.rng.IntN(2) == 0 {
+	if mayRun && r.rng.IntN(2) == 0 {
 		r.runPlugin() // sees the new file while the old one still grows
 		time.Sleep(time.Duration(r.rng.IntN(3)) * time.Millisecond)
 	}
@@ -251,6 +262,7 @@ type rotation struct {
 var rotations = []rotation{
 	{"rename+create", func(r *rotator) { r.renameCreate(false) }},
 	{"delaycompress", func(r *rotator) { r.renameCreate(true) }},
+	{"two renames between runs", (*rotator).twoRenames},
 	{"copytruncate", func(r *rotator) { r.copyTruncate(false) }},
 	{"copytruncate+regrow", func(r *rotator) { r.copyTruncate(true) }},
 	{"delete+recreate", (*rotator).deleteRecreate},

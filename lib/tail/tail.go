@@ -72,11 +72,11 @@ type State struct {
 	Current Position  `json:"current"`
 	Rotated []Rotated `json:"rotated,omitempty"`
 	LastRun time.Time `json:"last_run"`
-	// Siblings are the inodes of the files beside the log when the run
-	// ended with nothing read from it (offset 0, so no fingerprint): a copy
-	// made by copytruncate before the next run is then told apart from the
-	// files that were already there.
-	Siblings []Sibling `json:"siblings,omitempty"`
+	// Siblings are the files named like rotations of the log that were
+	// beside it when the run began. A file that appears later is new: a
+	// copy made by copytruncate when the log had been empty (no fingerprint
+	// to compare), or a log rotated away whole between two runs.
+	Siblings []Sibling `json:"siblings"`
 }
 
 // Sibling identifies a file beside the log: its inode and its birth time
@@ -267,6 +267,9 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 		if !r.alreadyFollowed(cur) {
 			r.follow(entries, Rotated{Path: path, Position: cur, LastSeen: opt.Now}, opt)
 		}
+		if prev.Siblings != nil {
+			r.followIntermediates(entries, cur, prev.Siblings, opt)
+		}
 		r.addCurrent(f, 0, size, "new file", false)
 	}
 	return r, nil
@@ -392,6 +395,35 @@ func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
 	if old.Path == r.Path {
 		r.Notes = append(r.Notes, fmt.Sprintf("rotated log of %s (inode %d) not found in %s (compressed, moved or deleted); lines written to it after the last run are lost",
 			r.Path, old.Position.Inode, filepath.Dir(r.Path)))
+	}
+}
+
+// followIntermediates plans, whole, the logs that lived and were rotated
+// away entirely between two runs (two rotations in one interval): files
+// named like uncompressed rotations of the log that were not beside it at
+// the last run (known), are not followed already, and are not a copy of the
+// file the last run was reading (copytruncate's copies are new files too).
+func (r *Run) followIntermediates(entries []dirEntry, old Position, known []Sibling, opt Options) {
+	var mids []dirEntry
+	for _, e := range entries {
+		if !isRotationName(e.path, r.Path) || slices.Contains(known, e.sibling()) ||
+			r.alreadyFollowed(Position{Dev: e.dev, Inode: e.ino, Born: e.born}) {
+			continue
+		}
+		mids = append(mids, e)
+	}
+	sort.Slice(mids, func(i, j int) bool { return mids[i].mtime.Before(mids[j].mtime) })
+	for _, e := range mids {
+		f, err := os.Open(e.path)
+		if err != nil {
+			continue
+		}
+		isCopy := old.FPLen > 0 && sameContent(f, old)
+		f.Close()
+		if isCopy {
+			continue
+		}
+		r.follow(entries, Rotated{Path: e.path, Position: Position{Dev: e.dev, Inode: e.ino, Born: e.born}, LastSeen: opt.Now}, opt)
 	}
 }
 
@@ -527,8 +559,9 @@ func (r *Run) Finish() State {
 		}
 		st.Rotated = append(st.Rotated, old)
 	}
-	if st.Current.Offset == 0 {
-		st.Siblings = r.siblings
+	st.Siblings = r.siblings
+	if st.Siblings == nil {
+		st.Siblings = []Sibling{} // "none", unlike a state from before siblings were kept
 	}
 	return st
 }

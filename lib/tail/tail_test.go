@@ -358,3 +358,40 @@ func FuzzChunks(f *testing.F) {
 		}
 	})
 }
+
+func TestTwoRenameRotationsBetweenRuns(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 3))
+	want(t, r.run(), 0, 3)
+	// Birth times tick with the kernel's coarse clock: rotations are
+	// minutes apart in life, milliseconds apart here.
+	tick := func() { time.Sleep(20 * time.Millisecond) }
+	appendTo(t, p, numbered(3, 5))
+	tick()
+	os.Rename(p, p+".1") // first rotation
+	appendTo(t, p, numbered(5, 9))
+	tick()
+	os.Rename(p+".1", p+".2") // second rotation, no run in between
+	os.Rename(p, p+".1")
+	appendTo(t, p, numbered(9, 12))
+	want(t, r.run(), 3, 12)
+	appendTo(t, p, numbered(12, 13))
+	want(t, r.run(), 12, 13)
+}
+
+func TestCopiesAreNotTakenForIntermediateLogs(t *testing.T) {
+	// copytruncate's copies are born after the log; when the log is then
+	// deleted and recreated, they must not be read again.
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 3))
+	want(t, r.run(), 0, 3)
+	time.Sleep(20 * time.Millisecond)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".1", b, 0o644)
+	time.Sleep(20 * time.Millisecond)
+	os.Remove(p)
+	appendTo(t, p, numbered(3, 5))
+	want(t, r.run(), 3, 5)
+}
