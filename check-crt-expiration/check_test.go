@@ -251,7 +251,7 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 	expect(t, runCheck(t, "-H", "x:99999"), 3, `--host "x:99999": bad port`)
 	expect(t, runCheck(t, "--starttls", "ftp", "-H", "x"), 3, `Certificate UNKNOWN: --starttls "ftp": want smtp, imap or pop3`)
 	expect(t, runCheck(t, "-H", "x", "extra"), 3, `unexpected argument "extra"`)
-	expect(t, runCheck(t, "--version"), 0, "dev")
+	expect(t, runCheck(t, "--version"), 0, "check-crt-expiration dev")
 	r := runCheck(t, "--help")
 	expect(t, r, 0, "--skip-root", "--starttls", "--error-status")
 }

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -23,18 +22,13 @@ type options struct {
 	SkipRoot bool     `long:"skip-root" description:"ignore self-signed CA certificates (a root the server sends along, or roots in a bundle)"`
 	Verify   bool     `long:"verify" description:"also verify each chain against the system roots (or --ca-file) and each host's name; a failure is CRITICAL"`
 	CAFile   string   `long:"ca-file" value-name:"PATH" description:"trusted roots for --verify (PEM or DER); implies --verify"`
-	Version  bool     `long:"version" description:"print the version and exit"`
 	check.Common
 }
 
 func main() {
-	c := check.New("Certificate")
+	c := check.New("Certificate", "check-crt-expiration", version)
 	var o options
 	rest := c.ParseFlags(&o, os.Args[1:])
-	if o.Version {
-		fmt.Println(version)
-		os.Exit(0)
-	}
 	if len(rest) > 0 {
 		c.Exit(check.Resultf(check.Unknown, "unexpected argument %q (targets are given with --host or --file)", rest[0]))
 	}

@@ -251,7 +251,7 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1", "--probe-http", "/"), 3, "--probe-http needs --probe-port")
 	expect(t, runCheck(t, "-n", "x.test", "--min", "abc"), 3, "DNS-RR UNKNOWN: invalid argument for flag")
 	expect(t, runCheck(t, "-n", "x.test", "--resolv-conf", filepath.Join(t.TempDir(), "none")), 3, "no --server given and ")
-	expect(t, runCheck(t, "--version"), 0, "dev")
+	expect(t, runCheck(t, "--version"), 0, "check-dns-rr dev")
 	expect(t, runCheck(t, "--help"), 0, "--probe-port", "--min-alive", "--unexpected-status")
 }
 

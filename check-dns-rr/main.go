@@ -4,7 +4,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"time"
 
@@ -25,18 +24,13 @@ type options struct {
 	ProbePort        int      `long:"probe-port" value-name:"PORT" description:"connect to every member on this TCP port, concurrently"`
 	ProbeHTTP        string   `long:"probe-http" value-name:"PATH" description:"with --probe-port: GET this path (Host: the --name) and expect 2xx or 3xx"`
 	MinAlive         int      `long:"min-alive" value-name:"N" description:"CRITICAL when fewer than N members pass the probe, WARNING when some fail (default 0: all members must pass)"`
-	Version          bool     `long:"version" description:"print the version and exit"`
 	check.Common
 }
 
 func main() {
-	c := check.New("DNS-RR")
+	c := check.New("DNS-RR", "check-dns-rr", version)
 	var o options
 	rest := c.ParseFlags(&o, os.Args[1:])
-	if o.Version {
-		fmt.Println(version)
-		os.Exit(0)
-	}
 	if len(rest) > 0 {
 		c.Exit(check.Resultf(check.Unknown, "unexpected argument %q", rest[0]))
 	}

@@ -4,7 +4,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
@@ -13,12 +12,8 @@ import (
 var version = "dev"
 
 func main() {
-	c := check.New("Memcached")
+	c := check.New("Memcached", "check-memcached-uptime", version)
 	var o options
 	c.ParseFlags(&o, os.Args[1:])
-	if o.Version {
-		fmt.Println("check-memcached-uptime", version)
-		return
-	}
 	c.Exit(run(o))
 }

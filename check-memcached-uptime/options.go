@@ -24,7 +24,6 @@ type options struct {
 	SetGet bool   `long:"set-get" description:"also set a short-lived random key (60 s), read it back and delete it, to prove the cache serves data"`
 	check.Common
 	uptime.Thresholds
-	Version bool `long:"version" description:"print the version and exit"`
 }
 
 // address returns the network and address to dial.

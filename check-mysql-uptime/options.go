@@ -35,7 +35,6 @@ type options struct {
 	CAFile            string  `long:"ca-file" value-name:"FILE" description:"PEM CA bundle to verify the server certificate with (implies --tls=true)"`
 	check.Common
 	uptime.Thresholds
-	Version bool `long:"version" description:"print the version and exit"`
 }
 
 // tlsMode is the --tls value, checked when parsed so that a wrong one is a

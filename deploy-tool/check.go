@@ -28,7 +28,7 @@ type downSince map[string]time.Time
 // fewer than min_up servers up, WARNING when a server has been down longer
 // than --stuck-after while no rollout holds the lock.
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	c := check.New("deploy-tool")
+	c := check.New("deploy-tool", "deploy-tool", version)
 	c.Stdout, c.Stderr = stdout, stderr
 	code := -1
 	exit := func(r check.Result) {
@@ -72,6 +72,9 @@ func flagsForCheck(opts *CheckOptions, args []string, stdout io.Writer) checkFla
 	rest, code := parseFlags("check", opts, args, stdout, &buf)
 	switch {
 	case code == exitOK:
+		return checkFlags{done: true}
+	case code < 0 && opts.Version: // from check.Common
+		fmt.Fprintln(stdout, "deploy-tool", version)
 		return checkFlags{done: true}
 	case code >= 0:
 		return checkFlags{done: true, err: strings.TrimSpace(buf.String())}

@@ -105,7 +105,10 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 type Common struct {
 	Timeout     Duration `long:"timeout" default:"10s" value-name:"DURATION" description:"bound on the whole check: connect, handshake, query (seconds or 10s/1500ms)"`
 	ErrorStatus string   `long:"error-status" default:"critical" choice:"unknown" choice:"warning" choice:"critical" description:"status when the target cannot be asked: connection refused, authentication failed, timeout"`
+	Version     bool     `long:"version" description:"print the version and exit"`
 }
+
+func (c Common) versionWanted() bool { return c.Version }
 
 // ErrStatus maps --error-status to a Status.
 func (c Common) ErrStatus() Status {
@@ -125,16 +128,19 @@ func (c Common) Failure(err error) Result {
 
 // Check is one binary's identity and output.
 type Check struct {
-	Name   string // e.g. "MySQL"; printed first on the line
-	Stdout io.Writer
-	Stderr io.Writer
+	Name string // e.g. "MySQL"; printed first on the line
+	// Binary and Version are what --version prints.
+	Binary, Version string
+	Stdout          io.Writer
+	Stderr          io.Writer
 	// exit is os.Exit unless a test replaces it.
 	exit func(int)
 }
 
-// New returns a Check that writes to stdout and exits the process.
-func New(name string) *Check {
-	return &Check{Name: name, Stdout: os.Stdout, Stderr: os.Stderr, exit: os.Exit}
+// New returns a Check named name (as its lines begin) for the binary of that
+// version, which writes to stdout and exits the process.
+func New(name, binary, version string) *Check {
+	return &Check{Name: name, Binary: binary, Version: version, Stdout: os.Stdout, Stderr: os.Stderr, exit: os.Exit}
 }
 
 // Line formats a result as the single line Mackerel shows.
@@ -150,13 +156,19 @@ func (c *Check) Exit(r Result) {
 	c.exit(int(r.Status))
 }
 
-// ParseFlags parses args into opts (a go-flags options struct). --help prints
-// the usage to stdout and exits 0; any other flag error prints the error and
+// ParseFlags parses args into opts (a go-flags options struct, normally
+// embedding Common). --help prints the usage to stdout and exits 0, and so
+// does --version with the version; any other flag error prints the error and
 // the usage as an UNKNOWN result and exits 3.
 func (c *Check) ParseFlags(opts any, args []string) []string {
 	p := flags.NewParser(opts, flags.HelpFlag|flags.PassDoubleDash)
 	rest, err := p.ParseArgs(args)
 	if err == nil {
+		if v, ok := opts.(interface{ versionWanted() bool }); ok && v.versionWanted() {
+			fmt.Fprintln(c.Stdout, c.Binary, c.Version)
+			c.exit(0)
+			return nil
+		}
 		return rest
 	}
 	var ferr *flags.Error

@@ -16,7 +16,7 @@ type testOpts struct {
 func newTestCheck() (*Check, *bytes.Buffer, *int) {
 	var out bytes.Buffer
 	code := -1
-	c := &Check{Name: "Test", Stdout: &out, Stderr: &out}
+	c := &Check{Name: "Test", Binary: "check-test", Version: "v1.2.3", Stdout: &out, Stderr: &out}
 	c.exit = func(n int) {
 		if code == -1 {
 			code = n
@@ -155,5 +155,14 @@ func TestRunGivesUpOnStuckFunction(t *testing.T) {
 	}
 	if el := time.Since(start); el > 2*time.Second {
 		t.Fatalf("took %v", el)
+	}
+}
+
+func TestParseFlagsVersion(t *testing.T) {
+	c, out, code := newTestCheck()
+	var o testOpts
+	c.ParseFlags(&o, []string{"--version"})
+	if *code != 0 || out.String() != "check-test v1.2.3\n" {
+		t.Fatalf("exit %d output %q", *code, out.String())
 	}
 }
