@@ -7,11 +7,14 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 // Result is one run of a binary.
@@ -113,4 +116,32 @@ func Metrics(t testing.TB, stdout string) map[string]float64 {
 		m[f[0]] = v
 	}
 	return m
+}
+
+// ReadmeCheckCommands returns the commands of the [plugin.checks.*] entries
+// in a binary's README snippet (after ReadmeAgentConfig's configtest),
+// failing the test when there are none or one runs another binary.
+func ReadmeCheckCommands(t testing.TB, readme, binary string) map[string][]string {
+	t.Helper()
+	snippet := ReadmeAgentConfig(t, readme)
+	var conf struct {
+		Plugin struct {
+			Checks map[string]struct{ Command []string }
+		}
+	}
+	if _, err := toml.Decode(string(snippet), &conf); err != nil {
+		t.Fatalf("%s snippet: %v", readme, err)
+	}
+	if len(conf.Plugin.Checks) == 0 {
+		t.Fatalf("%s snippet has no [plugin.checks.*]", readme)
+	}
+	out := map[string][]string{}
+	for name, c := range conf.Plugin.Checks {
+		if len(c.Command) == 0 || filepath.Base(c.Command[0]) != binary {
+			t.Errorf("%s: [plugin.checks.%s] runs %v, not %s", readme, name, c.Command, binary)
+			continue
+		}
+		out[name] = c.Command[1:]
+	}
+	return out
 }
