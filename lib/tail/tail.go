@@ -116,6 +116,23 @@ type Segment struct {
 	isRot  int // index into Run.rotated, or -1 for the current file
 	done   bool
 	result Position
+	// head keeps the first bytes read when the range starts at offset 0,
+	// so that the fingerprint is of what was read, not of what the file
+	// holds by the end of the run (it may have been truncated meanwhile).
+	head []byte
+}
+
+// keepHead records data (read at file offset base) into s.head while the
+// first FingerprintSize bytes pass.
+func (s *Segment) keepHead(data []byte, base int64) {
+	if s.Start != 0 || base > int64(len(s.head)) || len(s.head) >= FingerprintSize {
+		return
+	}
+	from := int64(len(s.head)) - base
+	to := min(int64(len(data)), FingerprintSize-base)
+	if from < to {
+		s.head = append(s.head, data[from:to]...)
+	}
 }
 
 // Done records how far the segment was consumed: offset is just after the
@@ -520,6 +537,41 @@ func (r *Run) addCurrent(f *os.File, start, end int64, why string, inLong bool) 
 	r.Segments = append(r.Segments, &Segment{File: f, Name: r.Path, Start: start, End: end, Why: why, InLongLine: inLong, pos: &r.current, isRot: -1})
 }
 
+// fingerprintAt returns the fingerprint to save with p: of the first
+// min(p.Offset, FingerprintSize) bytes as this run read them, or, for a range
+// that did not start at 0, of the file's first bytes now, provided these
+// still begin with what the saved fingerprint covers. Otherwise (the file
+// changed during the run) the old fingerprint stays, and the next run sees
+// the change.
+func (s *Segment) fingerprintAt(p Position) (string, int64) {
+	n := min(p.Offset, FingerprintSize)
+	if n == 0 {
+		return "", 0
+	}
+	if n == p.FPLen && p.Fingerprint != "" {
+		return p.Fingerprint, p.FPLen
+	}
+	if s.Start == 0 {
+		if int64(len(s.head)) < n {
+			return p.Fingerprint, p.FPLen
+		}
+		h := sha256.Sum256(s.head[:n])
+		return hex.EncodeToString(h[:]), n
+	}
+	buf := make([]byte, n)
+	if _, err := s.File.ReadAt(buf, 0); err != nil {
+		return p.Fingerprint, p.FPLen
+	}
+	if p.FPLen > 0 {
+		old := sha256.Sum256(buf[:p.FPLen])
+		if hex.EncodeToString(old[:]) != p.Fingerprint {
+			return p.Fingerprint, p.FPLen
+		}
+	}
+	h := sha256.Sum256(buf)
+	return hex.EncodeToString(h[:]), n
+}
+
 // Close closes the files the run opened.
 func (r *Run) Close() {
 	for _, f := range r.files {
@@ -541,11 +593,7 @@ func (r *Run) Finish() State {
 			p.Offset = s.Start
 			p.InLongLine = s.InLongLine
 		}
-		if n := min(p.Offset, FingerprintSize); n != p.FPLen || p.Fingerprint == "" {
-			if fp, ok := fingerprint(s.File, n); ok {
-				p.Fingerprint, p.FPLen = fp, n
-			}
-		}
+		p.Fingerprint, p.FPLen = s.fingerprintAt(p)
 		if s.isRot < 0 {
 			st.Current = p
 			continue
@@ -599,6 +647,7 @@ func Chunks(seg *Segment, get func() []byte, put func(buf, lines []byte), maxLin
 		off += int64(n)
 		data := buf[:carry+n]
 		base := off - int64(len(data)) // file offset of data[0]
+		seg.keepHead(data, base)
 		start := 0
 		if skipping {
 			i := bytes.IndexByte(data, '\n')

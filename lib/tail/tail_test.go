@@ -395,3 +395,35 @@ func TestCopiesAreNotTakenForIntermediateLogs(t *testing.T) {
 	appendTo(t, p, numbered(3, 5))
 	want(t, r.run(), 3, 5)
 }
+
+// A copytruncate that lands while a run reads: the fingerprint saved must be
+// of the bytes that run read, so the next run still sees the truncation.
+func TestTruncatedDuringTheRun(t *testing.T) {
+	for _, fromStart := range []bool{true, false} {
+		p, r := setup(t)
+		r.opt.FromStart = true
+		if !fromStart {
+			appendTo(t, p, numbered(0, 1))
+			want(t, r.run(), 0, 1)
+		}
+		appendTo(t, p, numbered(1, 5))
+		run, err := Open(p, r.st, r.opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, seg := range run.Segments {
+			ReadLines(seg, make([]byte, 64), 40, func(l []byte) { got = append(got, string(l)) }, func() {})
+		}
+		// logrotate copies and truncates now, and the writer goes on.
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p+".1", b, 0o644)
+		os.Truncate(p, 0)
+		appendTo(t, p, numbered(100, 110))
+		st := run.Finish()
+		run.Close()
+		r.st = &st
+		want(t, got, 1, 5)
+		want(t, r.run(), 100, 110)
+	}
+}
