@@ -17,11 +17,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 type result struct {
 	code int

@@ -28,11 +28,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // apps are testapp processes, started detached by `testapp restart` (the
 // deploy command does the same), stopped by their pid files at cleanup.

@@ -183,29 +183,14 @@ func TestFaultSignalDuringDrain(t *testing.T) {
 
 func signalDuringDrain(t *testing.T, sig syscall.Signal) {
 	r := newFaultRig(t)
-	// One slow request per server keeps the drain waiting (round robin).
-	done := make(chan struct{}, 4)
-	for range 4 {
-		go func() {
-			balancertest.Get(context.Background(), r.n.Frontend+"/slow?ms=5000", 10*time.Second)
-			done <- struct{}{}
-		}()
-	}
-	time.Sleep(300 * time.Millisecond)
-	c, out := toolCmd(t, "rollout", "--config", r.config("", `drain_timeout = "20s"`))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, out, "down on every balancer", 30*time.Second)
+	c, out, slowDone := r.rolloutHeldInDrain(t, 5000)
 	time.Sleep(200 * time.Millisecond)
 	c.Process.Signal(sig)
 	code := exitCode(t, c.Wait())
 	wantExit(t, code, out.String(), exitInterrupted, "interrupted during drain")
 	r.wantStates()
 	r.wantVersions("v1", "v1", "v1", "v1")
-	for range 4 {
-		<-done
-	}
+	slowDone()
 }
 
 func TestFaultSIGINTDuringCommand(t *testing.T) {
@@ -315,27 +300,13 @@ func TestDownUpStatusCheckEndToEnd(t *testing.T) {
 // deploy. The re-read before the deploy must take it down again.
 func TestFaultNginxStateLostMidRollout(t *testing.T) {
 	r := newFaultRig(t)
-	done := make(chan struct{}, 4)
-	for range 4 { // one slow request per server holds the drain
-		go func() {
-			balancertest.Get(context.Background(), r.n.Frontend+"/slow?ms=4000", 10*time.Second)
-			done <- struct{}{}
-		}()
-	}
-	time.Sleep(300 * time.Millisecond)
-	c, out := toolCmd(t, "rollout", "--config", r.config("", `drain_timeout = "20s"`))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, out, "down on every balancer", 30*time.Second)
+	c, out, slowDone := r.rolloutHeldInDrain(t, 4000)
 	r.restartNginx()
 	code := exitCode(t, c.Wait())
 	wantExit(t, code, out.String(), exitOK, "on nginx is up again (balancer reloaded?): taking it down again")
 	r.wantStates()
 	r.wantVersions("v2", "v2", "v2", "v2")
-	for range 4 {
-		<-done
-	}
+	slowDone()
 }
 
 // restartNginx stops nginx and starts it again on the same config and
@@ -356,5 +327,31 @@ func (r *faultRig) restartNginx() {
 	testenv.WaitTCP(r.t, api, 10*time.Second)
 	if st := states(r.t, nginxConfig(r.n)); st[r.a.addrs[0]] != "up" {
 		r.t.Fatalf("after the restart nginx has %s %s, want up (state lost)", r.a.addrs[0], st[r.a.addrs[0]])
+	}
+}
+
+// rolloutHeldInDrain starts a rollout while one slow request per server
+// (round robin) is in flight, and returns once the first server is down on
+// every balancer, so the rollout is waiting in its drain. slowDone waits for
+// the slow requests.
+func (r *faultRig) rolloutHeldInDrain(t *testing.T, slowMS int) (c *exec.Cmd, out *syncBuffer, slowDone func()) {
+	t.Helper()
+	done := make(chan struct{}, 4)
+	for range 4 {
+		go func() {
+			balancertest.Get(context.Background(), fmt.Sprintf("%s/slow?ms=%d", r.n.Frontend, slowMS), 10*time.Second)
+			done <- struct{}{}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	c, out = toolCmd(t, "rollout", "--config", r.config("", `drain_timeout = "20s"`))
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, out, "down on every balancer", 30*time.Second)
+	return c, out, func() {
+		for range 4 {
+			<-done
+		}
 	}
 }

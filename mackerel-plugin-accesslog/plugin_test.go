@@ -13,11 +13,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	testenv.Cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // pluginRun is one execution of the real binary.
 type pluginRun struct {

@@ -161,6 +161,14 @@ func outDir(t testing.TB) string {
 	return buildDir
 }
 
+// Main is a package's TestMain for tests that build binaries: it runs the
+// tests, removes what BuildBinary and Tool built, and exits.
+func Main(m *testing.M) {
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
 // Cleanup removes the binaries built by this test binary. Call it from
 // TestMain after m.Run() in packages that build binaries.
 func Cleanup() {
