@@ -38,14 +38,18 @@ func (e *probeError) Error() string { return string(e.phase) + ": " + e.err.Erro
 func (e *probeError) Unwrap() error { return e.err }
 
 // probe connects once and reads the uptime and the version. ctx bounds the
-// whole exchange; timeout also bounds each read and write in the driver, so
-// that a server that accepts and never answers cannot hold it.
+// whole exchange; the driver's own dial, read and write timeouts are a
+// backstop, so that a server that accepts and never answers cannot hold it.
+// They are a little longer than ctx's deadline: the driver reports its own
+// read timeout as a bare "invalid connection", and that must not win the race
+// against the deadline, whose error says what happened.
 func probe(ctx context.Context, t target, timeout time.Duration) (serverStatus, error) {
 	cfg := mysql.NewConfig()
 	cfg.Net, cfg.Addr = t.Net, t.Addr
 	cfg.User, cfg.Passwd = t.User, t.Password
 	cfg.TLS, cfg.AllowFallbackToPlaintext = t.TLS, t.TLSFallback
-	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = timeout, timeout, timeout
+	backstop := timeout + 150*time.Millisecond
+	cfg.Timeout, cfg.ReadTimeout, cfg.WriteTimeout = backstop, backstop, backstop
 	// Errors come back to us and go into the one output line; the driver's
 	// own log lines on stderr would only repeat them.
 	cfg.Logger = &mysql.NopLogger{}
