@@ -6,11 +6,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/sre-suite/mackerel-plugins/lib/check"
 )
 
 // maxFileSize bounds what is read from one file: certificate bundles are
@@ -69,19 +70,24 @@ func parsePEM(data []byte) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
+// readCertFileHook is readCertFile, replaced by a test with a read that
+// ignores the deadline, as one on a hung mount would.
+var readCertFileHook = readCertFile
+
 // readCertFile reads and parses one file, refusing files larger than maxFileSize.
+// A FIFO or device named explicitly is refused, not read (it could block).
 func readCertFile(path string) ([]*x509.Certificate, error) {
-	f, err := os.Open(path)
+	f, _, err := check.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	data, err := check.ReadAtMost(f, path, maxFileSize)
+	if errors.Is(err, check.ErrTooLarge) {
+		return nil, errTooLarge
+	}
 	if err != nil {
 		return nil, err
-	}
-	if len(data) > maxFileSize {
-		return nil, errTooLarge
 	}
 	return parseCertificates(data)
 }

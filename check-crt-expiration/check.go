@@ -26,6 +26,7 @@ type config struct {
 	skipRoot bool
 	verify   bool
 	roots    *x509.CertPool // nil: the system roots
+	caFile   string
 	sni      string
 	timeout  time.Duration
 	common   check.Common
@@ -40,32 +41,44 @@ type hostTarget struct {
 	verifyName string
 }
 
-func newConfig(o options) (*config, error) {
+// Validate checks the flags among themselves, at parse time.
+func (o *options) Validate() error {
 	if len(o.Hosts) == 0 && len(o.Files) == 0 {
-		return nil, errors.New("nothing to check: give --host or --file")
+		return errors.New("nothing to check: give --host or --file")
 	}
 	if o.Warning < 0 || o.Critical < 0 {
-		return nil, errors.New("--warning and --critical take a number of days >= 0")
+		return errors.New("--warning and --critical take a number of days >= 0")
 	}
 	if o.Critical > o.Warning {
-		return nil, fmt.Errorf("--critical %d is above --warning %d", o.Critical, o.Warning)
+		return fmt.Errorf("--critical %d is above --warning %d", o.Critical, o.Warning)
 	}
 	if _, ok := defaultPorts[o.StartTLS]; !ok {
-		return nil, fmt.Errorf("--starttls %q: want smtp, imap or pop3", o.StartTLS)
+		return fmt.Errorf("--starttls %q: want smtp, imap or pop3", o.StartTLS)
 	}
-	if o.Timeout.D() <= 0 {
-		return nil, errors.New("--timeout must be above 0")
+	for _, h := range o.Hosts {
+		if _, _, err := check.SplitHostPort(h, defaultPorts[o.StartTLS]); err != nil {
+			return fmt.Errorf("--host: %v", err)
+		}
+	}
+	return nil
+}
+
+// newConfig builds the config from valid options; it reads no file (the CA
+// file is read under the deadline, in run).
+func newConfig(o options) (*config, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if err := o.Common.Validate(); err != nil {
+		return nil, err
 	}
 	cfg := &config{
 		files: o.Files, starttls: o.StartTLS, warn: o.Warning, crit: o.Critical,
-		skipRoot: o.SkipRoot, verify: o.Verify || o.CAFile != "", sni: o.SNI,
+		skipRoot: o.SkipRoot, verify: o.Verify || o.CAFile != "", sni: o.SNI, caFile: o.CAFile,
 		timeout: o.Timeout.D(), common: o.Common,
 	}
 	for _, h := range o.Hosts {
-		host, port, err := splitHostPort(h, defaultPorts[o.StartTLS])
-		if err != nil {
-			return nil, fmt.Errorf("--host %q: %v", h, err)
-		}
+		host, port, _ := check.SplitHostPort(h, defaultPorts[o.StartTLS])
 		t := hostTarget{addr: net.JoinHostPort(host, port), serverName: o.SNI, verifyName: o.SNI}
 		t.name = t.addr
 		if o.SNI == "" {
@@ -78,17 +91,23 @@ func newConfig(o options) (*config, error) {
 		}
 		cfg.hosts = append(cfg.hosts, t)
 	}
-	if o.CAFile != "" {
-		certs, err := readCertFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file %s: %v", o.CAFile, err)
-		}
-		cfg.roots = x509.NewCertPool()
-		for _, c := range certs {
-			cfg.roots.AddCert(c)
-		}
-	}
 	return cfg, nil
+}
+
+// loadRoots reads --ca-file.
+func (cfg *config) loadRoots() error {
+	if cfg.caFile == "" {
+		return nil
+	}
+	certs, err := readCertFile(cfg.caFile)
+	if err != nil {
+		return fmt.Errorf("--ca-file %s: %v", cfg.caFile, err)
+	}
+	cfg.roots = x509.NewCertPool()
+	for _, c := range certs {
+		cfg.roots.AddCert(c)
+	}
+	return nil
 }
 
 // certInfo is one certificate of a target with its judgement.
@@ -113,39 +132,64 @@ func (cfg *config) run(now func() time.Time) check.Result {
 		return check.Result{Status: cfg.common.ErrStatus(), Message: fmt.Sprintf("no result within --timeout %v", cfg.timeout)}
 	}
 	return check.Run(cfg.timeout, onTimeout, func(ctx context.Context) check.Result {
+		if err := cfg.loadRoots(); err != nil {
+			return check.Result{Status: check.Unknown, Message: err.Error()}
+		}
 		// Targets end a little before the hard deadline so that each can
 		// name its own timeout.
 		margin := min(cfg.timeout/10, 500*time.Millisecond)
 		tctx, cancel := context.WithTimeout(ctx, cfg.timeout-margin)
 		defer cancel()
-		return render(cfg.collect(tctx, now))
+		return render(cfg.collect(tctx, ctx, now))
 	})
 }
 
-// collect checks every target concurrently.
-func (cfg *config) collect(ctx context.Context, now func() time.Time) []outcome {
+// collect checks every target concurrently, each bounded by ctx. When cutoff
+// (a little later than ctx, so that a target that honours ctx can name its
+// own timeout) ends first, the targets that finished keep their results and
+// each unfinished one is reported as such: an expired certificate is not lost
+// to a neighbour stuck in a read that ignores the deadline.
+func (cfg *config) collect(ctx, cutoff context.Context, now func() time.Time) []outcome {
 	var (
-		mu  sync.Mutex
-		out []outcome
-		wg  sync.WaitGroup
+		mu      sync.Mutex
+		out     []outcome
+		pending = map[string]int{}
+		wg      sync.WaitGroup
 	)
-	add := func(o outcome) {
+	start := func(target string) {
 		mu.Lock()
-		out = append(out, o)
+		pending[target]++
+		mu.Unlock()
+	}
+	finish := func(target string, found ...outcome) {
+		mu.Lock()
+		pending[target]--
+		out = append(out, found...)
 		mu.Unlock()
 	}
 	for _, h := range cfg.hosts {
-		wg.Go(func() { add(cfg.checkHost(ctx, h, now)) })
+		start(h.name)
+		wg.Go(func() { finish(h.name, cfg.checkHost(ctx, h, now)) })
 	}
 	for _, spec := range cfg.files {
-		wg.Go(func() {
-			for _, o := range cfg.checkFileSpec(spec, now) {
-				add(o)
-			}
-		})
+		start(spec)
+		wg.Go(func() { finish(spec, cfg.checkFileSpec(spec, now)...) })
 	}
-	wg.Wait()
-	return out
+	all := make(chan struct{})
+	go func() { wg.Wait(); close(all) }()
+	select {
+	case <-all:
+	case <-cutoff.Done():
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	res := append([]outcome(nil), out...)
+	for target, n := range pending {
+		if n > 0 {
+			res = append(res, cfg.failure(target, fmt.Errorf("no result within --timeout %v", cfg.timeout)))
+		}
+	}
+	return res
 }
 
 func (cfg *config) checkHost(ctx context.Context, h hostTarget, now func() time.Time) outcome {
@@ -169,7 +213,7 @@ func (cfg *config) checkFileSpec(spec string, now func() time.Time) []outcome {
 	}
 	var out []outcome
 	for _, f := range files {
-		certs, err := readCertFile(f.path)
+		certs, err := readCertFileHook(f.path)
 		if err != nil {
 			if f.explicit || !notACertificateFile(err) {
 				out = append(out, cfg.failure(f.path, err))

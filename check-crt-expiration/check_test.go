@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -238,18 +239,73 @@ func TestFiles(t *testing.T) {
 	rootFile := write("root.pem", pemCert(pki.root.cert))
 	expect(t, runCheck(t, "-f", crt, "--ca-file", rootFile), 0, "leaf CN=files.test")
 	expect(t, runCheck(t, "-f", crt, "--ca-file", rootFile, "--sni", "other.test"), 2, "verify failed: x509: certificate is valid for files.test, not other.test")
+
+	// A FIFO is refused at once (opening it would wait for a writer), and
+	// the expired certificate beside it keeps its CRITICAL.
+	fifo := filepath.Join(dir, "fifo.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	expired := write("expired.pem", pemCert(pki.leaf(t, "expired.test", validity{-days(30), -days(3) - time.Hour}).cert))
+	expect(t, runCheck(t, "-f", expired, "-f", fifo, "--error-status", "unknown", "--timeout", "30"), 2,
+		"2 targets (1 critical, 1 unknown)", "CRITICAL "+expired+": leaf CN=expired.test expired 3 days ago",
+		"UNKNOWN "+fifo+": "+fifo+" is a named pipe (FIFO), not a regular file")
+	expect(t, runCheck(t, "-f", crt, "--ca-file", fifo, "--timeout", "30"), 3, "Certificate UNKNOWN: --ca-file "+fifo+": "+fifo+" is a named pipe (FIFO)")
 }
 
 func TestBadFlagsAreUnknown(t *testing.T) {
-	expect(t, runCheck(t, "--warning", "abc", "-H", "localhost"), 3, "Certificate UNKNOWN: invalid argument for flag")
-	expect(t, runCheck(t), 3, "Certificate UNKNOWN: nothing to check: give --host or --file")
-	expect(t, runCheck(t, "-H", "x", "-w", "5", "-c", "10"), 3, "--critical 10 is above --warning 5")
-	expect(t, runCheck(t, "-H", "x:99999"), 3, `--host "x:99999": bad port`)
-	expect(t, runCheck(t, "--starttls", "ftp", "-H", "x"), 3, `Certificate UNKNOWN: --starttls "ftp": want smtp, imap or pop3`)
-	expect(t, runCheck(t, "-H", "x", "extra"), 3, `unexpected argument "extra"`)
+	for want, args := range map[string][]string{
+		`--warning "abc": want a whole number (DAYS)`:                {"--warning", "abc", "-H", "localhost"},
+		"nothing to check: give --host or --file":                    {},
+		"--critical 10 is above --warning 5":                         {"-H", "x", "-w", "5", "-c", "10"},
+		`--host: bad port in "x:99999": want 1 to 65535`:             {"-H", "x:99999"},
+		`--starttls "ftp": want smtp, imap or pop3`:                  {"--starttls", "ftp", "-H", "x"},
+		`unexpected argument "extra": this command takes flags only`: {"-H", "x", "extra"},
+		"--timeout 0s: want more than 0":                             {"-H", "x", "--timeout", "0"},
+		"unknown flag --days":                                        {"-H", "x", "--days", "3"},
+	} {
+		r := runCheck(t, args...)
+		expect(t, r, 3, "Certificate UNKNOWN: "+want)
+		if strings.Count(r.out, "\n") != 1 {
+			t.Errorf("%q: not one line: %q", args, r.out)
+		}
+	}
 	expect(t, runCheck(t, "--version"), 0, "check-crt-expiration dev")
-	r := runCheck(t, "--help")
-	expect(t, r, 0, "--skip-root", "--starttls", "--error-status")
+	expect(t, runCheck(t, "--help"), 0, "--skip-root", "--starttls", "--error-status", "Statuses", "Exit codes")
+}
+
+// TestFinishedResultsSurviveATimeout: a target that ignores the deadline (a
+// file on a hung mount) is reported as timed out, and the finished targets
+// keep their statuses: the worst finished one wins.
+func TestFinishedResultsSurviveATimeout(t *testing.T) {
+	dir := t.TempDir()
+	pki := newPKI(t)
+	expired := filepath.Join(dir, "expired.pem")
+	os.WriteFile(expired, pemCert(pki.leaf(t, "expired.test", validity{-days(30), -days(3) - time.Hour}).cert), 0o644)
+	hung := filepath.Join(dir, "hung.pem")
+	os.WriteFile(hung, []byte("never read"), 0o644)
+	release := make(chan struct{})
+	defer close(release)
+	readCertFileHook = func(path string) ([]*x509.Certificate, error) {
+		if path == hung {
+			<-release
+		}
+		return readCertFile(path)
+	}
+	defer func() { readCertFileHook = readCertFile }()
+	var o options
+	if _, out := check.New("Certificate", "check-crt-expiration", "").Command(program).Parse(&o, []string{"-f", expired, "-f", hung, "--error-status", "unknown", "--timeout", "1"}); out.Done {
+		t.Fatal(out)
+	}
+	cfg, err := newConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.run(time.Now)
+	if r.Status != check.Critical || !strings.Contains(r.Message, "CRITICAL "+expired+": leaf CN=expired.test expired 3 days ago") ||
+		!strings.Contains(r.Message, "UNKNOWN "+hung+": no result within --timeout 1s") {
+		t.Errorf("%v %s", r.Status, r.Message)
+	}
 }
 
 // TestJudgeCountsDaysExactly pins the day arithmetic at its edges.
@@ -288,23 +344,5 @@ func TestJudgeCountsDaysExactly(t *testing.T) {
 	st, note = judge(&x509.Certificate{NotBefore: now.Add(36 * time.Hour), NotAfter: now.Add(60 * day)}, now, 30, 14)
 	if st != check.Critical || note != "not valid before 2026-03-03T00:00:00Z (in 1 day)" {
 		t.Errorf("not yet valid: %v %q", st, note)
-	}
-}
-
-func TestSplitHostPort(t *testing.T) {
-	cases := map[string]string{
-		"example.com": "example.com:443", "example.com:8443": "example.com:8443",
-		"127.0.0.1": "127.0.0.1:443", "::1": "[::1]:443", "[::1]": "[::1]:443", "[::1]:993": "[::1]:993",
-	}
-	for in, want := range cases {
-		h, p, err := splitHostPort(in, "443")
-		if err != nil || net.JoinHostPort(h, p) != want {
-			t.Errorf("%q: %s %s %v, want %s", in, h, p, err, want)
-		}
-	}
-	for _, in := range []string{"", ":443", "host:", "host:0", "host:x", "[::1]:", "a b:1"} {
-		if h, p, err := splitHostPort(in, "443"); err == nil {
-			t.Errorf("%q accepted as %s %s", in, h, p)
-		}
 	}
 }

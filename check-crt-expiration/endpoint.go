@@ -7,40 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 )
 
 // defaultPorts are the ports used when --host names none.
 var defaultPorts = map[string]string{"": "443", "smtp": "25", "imap": "143", "pop3": "110"}
-
-// splitHostPort parses HOST, HOST:PORT, [IPv6]:PORT, [IPv6] or a bare IPv6
-// address, filling in defPort.
-func splitHostPort(s, defPort string) (host, port string, err error) {
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "":
-		return "", "", errors.New("empty host")
-	case strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]"):
-		host, port = s[1:len(s)-1], defPort
-	case strings.Count(s, ":") > 1 && !strings.HasPrefix(s, "["):
-		host, port = s, defPort
-	case strings.Contains(s, ":"):
-		host, port, err = net.SplitHostPort(s)
-		if err != nil {
-			return "", "", err
-		}
-	default:
-		host, port = s, defPort
-	}
-	if host == "" || strings.ContainsAny(host, "[]/ ") {
-		return "", "", fmt.Errorf("bad host %q", s)
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", fmt.Errorf("bad port in %q", s)
-	}
-	return host, port, nil
-}
 
 // fetchChain connects to addr, upgrades with STARTTLS when asked, and returns
 // the certificates the server sent, leaf first. It never verifies: verifying

@@ -34,19 +34,6 @@ func FuzzParseCertificates(f *testing.F) {
 	})
 }
 
-// FuzzSplitHostPort: any accepted --host must yield a host and a valid port.
-func FuzzSplitHostPort(f *testing.F) {
-	for _, s := range []string{"example.com", "example.com:8443", "::1", "[::1]:993", "[::1]", "a:b:c", ":1", "[x]:"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		h, p, err := splitHostPort(s, "443")
-		if err == nil && (h == "" || p == "") {
-			t.Fatalf("%q: empty host or port accepted", s)
-		}
-	})
-}
-
 // FuzzStartTLSReplies plays arbitrary server output to the STARTTLS
 // dialogues: they must end (input is finite) without panicking.
 func FuzzStartTLSReplies(f *testing.F) {

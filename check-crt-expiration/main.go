@@ -4,10 +4,10 @@
 package main
 
 import (
-	"os"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 var version = "dev"
@@ -25,16 +25,34 @@ type options struct {
 	check.Common
 }
 
+var program = cli.Program{
+	Summary: "Warns before a TLS certificate, or any certificate of its chain, expires: on live endpoints (optionally after STARTTLS) and in certificate files, many targets at once.",
+	Descriptions: map[string]string{
+		"error-status": "status for a target that cannot be read: no answer within --timeout, connection refused, a failed handshake, an unreadable file (a failed --verify is always CRITICAL)",
+	},
+	Manual: `Statuses (the worst target wins; each target is listed, worst first):
+  OK        every certificate has at least --warning days left
+  WARNING   a certificate expires in fewer than --warning days
+  CRITICAL  a certificate expires in fewer than --critical days, has expired
+            or is not valid yet; --verify failed; a target could not be read
+            (with the default --error-status)
+  UNKNOWN   a bad flag or value; an unreadable --ca-file; a file of roots
+            only, all skipped by --skip-root
+  A target with no result within --timeout is reported as such, and the
+  targets that finished keep theirs.
+
+Example:
+  check-crt-expiration --host www.example.com --file /etc/nginx/tls/ --warning 30 --critical 14
+  Certificate WARNING: www.example.com:443: leaf CN=www.example.com expires in 20 days < 30 days (NotAfter ..., issuer ..., serial ...; 2 certs checked)`,
+}
+
 func main() {
-	c := check.New("Certificate", "check-crt-expiration", version)
 	var o options
-	rest := c.ParseFlags(&o, os.Args[1:])
-	if len(rest) > 0 {
-		c.Exit(check.Resultf(check.Unknown, "unexpected argument %q (targets are given with --host or --file)", rest[0]))
-	}
-	cfg, err := newConfig(o)
-	if err != nil {
-		c.Exit(check.Resultf(check.Unknown, "%v", err))
-	}
-	c.Exit(cfg.run(time.Now))
+	check.New("Certificate", "check-crt-expiration", version).Main(program, &o, func() check.Result {
+		cfg, err := newConfig(o)
+		if err != nil {
+			return check.Resultf(check.Unknown, "%v", err)
+		}
+		return cfg.run(time.Now)
+	})
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/jessevdk/go-flags"
+	"github.com/sre-suite/mackerel-plugins/lib/check"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
@@ -12,8 +12,9 @@ import (
 func TestReadmeAgentConfig(t *testing.T) {
 	for name, args := range testenv.ReadmeCheckCommands(t, "README.md", "check-crt-expiration") {
 		var o options
-		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(args); err != nil {
-			t.Errorf("%s: %v", name, err)
+		_, out := check.New("", "check-crt-expiration", "").Command(program).Parse(&o, args)
+		if out.Done || out.Stderr != "" {
+			t.Errorf("%s: %s%s", name, out.Stdout, out.Stderr)
 		} else if _, err := newConfig(o); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}

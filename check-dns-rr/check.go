@@ -28,8 +28,17 @@ type config struct {
 	timeout    time.Duration
 	tcp        bool
 	common     check.Common
+	resolvConf string // read for servers when no --server is given
 }
 
+// Validate checks the flags at parse time.
+func (o *options) Validate() error {
+	_, err := newConfig(*o)
+	return err
+}
+
+// newConfig builds the config from the options; it reads no file (the
+// resolv.conf is read under the deadline, in run).
 func newConfig(o options) (*config, error) {
 	if strings.TrimSpace(o.Name) == "" {
 		return nil, errors.New("--name is required")
@@ -58,8 +67,8 @@ func newConfig(o options) (*config, error) {
 	default:
 		return nil, fmt.Errorf("--unexpected-status %q: want ok, warning or critical", o.UnexpectedStatus)
 	}
-	if cfg.timeout <= 0 {
-		return nil, errors.New("--timeout must be above 0")
+	if err := o.Common.Validate(); err != nil {
+		return nil, err
 	}
 	if o.Min < 0 || o.MinAlive < 0 {
 		return nil, errors.New("--min and --min-alive take a number >= 0")
@@ -82,15 +91,12 @@ func newConfig(o options) (*config, error) {
 		}
 		cfg.servers = append(cfg.servers, addr)
 	}
-	if len(cfg.servers) == 0 {
-		servers, err := resolvConfServers(o.ResolvConf)
-		if err != nil {
-			return nil, fmt.Errorf("no --server given and %s: %v", o.ResolvConf, err)
-		}
-		cfg.servers = servers
-	}
+	cfg.resolvConf = o.ResolvConf
 	if o.ProbeHTTP != "" && o.ProbePort == 0 {
 		return nil, errors.New("--probe-http needs --probe-port")
+	}
+	if o.MinAlive > 0 && o.ProbePort == 0 {
+		return nil, errors.New("--min-alive needs --probe-port: it counts the members that pass the probe")
 	}
 	if o.ProbeHTTP != "" && !strings.HasPrefix(o.ProbeHTTP, "/") {
 		return nil, fmt.Errorf("--probe-http %q must start with /", o.ProbeHTTP)
@@ -115,6 +121,13 @@ func (cfg *config) run() check.Result {
 		return check.Result{Status: cfg.common.ErrStatus(), Message: fmt.Sprintf("%s %s: no result within --timeout %v", cfg.name, cfg.typeName, cfg.timeout)}
 	}
 	return check.Run(cfg.timeout, onTimeout, func(ctx context.Context) check.Result {
+		if len(cfg.servers) == 0 {
+			servers, err := resolvConfServers(cfg.resolvConf)
+			if err != nil {
+				return check.Resultf(check.Unknown, "no --server given and %v", err)
+			}
+			cfg.servers = servers
+		}
 		margin := min(cfg.timeout/10, 300*time.Millisecond)
 		ctx, cancel := context.WithTimeout(ctx, cfg.timeout-margin)
 		defer cancel()
@@ -268,6 +281,9 @@ func (cfg *config) judgeProbes(probes []probeResult, add func(check.Status, stri
 		need = len(probes)
 	}
 	switch {
+	case len(alive) < need && len(dead) == 0:
+		// Every member passed, but the set is smaller than --min-alive.
+		add(check.Critical, "%d of %d alive < --min-alive %d on %s: the set has only %d %s", len(alive), len(probes), need, cfg.probe.describe(), len(probes), members(len(probes)))
 	case len(alive) < need:
 		add(check.Critical, "%d of %d alive < %d on %s, dead: %s", len(alive), len(probes), need, cfg.probe.describe(), strings.Join(dead, ", "))
 	case len(dead) > 0:

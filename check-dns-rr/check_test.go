@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -232,23 +233,78 @@ func TestGoServer(t *testing.T) {
 	if n := flakyAsked.Load(); n != 2 || r.took < time.Second {
 		t.Errorf("asked %d times in %v, want 2 queries, the first waited out", n, r.took)
 	}
-	r = runCheck(t, "-n", "loop.go.test", "-s", addr, "--timeout", "2")
-	expect(t, r, 2, "DNS-RR CRITICAL: loop.go.test. A: CNAME loop: loop.go.test. → loop2.go.test. → loop.go.test.\n")
-	if r.took > time.Second {
-		t.Errorf("a CNAME loop took %v", r.took)
-	}
+	// The loop is found in the answer, not by waiting out the timeout.
+	expect(t, runCheck(t, "-n", "loop.go.test", "-s", addr, "--timeout", "20"), 2,
+		"DNS-RR CRITICAL: loop.go.test. A: CNAME loop: loop.go.test. → loop2.go.test. → loop.go.test.\n")
 }
 
 func TestBadFlagsAreUnknown(t *testing.T) {
-	expect(t, runCheck(t, "-s", "127.0.0.1"), 3, "DNS-RR UNKNOWN: --name is required")
-	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1", "-t", "MX"), 3, `--type "MX": want A, AAAA or ANY-IP`)
-	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1", "-e", "10.0.0.300"), 3, `--expect "10.0.0.300" is not an IP address`)
-	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1:0"), 3, "--server: bad port")
-	expect(t, runCheck(t, "-n", "x.test", "-s", "127.0.0.1", "--probe-http", "/"), 3, "--probe-http needs --probe-port")
-	expect(t, runCheck(t, "-n", "x.test", "--min", "abc"), 3, "DNS-RR UNKNOWN: invalid argument for flag")
-	expect(t, runCheck(t, "-n", "x.test", "--resolv-conf", filepath.Join(t.TempDir(), "none")), 3, "no --server given and ")
+	fifo := filepath.Join(t.TempDir(), "resolv.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for want, args := range map[string][]string{
+		"--name is required":                         {"-s", "127.0.0.1"},
+		`--type "MX": want A, AAAA or ANY-IP`:        {"-n", "x.test", "-s", "127.0.0.1", "-t", "MX"},
+		`--expect "10.0.0.300" is not an IP address`: {"-n", "x.test", "-s", "127.0.0.1", "-e", "10.0.0.300"},
+		`--server: bad port in "127.0.0.1:0"`:        {"-n", "x.test", "-s", "127.0.0.1:0"},
+		"--probe-http needs --probe-port":            {"-n", "x.test", "-s", "127.0.0.1", "--probe-http", "/"},
+		"--min-alive needs --probe-port":             {"-n", "x.test", "-s", "127.0.0.1", "--min-alive", "2"},
+		`--min "abc": want a whole number (N)`:       {"-n", "x.test", "--min", "abc"},
+		"--timeout 0s: want more than 0":             {"-n", "x.test", "-s", "127.0.0.1", "--timeout", "0"},
+		`unexpected argument "x.test"`:               {"-s", "127.0.0.1", "x.test"},
+		"no --server given and open ":                {"-n", "x.test", "--resolv-conf", filepath.Join(t.TempDir(), "none")},
+		"is a named pipe (FIFO), not a regular file": {"-n", "x.test", "--resolv-conf", fifo, "--timeout", "30"},
+	} {
+		r := runCheck(t, args...)
+		expect(t, r, 3, "DNS-RR UNKNOWN: ", want)
+		if strings.Count(r.out, "\n") != 1 {
+			t.Errorf("%q: not one line: %q", args, r.out)
+		}
+	}
 	expect(t, runCheck(t, "--version"), 0, "check-dns-rr dev")
-	expect(t, runCheck(t, "--help"), 0, "--probe-port", "--min-alive", "--unexpected-status")
+	expect(t, runCheck(t, "--help"), 0, "--probe-port", "--min-alive", "--unexpected-status", "Statuses", "Exit codes")
+}
+
+// TestHostileReplies: a reply that is not the answer to the question asked
+// (QR=0, another name) is a server that could not be asked, subject to
+// --error-status, never "NOERROR but no A record"; a member 0.0.0.0 is never
+// alive (a connection to it reaches this host); --min-alive above the size
+// of the set says so.
+func TestHostileReplies(t *testing.T) {
+	port := testenv.FreePort(t)
+	member(t, "127.0.0.1", port, 200)
+	p := fmt.Sprint(port)
+	addr := goDNS(t, func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		switch r.Question[0].Name {
+		case "qr0.go.test.":
+			m = r.Copy() // the query sent back: QR=0
+			a, _ := dns.NewRR("qr0.go.test. 30 IN A 192.0.2.9")
+			m.Answer = []dns.RR{a}
+		case "other.go.test.":
+			m.Question[0].Name = "elsewhere.go.test."
+			a, _ := dns.NewRR("elsewhere.go.test. 30 IN A 192.0.2.8")
+			m.Answer = []dns.RR{a}
+		case "zero.go.test.":
+			a, _ := dns.NewRR("zero.go.test. 30 IN A 0.0.0.0")
+			b, _ := dns.NewRR("zero.go.test. 30 IN A 127.0.0.1")
+			m.Answer = []dns.RR{a, b}
+		case "one.go.test.":
+			a, _ := dns.NewRR("one.go.test. 30 IN A 127.0.0.1")
+			m.Answer = []dns.RR{a}
+		}
+		w.WriteMsg(m)
+	})
+	expect(t, runCheck(t, "-n", "qr0.go.test", "-s", addr), 2, "DNS-RR CRITICAL: qr0.go.test. A: "+addr+": the server sent a query back, not a reply (QR=0)")
+	expect(t, runCheck(t, "-n", "qr0.go.test", "-s", addr, "--error-status", "unknown"), 3, "DNS-RR UNKNOWN: qr0.go.test. A: "+addr+": the server sent a query back")
+	expect(t, runCheck(t, "-n", "other.go.test", "-s", addr, "--error-status", "warning"), 1,
+		"DNS-RR WARNING: other.go.test. A: "+addr+": the reply is about elsewhere.go.test. A, not the question asked")
+	expect(t, runCheck(t, "-n", "zero.go.test", "-s", addr, "--probe-port", p, "--min-alive", "1"), 1,
+		"DNS-RR WARNING: zero.go.test. A: 1 of 2 alive (>= 1) on TCP :"+p+", dead: 0.0.0.0 (not a member's address: a connection to it reaches this host)")
+	expect(t, runCheck(t, "-n", "one.go.test", "-s", addr, "--probe-port", p, "--min-alive", "3"), 2,
+		"DNS-RR CRITICAL: one.go.test. A: 1 of 1 alive < --min-alive 3 on TCP :"+p+": the set has only 1 member")
 }
 
 func TestResolvConfServers(t *testing.T) {

@@ -4,10 +4,10 @@
 package main
 
 import (
-	"os"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 var version = "dev"
@@ -27,18 +27,38 @@ type options struct {
 	check.Common
 }
 
+var program = cli.Program{
+	Summary: "Checks that a DNS round-robin record holds the members it should, that every name server gives the same set, and optionally that every member answers on a TCP port or over HTTP.",
+	Descriptions: map[string]string{
+		"error-status": "status when a name server cannot be asked: no answer within --timeout, a refused port, a reply that is not the answer to the question (a definite answer such as NXDOMAIN is always CRITICAL)",
+	},
+	Manual: `Statuses (the worst finding wins; every finding is named):
+  OK        every server answered the same set, holding every --expect'ed
+            address and at least --min members; every probed member is alive
+  WARNING   servers disagree; an address that --expect does not list (the
+            default --unexpected-status); some members fail the probe but at
+            least --min-alive pass
+  CRITICAL  an --expect'ed address is missing; fewer than --min members or
+            --min-alive alive; NXDOMAIN, SERVFAIL, REFUSED or an empty answer;
+            a CNAME loop; a server could not be asked (with the default
+            --error-status)
+  UNKNOWN   a bad flag or value; no server given and none in --resolv-conf
+  A probe never counts 0.0.0.0, ::, multicast or broadcast members as alive.
+
+Example:
+  check-dns-rr --name www.example.com --server 192.0.2.53 -e 192.0.2.11 -e 192.0.2.12 --probe-port 443
+  DNS-RR OK: www.example.com. A: 2 members 192.0.2.11 192.0.2.12, TTL 60s, all alive on TCP :443`,
+}
+
 func main() {
-	c := check.New("DNS-RR", "check-dns-rr", version)
 	var o options
-	rest := c.ParseFlags(&o, os.Args[1:])
-	if len(rest) > 0 {
-		c.Exit(check.Resultf(check.Unknown, "unexpected argument %q", rest[0]))
-	}
-	cfg, err := newConfig(o)
-	if err != nil {
-		c.Exit(check.Resultf(check.Unknown, "%v", err))
-	}
-	c.Exit(cfg.run())
+	check.New("DNS-RR", "check-dns-rr", version).Main(program, &o, func() check.Result {
+		cfg, err := newConfig(o)
+		if err != nil {
+			return check.Resultf(check.Unknown, "%v", err)
+		}
+		return cfg.run()
+	})
 }
 
 // attemptTimeout is how long one query waits before it is sent again: short

@@ -45,6 +45,9 @@ func (p prober) probeAll(ctx context.Context, addrs []netip.Addr) []probeResult 
 }
 
 func (p prober) probe(ctx context.Context, a netip.Addr) error {
+	if err := unreachableMember(a); err != nil {
+		return err
+	}
 	target := net.JoinHostPort(a.String(), strconv.Itoa(p.port))
 	var d net.Dialer
 	if p.path == "" {
@@ -81,6 +84,19 @@ func (p prober) probe(ctx context.Context, a netip.Addr) error {
 	resp.Body.Close()
 	if resp.StatusCode >= 400 || resp.StatusCode < 200 {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// unreachableMember refuses addresses a probe must not count as alive: a
+// connection to 0.0.0.0 or :: reaches this host, not a member, and a
+// multicast or broadcast address is no server at all.
+func unreachableMember(a netip.Addr) error {
+	switch {
+	case a.IsUnspecified():
+		return errors.New("not a member's address: a connection to it reaches this host")
+	case a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return errors.New("a multicast or broadcast address, not a member's")
 	}
 	return nil
 }

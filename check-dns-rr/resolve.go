@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +14,11 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sre-suite/mackerel-plugins/lib/check"
 )
+
+// maxResolvConfSize bounds what is read of --resolv-conf.
+const maxResolvConfSize = 1 << 20
 
 // maxChain bounds CNAME hops, within one answer and across follow-up queries.
 const maxChain = 8
@@ -62,6 +67,9 @@ func (r resolver) exchange(ctx context.Context, server, name string, qtype uint1
 			continue
 		}
 		if err == nil {
+			if err := notTheReply(resp, name, qtype); err != nil {
+				return nil, transport, err
+			}
 			return resp, transport, nil
 		}
 		if ctx.Err() != nil {
@@ -82,6 +90,25 @@ func (r resolver) exchange(ctx context.Context, server, name string, qtype uint1
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// notTheReply refuses a message that is not the answer to the question
+// asked: a query (QR=0) sent back, or a reply about another name or type (a
+// confused or spoofing server). Its records would otherwise read as "no such
+// record", a definite answer, where the truth is that the server could not
+// be asked.
+func notTheReply(resp *dns.Msg, name string, qtype uint16) error {
+	if !resp.Response {
+		return errors.New("the server sent a query back, not a reply (QR=0)")
+	}
+	if len(resp.Question) != 1 {
+		return fmt.Errorf("the reply carries %d questions, not the one asked", len(resp.Question))
+	}
+	q := resp.Question[0]
+	if !strings.EqualFold(q.Name, name) || q.Qtype != qtype || q.Qclass != dns.ClassINET {
+		return fmt.Errorf("the reply is about %s %s, not the question asked", q.Name, dns.TypeToString[q.Qtype])
+	}
+	return nil
 }
 
 func isRetryable(err error) bool {
@@ -279,13 +306,18 @@ func parseServer(s string) (string, error) {
 }
 
 // resolvConfServers reads the nameservers of a resolv.conf.
+// A FIFO or device is refused rather than read (it could block).
 func resolvConfServers(path string) ([]string, error) {
-	cc, err := dns.ClientConfigFromFile(path)
+	data, err := check.ReadRegular(path, maxResolvConfSize)
 	if err != nil {
 		return nil, err
 	}
+	cc, err := dns.ClientConfigFromReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
 	if len(cc.Servers) == 0 {
-		return nil, errors.New("no nameserver line")
+		return nil, fmt.Errorf("%s: no nameserver line", path)
 	}
 	var out []string
 	for _, s := range cc.Servers {

@@ -60,6 +60,10 @@ func TestMemcached(t *testing.T) {
 		runCheck(t, "--port", port, "--warning", "2", "--critical", "1").
 			expect(t, 0, `^Memcached OK: up \d+s \(\d+ s\), `+versionRE+`, curr_connections \d+, `+addr+`$`)
 	})
+	t.Run("HostWithPort", func(t *testing.T) {
+		runCheck(t, "--host", srv.Addr(), "--warning", "2", "--critical", "1").
+			expect(t, 0, `^Memcached OK: up \d+s \(\d+ s\), `+versionRE+`, curr_connections \d+, `+addr+`$`)
+	})
 	t.Run("Warning", func(t *testing.T) {
 		runCheck(t, "--port", port, "--warning", "100000").
 			expect(t, 1, `^Memcached WARNING: up \d+s \(\d+ s\) < warning 100000 s, `+versionRE+`, curr_connections \d+, `+addr+`$`)
@@ -221,10 +225,23 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 	for _, args := range [][]string{{"--no-such-flag"}, {"--warning", "soon"}, {"--port", "x"}, {"--timeout", "later"}, {"--error-status", "fatal"}} {
 		runCheck(t, args...).expect(t, 3, `^Memcached UNKNOWN: `)
 	}
-	runCheck(t, "--no-such-flag").expect(t, 3, "^Memcached UNKNOWN: unknown flag `no-such-flag'$")
-	runCheck(t, "--critical", "-1").expect(t, 3, `^Memcached UNKNOWN: --critical -1 is negative$`)
-	runCheck(t, "--socket", "/tmp/m.sock", "--host", "127.0.0.1").expect(t, 3, `^Memcached UNKNOWN: give --socket or --host/--port, not both$`)
-	runCheck(t, "--port", "70000").expect(t, 3, `^Memcached UNKNOWN: --port 70000 is out of range$`)
+	for want, args := range map[string][]string{
+		"unknown flag --no-such-flag (see --help)":                                                                     {"--no-such-flag"},
+		"--critical -1: want 0 or more seconds (0 disables) (see --help)":                                              {"--critical", "-1"},
+		"give --socket or --host/--port, not both (see --help)":                                                        {"--socket", "/tmp/m.sock", "--host", "127.0.0.1"},
+		"--port 70000: want 1 to 65535 (see --help)":                                                                   {"--port", "70000"},
+		`--port "x": want a whole number (PORT) (see --help)`:                                                          {"--port", "x"},
+		"--host 127.0.0.1:21211 already names a port: give it there or with --port, not both (see --help)":             {"--host", "127.0.0.1:21211", "--port", "11211"},
+		`unexpected argument "127.0.0.1": this command takes flags only (see --help)`:                                  {"127.0.0.1"},
+		"--timeout 0s: want more than 0 (10, 10s, 1500ms) (see --help)":                                                {"--timeout", "0"},
+		`--timeout: "inf" is not a duration: want seconds (10) or a number with a unit (10s, 1500ms, 2m) (see --help)`: {"--timeout", "inf"},
+		`--timeout: "1e11" is too long: at most 8760h (see --help)`:                                                    {"--timeout", "1e11"},
+	} {
+		r := runCheck(t, args...)
+		if r.code != 3 || r.out != "Memcached UNKNOWN: "+want+"\n" {
+			t.Errorf("%q: exit %d %q, want %q", args, r.code, r.out, want)
+		}
+	}
 	if r := runCheck(t, "--help"); r.code != 0 || !strings.Contains(r.out, "--set-get") {
 		t.Errorf("--help: exit %d\n%s", r.code, r.out)
 	}

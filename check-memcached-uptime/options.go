@@ -18,7 +18,7 @@ const (
 // options are the command-line flags. --host and --port have no go-flags
 // default so that giving them together with --socket can be refused.
 type options struct {
-	Host   string `long:"host" short:"H" value-name:"HOST" description:"server to connect to over TCP (default 127.0.0.1)"`
+	Host   string `long:"host" short:"H" value-name:"HOST[:PORT]" description:"server to connect to over TCP, optionally with its port ([IPv6]:PORT); default 127.0.0.1"`
 	Port   int    `long:"port" short:"p" value-name:"PORT" description:"TCP port (default 11211)"`
 	Socket string `long:"socket" short:"s" value-name:"PATH" description:"connect over this unix socket instead of TCP (memcached -s)"`
 	SetGet bool   `long:"set-get" description:"also set a short-lived random key (60 s), read it back and delete it, to prove the cache serves data"`
@@ -26,7 +26,14 @@ type options struct {
 	uptime.Thresholds
 }
 
-// address returns the network and address to dial.
+// Validate checks the connection flags among themselves, at parse time.
+func (o *options) Validate() error {
+	_, _, err := o.address()
+	return err
+}
+
+// address returns the network and address to dial. --host takes HOST,
+// HOST:PORT, [IPv6]:PORT or a bare IPv6 address, like the other checks.
 func (o options) address() (network, addr string, err error) {
 	if o.Socket != "" {
 		if o.Host != "" || o.Port != 0 {
@@ -35,14 +42,22 @@ func (o options) address() (network, addr string, err error) {
 		return "unix", o.Socket, nil
 	}
 	if o.Port < 0 || o.Port > 65535 {
-		return "", "", fmt.Errorf("--port %d is out of range", o.Port)
+		return "", "", fmt.Errorf("--port %d: want 1 to 65535", o.Port)
 	}
-	host, port := o.Host, o.Port
-	if host == "" {
-		host = defaultHost
+	host, port := defaultHost, ""
+	if o.Host != "" {
+		if host, port, err = check.SplitHostPort(o.Host, ""); err != nil {
+			return "", "", fmt.Errorf("--host: %v", err)
+		}
+		if port != "" && o.Port != 0 {
+			return "", "", fmt.Errorf("--host %s already names a port: give it there or with --port, not both", o.Host)
+		}
 	}
-	if port == 0 {
-		port = defaultPort
+	switch {
+	case o.Port != 0:
+		port = strconv.Itoa(o.Port)
+	case port == "":
+		port = strconv.Itoa(defaultPort)
 	}
-	return "tcp", net.JoinHostPort(host, strconv.Itoa(port)), nil
+	return "tcp", net.JoinHostPort(host, port), nil
 }

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/jessevdk/go-flags"
+	"github.com/sre-suite/mackerel-plugins/lib/check"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
@@ -12,8 +12,9 @@ import (
 func TestReadmeAgentConfig(t *testing.T) {
 	for name, args := range testenv.ReadmeCheckCommands(t, "README.md", "check-memcached-uptime") {
 		var o options
-		if rest, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(args); err != nil || len(rest) > 0 {
-			t.Errorf("%s: %v %v", name, err, rest)
+		_, out := check.New("", "check-memcached-uptime", "").Command(program).Parse(&o, args)
+		if out.Done || out.Stderr != "" {
+			t.Errorf("%s: %s%s", name, out.Stdout, out.Stderr)
 		}
 	}
 }

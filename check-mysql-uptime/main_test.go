@@ -222,11 +222,24 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 	for _, args := range cases {
 		runCheck(t, nil, args...).expect(t, 3, `^MySQL UNKNOWN: `)
 	}
-	runCheck(t, nil, "--no-such-flag").expect(t, 3, "^MySQL UNKNOWN: unknown flag `no-such-flag'$")
-	runCheck(t, nil, "--warning", "-5").expect(t, 3, `^MySQL UNKNOWN: --warning -5 is negative$`)
-	runCheck(t, nil, "--socket", "/tmp/x.sock", "--port", "3306").expect(t, 3, `^MySQL UNKNOWN: give --socket or --host/--port, not both$`)
+	for want, args := range map[string][]string{
+		"unknown flag --no-such-flag (see --help)": {"--no-such-flag"},
+		"unknown flag -p: the password comes from MYSQL_PWD or password= in a --defaults-file, never from the command line (where ps would show it) (see --help)": {"-p", "secret"},
+		"--warning -5: want 0 or more seconds (0 disables) (see --help)":                                                                                          {"--warning", "-5"},
+		"give --socket or --host/--port, not both (see --help)":                                                                                                   {"--socket", "/tmp/x.sock", "--port", "3306"},
+		`unexpected argument "db1": this command takes flags only (see --help)`:                                                                                   {"db1"},
+		"--timeout 0s: want more than 0 (10, 10s, 1500ms) (see --help)":                                                                                           {"--timeout", "0"},
+		`--timeout: "NaN" is not a duration: want seconds (10) or a number with a unit (10s, 1500ms, 2m) (see --help)`:                                            {"--timeout", "NaN"},
+		`--timeout: "1e11" is too long: at most 8760h (see --help)`:                                                                                               {"--timeout", "1e11"},
+		"--host db:3307 already names a port: give it there or with --port, not both (see --help)":                                                                {"--host", "db:3307", "--port", "3308"},
+	} {
+		r := runCheck(t, nil, args...)
+		if r.code != 3 || r.out != "MySQL UNKNOWN: "+want+"\n" {
+			t.Errorf("%q: exit %d %q, want %q", args, r.code, r.out, want)
+		}
+	}
 	r := runCheck(t, nil, "--help")
-	if r.code != 0 || !strings.Contains(r.out, "--defaults-extra-file") {
+	if r.code != 0 || !strings.Contains(r.out, "--defaults-extra-file") || !strings.Contains(r.out, "Statuses:") || !strings.Contains(r.out, "Exit codes") {
 		t.Errorf("--help: exit %d\n%s", r.code, r.out)
 	}
 	r = runCheck(t, nil, "--version")

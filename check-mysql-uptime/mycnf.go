@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/sre-suite/mackerel-plugins/lib/check"
 )
 
 // The option-file syntax below follows what MariaDB's own clients accept
@@ -102,24 +103,21 @@ func readOptionDir(dir, group string, into optionValues, depth int) error {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, st, err := check.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.Mode().Perm()&0o002 != 0 {
+	if st.Mode().Perm()&0o002 != 0 {
 		// The clients skip such a file with a warning; skipping it silently
 		// here would turn into a puzzling login failure.
 		return nil, fmt.Errorf("%s is world-writable, so anyone could change where the check connects (MySQL clients ignore it): chmod o-w", path)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, maxOptionFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxOptionFileSize {
+	data, err := check.ReadAtMost(f, path, maxOptionFileSize)
+	if errors.Is(err, check.ErrTooLarge) {
 		return nil, fmt.Errorf("%s: larger than %d bytes, not an option file", path, maxOptionFileSize)
 	}
-	return data, nil
+	return data, err
 }
 
 // parseOptions parses one file's text. include is called for each !include

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,7 +45,7 @@ var tlsModes = []string{"false", "true", "skip-verify", "preferred"}
 // UnmarshalFlag implements go-flags' Unmarshaler.
 func (m *tlsMode) UnmarshalFlag(s string) error {
 	if !slices.Contains(tlsModes, s) {
-		return fmt.Errorf("--tls %q: want one of %s", s, strings.Join(tlsModes, ", "))
+		return fmt.Errorf("%q: want %s or %s", s, strings.Join(tlsModes[:len(tlsModes)-1], ", "), tlsModes[len(tlsModes)-1])
 	}
 	*m = tlsMode(s)
 	return nil
@@ -67,6 +66,9 @@ type target struct {
 // the command line wins, then the files (later ones win), then MYSQL_PWD for
 // the password (the precedence MySQL's own clients use), then the defaults.
 func (o options) resolve(getenv func(string) string) (target, error) {
+	if err := o.Validate(); err != nil {
+		return target{}, err
+	}
 	file := optionValues{}
 	for _, f := range []string{o.DefaultsFile, o.DefaultsExtraFile} {
 		if f == "" {
@@ -75,12 +77,6 @@ func (o options) resolve(getenv func(string) string) (target, error) {
 		if err := readOptionFile(f, clientGroup, file); err != nil {
 			return target{}, fmt.Errorf("defaults file: %w", err)
 		}
-	}
-	if o.Socket != "" && (o.Host != "" || o.Port != 0) {
-		return target{}, errors.New("give --socket or --host/--port, not both")
-	}
-	if o.Port < 0 || o.Port > 65535 {
-		return target{}, fmt.Errorf("--port %d is out of range", o.Port)
 	}
 
 	t := target{User: firstSet(o.User, file, "user", defaultUser)}
@@ -101,6 +97,26 @@ func (o options) resolve(getenv func(string) string) (target, error) {
 	return t, nil
 }
 
+// Validate checks the connection flags among themselves, at parse time.
+func (o *options) Validate() error {
+	if o.Socket != "" && (o.Host != "" || o.Port != 0) {
+		return errors.New("give --socket or --host/--port, not both")
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return fmt.Errorf("--port %d: want 1 to 65535", o.Port)
+	}
+	if o.Host != "" {
+		_, port, err := check.SplitHostPort(o.Host, "")
+		if err != nil {
+			return fmt.Errorf("--host: %v", err)
+		}
+		if port != "" && o.Port != 0 {
+			return fmt.Errorf("--host %s already names a port: give it there or with --port, not both", o.Host)
+		}
+	}
+	return nil
+}
+
 // address picks TCP or the unix socket. An explicit --socket, or a socket
 // from the file with no host (or host=localhost, as the clients read it),
 // means the socket; an explicit --host or --port means TCP.
@@ -115,6 +131,12 @@ func (o options) address(file optionValues) (string, string, error) {
 	}
 	host := firstSet(o.Host, file, "host", defaultHost)
 	port := o.Port
+	if h, p, err := check.SplitHostPort(host, ""); err == nil {
+		host = h // unbracketed
+		if p != "" && port == 0 {
+			port, _ = strconv.Atoi(p) // HOST:PORT in --host or host=
+		}
+	}
 	if port == 0 {
 		port = defaultPort
 		if p, ok := file.get("port"); ok && p != "" {
@@ -154,7 +176,7 @@ func (o options) tlsConfig(t *target) error {
 		t.TLS.ServerName = "localhost"
 	}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pem, err := check.ReadRegular(o.CAFile, maxOptionFileSize)
 		if err != nil {
 			return fmt.Errorf("--ca-file: %w", err)
 		}

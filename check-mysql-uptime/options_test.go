@@ -1,8 +1,11 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestResolve(t *testing.T) {
@@ -36,6 +39,9 @@ func TestResolve(t *testing.T) {
 		{name: "file socket, --port given", opts: options{Port: 3311}, file: "socket=/run/m.sock\n", net: "tcp", addr: "127.0.0.1:3311", user: "root", plainBack: true},
 		{name: "--socket beats file host", opts: options{Socket: "/s.sock"}, file: "host=db1\nport=1\n", net: "unix", addr: "/s.sock", user: "root", plainBack: true},
 		{name: "ipv6", opts: options{Host: "::1"}, net: "tcp", addr: "[::1]:3306", user: "root", plainBack: true},
+		{name: "host:port", opts: options{Host: "db2:3310"}, net: "tcp", addr: "db2:3310", user: "root", plainBack: true},
+		{name: "[ipv6]:port", opts: options{Host: "[::1]:3307"}, net: "tcp", addr: "[::1]:3307", user: "root", plainBack: true},
+		{name: "[ipv6]", opts: options{Host: "[::1]"}, net: "tcp", addr: "[::1]:3306", user: "root", plainBack: true},
 		{name: "tls false", opts: options{TLS: "false"}, net: "tcp", addr: "127.0.0.1:3306", user: "root", tlsNil: true},
 		{name: "tls skip-verify", opts: options{TLS: "skip-verify"}, net: "tcp", addr: "127.0.0.1:3306", user: "root"},
 	}
@@ -67,7 +73,9 @@ func TestResolveErrors(t *testing.T) {
 		want string
 	}{
 		{options{Socket: "/s", Host: "h"}, "", "give --socket or --host/--port, not both"},
-		{options{Port: 70000}, "", "--port 70000 is out of range"},
+		{options{Port: 70000}, "", "--port 70000: want 1 to 65535"},
+		{options{Host: "db:3307", Port: 3308}, "", "--host db:3307 already names a port: give it there or with --port, not both"},
+		{options{Host: "db:x"}, "", `--host: bad port in "db:x": want 1 to 65535`},
 		{options{}, "port=abc\n", `defaults file: port "abc" is not a TCP port`},
 		{options{CAFile: "/nonexistent/ca.pem"}, "", "--ca-file: open /nonexistent/ca.pem: no such file or directory"},
 		{options{TLS: "preferred", CAFile: "/ca.pem"}, "", "--ca-file needs --tls=true, not --tls=preferred"},
@@ -101,5 +109,51 @@ func TestTLSModeFlag(t *testing.T) {
 	}
 	if err := m.UnmarshalFlag("required"); err == nil {
 		t.Error("required accepted")
+	}
+}
+
+// A FIFO where a file is expected (given, or reached through !include) is
+// refused at once: opening it would wait for a writer past any deadline.
+func TestSpecialFilesAreRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo.cnf")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	include := writeFile(t, "my.cnf", "[client]\n!include "+fifo+"\n")
+	for name, o := range map[string]options{
+		"--defaults-file": {DefaultsFile: fifo},
+		"!include":        {DefaultsFile: include},
+		"--ca-file":       {CAFile: fifo},
+	} {
+		o.Timeout = 30 * 1e9
+		done := make(chan string, 1)
+		go func() { done <- run(o, func(string) string { return "" }).Message }()
+		select {
+		case msg := <-done:
+			if !strings.Contains(msg, fifo+" is a named pipe (FIFO), not a regular file") {
+				t.Errorf("%s: %q", name, msg)
+			}
+		case <-time.After(2 * time.Minute): // far beyond --timeout: a hang is the bug
+			t.Fatalf("%s: still running after 2 minutes", name)
+		}
+	}
+}
+
+func TestRedactCannotRevealThePassword(t *testing.T) {
+	cases := []struct{ msg, pw, want string }{
+		// Short secrets are not looked for: "root" inside an address would
+		// show where the password's letters are.
+		{"cannot connect to 127.0.0.1:43209 as root", "1", "cannot connect to 127.0.0.1:43209 as root"},
+		{"cannot connect to 127.0.0.1:43209 as root", "root", "cannot connect to 127.0.0.1:43209 as root"},
+		// Never inside another word or number.
+		{"host db-secret99.example: no such host", "secret99", "host db-secret99.example: no such host"},
+		{"error near 'S3cret pw#1' at line 1", "S3cret pw#1", "error near '[password]' at line 1"},
+		{"password=Hunter22 rejected; Hunter22", "Hunter22", "password=[password] rejected; [password]"},
+		{"no password here", "", "no password here"},
+	}
+	for _, c := range cases {
+		if got := redact(c.msg, c.pw); got != c.want {
+			t.Errorf("redact(%q, %q) = %q, want %q", c.msg, c.pw, got, c.want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -81,20 +82,24 @@ func probe(ctx context.Context, t target, timeout time.Duration) (serverStatus, 
 	return st, nil
 }
 
-// run is the whole check for parsed options.
+// run is the whole check for parsed options. The defaults files and the CA
+// file are read under the deadline too: a file on a hung mount must not hold
+// the check past --timeout (special files are refused outright).
 func run(o options, getenv func(string) string) check.Result {
-	if err := o.Thresholds.Validate(); err != nil {
-		return check.Result{Status: check.Unknown, Message: err.Error()}
-	}
-	t, err := o.resolve(getenv)
-	if err != nil {
-		return check.Result{Status: check.Unknown, Message: err.Error()}
-	}
 	timeout := o.Timeout.D()
+	var addr atomic.Pointer[string]
 	onTimeout := func() check.Result {
-		return o.Failure(fmt.Errorf("%s did not answer within %s", t.Addr, timeout))
+		if a := addr.Load(); a != nil {
+			return o.Failure(fmt.Errorf("%s did not answer within %s", *a, timeout))
+		}
+		return o.Failure(fmt.Errorf("the defaults files or --ca-file were not read within --timeout %s", timeout))
 	}
 	return check.Run(timeout, onTimeout, func(ctx context.Context) check.Result {
+		t, err := o.resolve(getenv)
+		if err != nil {
+			return check.Result{Status: check.Unknown, Message: err.Error()}
+		}
+		addr.Store(&t.Addr)
 		st, err := probe(ctx, t, timeout)
 		if err != nil {
 			return o.Failure(errors.New(redact(describe(ctx, err, t, timeout), t.Password)))
@@ -141,10 +146,44 @@ func describe(ctx context.Context, err error, t target, timeout time.Duration) s
 	return msg
 }
 
-// redact hides the password wherever it might appear in a message.
+// minRedactLength is the shortest password redact looks for. A shorter one
+// matches by chance inside ordinary words and numbers ("root" in an address,
+// "1" in a port), and replacing those would point at the secret instead of
+// hiding it; the driver's messages do not echo the password anyway.
+const minRedactLength = 6
+
+// redact hides the password where it appears as a whole word of the message:
+// never inside another word or number, so that the redaction itself cannot
+// reveal which characters the password is made of.
 func redact(msg, password string) string {
-	if password == "" {
+	if len(password) < minRedactLength {
 		return msg
 	}
-	return strings.ReplaceAll(msg, password, "[password]")
+	var b strings.Builder
+	for {
+		i := strings.Index(msg, password)
+		if i < 0 {
+			b.WriteString(msg)
+			return b.String()
+		}
+		end := i + len(password)
+		if wordChar(msg, i-1) || wordChar(msg, end) {
+			b.WriteString(msg[:i+1])
+			msg = msg[i+1:]
+			continue
+		}
+		b.WriteString(msg[:i])
+		b.WriteString("[password]")
+		msg = msg[end:]
+	}
+}
+
+// wordChar reports whether msg[i] exists and is a letter, digit or one of
+// the characters that join words in addresses and names.
+func wordChar(msg string, i int) bool {
+	if i < 0 || i >= len(msg) {
+		return false
+	}
+	c := msg[i]
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-' || c >= 0x80
 }

@@ -6,16 +6,14 @@ package check
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jessevdk/go-flags"
 	"github.com/mackerelio/checkers"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 // Statuses, re-exported so that binaries need not import checkers for them.
@@ -69,46 +67,41 @@ func Worst(sts ...Status) Status {
 // Worse reports whether a is more severe than b, for sorting results.
 func Worse(a, b Status) bool { return severity(a) > severity(b) }
 
-// Duration is a flag value that takes "10" (seconds, as kazeburo's checks do)
-// as well as Go durations such as "10s", "1500ms" or "2m".
-type Duration time.Duration
+// Duration is the suite's one duration type (lib/cli): a bare number is
+// seconds ("10"), or a Go duration ("10s", "1500ms", "2m").
+type Duration = cli.Duration
 
-// UnmarshalFlag implements flags.Unmarshaler.
-func (d *Duration) UnmarshalFlag(s string) error {
-	s = strings.TrimSpace(s)
-	if n, err := strconv.ParseFloat(s, 64); err == nil {
-		if n < 0 {
-			return fmt.Errorf("duration %q is negative", s)
-		}
-		*d = Duration(n * float64(time.Second))
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return fmt.Errorf("duration %q: want seconds (10) or a Go duration (10s, 1500ms)", s)
-	}
-	if v < 0 {
-		return fmt.Errorf("duration %q is negative", s)
-	}
-	*d = Duration(v)
-	return nil
-}
+// AgentTimeout is mackerel-agent's default timeout_seconds for a check: a
+// longer --timeout is accepted, with a warning, since the agent kills the
+// check first unless its timeout_seconds is raised too.
+const AgentTimeout = 30 * time.Second
 
-// MarshalFlag implements flags.Marshaler.
-func (d Duration) MarshalFlag() (string, error) { return time.Duration(d).String(), nil }
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// Common are the flags every check takes. Embed it in a check's options struct
-// with `group:"Common"` or inline.
+// Common are the flags every check takes. Embed it in a check's options
+// struct; Parse validates it.
 type Common struct {
-	Timeout     Duration `long:"timeout" default:"10s" value-name:"DURATION" description:"bound on the whole check: connect, handshake, query (seconds or 10s/1500ms)"`
-	ErrorStatus string   `long:"error-status" default:"critical" choice:"unknown" choice:"warning" choice:"critical" description:"status when the target cannot be asked: connection refused, authentication failed, timeout"`
+	Timeout     Duration `long:"timeout" default:"10s" value-name:"DURATION" description:"bound on the whole check, from the first file read to the last answer: seconds (10) or with a unit (10s, 1500ms)"`
+	ErrorStatus string   `long:"error-status" default:"critical" choice:"unknown" choice:"warning" choice:"critical" description:"status when the target cannot be asked (no answer within --timeout, connection refused, an unusable reply)"`
 	Version     bool     `long:"version" description:"print the version and exit"`
 }
 
-func (c Common) versionWanted() bool { return c.Version }
+// VersionWanted reports --version, for cli.Program.Parse.
+func (c Common) VersionWanted() bool { return c.Version }
+
+// Validate refuses a timeout of 0: it would fail every check as "no answer".
+func (c *Common) Validate() error {
+	if c.Timeout <= 0 {
+		return fmt.Errorf("--timeout %s: want more than 0 (10, 10s, 1500ms)", c.Timeout)
+	}
+	return nil
+}
+
+// Warnings says when --timeout is above mackerel-agent's default.
+func (c *Common) Warnings() []string {
+	if c.Timeout.D() > AgentTimeout {
+		return []string{fmt.Sprintf("--timeout %s is above mackerel-agent's default timeout_seconds (30): raise timeout_seconds in mackerel-agent.conf too, or the agent kills the check first", c.Timeout)}
+	}
+	return nil
+}
 
 // ErrStatus maps --error-status to a Status.
 func (c Common) ErrStatus() Status {
@@ -133,14 +126,12 @@ type Check struct {
 	Binary, Version string
 	Stdout          io.Writer
 	Stderr          io.Writer
-	// exit is os.Exit unless a test replaces it.
-	exit func(int)
 }
 
 // New returns a Check named name (as its lines begin) for the binary of that
-// version, which writes to stdout and exits the process.
+// version, which writes to the process's stdout and stderr.
 func New(name, binary, version string) *Check {
-	return &Check{Name: name, Binary: binary, Version: version, Stdout: os.Stdout, Stderr: os.Stderr, exit: os.Exit}
+	return &Check{Name: name, Binary: binary, Version: version, Stdout: os.Stdout, Stderr: os.Stderr}
 }
 
 // Line formats a result as the single line Mackerel shows.
@@ -153,34 +144,49 @@ func (c *Check) Line(r Result) string {
 // Exit prints the result and exits with its status.
 func (c *Check) Exit(r Result) {
 	fmt.Fprintln(c.Stdout, c.Line(r))
-	c.exit(int(r.Status))
+	os.Exit(int(r.Status))
 }
 
-// ParseFlags parses args into opts (a go-flags options struct, normally
-// embedding Common). --help prints the usage to stdout and exits 0, and so
-// does --version with the version; any other flag error prints the error and
-// the usage as an UNKNOWN result and exits 3.
-func (c *Check) ParseFlags(opts any, args []string) []string {
-	p := flags.NewParser(opts, flags.HelpFlag|flags.PassDoubleDash)
-	rest, err := p.ParseArgs(args)
-	if err == nil {
-		if v, ok := opts.(interface{ versionWanted() bool }); ok && v.versionWanted() {
-			fmt.Fprintln(c.Stdout, c.Binary, c.Version)
-			c.exit(0)
-			return nil
-		}
-		return rest
+// ExitCodes is the end of every check's --help.
+const ExitCodes = `Exit codes (mackerel-agent's check statuses):
+  0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. A bad flag or value is UNKNOWN, in
+  one line that names the flag and what to use instead; --help and
+  --version exit 0. The message is the one line on stdout ("<Name> <STATUS>:
+  ..."); Mackerel shows its first 1024 characters.`
+
+// Command completes p for this check: its name and version, its manual
+// ending with the exit codes, and bad input reported as one UNKNOWN line
+// on stdout, exit 3, so that Mackerel never shows a usage text (or a go-flags
+// exit 1, which it would take for WARNING).
+func (c *Check) Command(p cli.Program) cli.Program {
+	if p.Name == "" {
+		p.Name = c.Binary
 	}
-	var ferr *flags.Error
-	if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
-		fmt.Fprintln(c.Stdout, ferr.Message)
-		c.exit(0)
-		return nil
+	p.Version = c.Version
+	p.Manual = strings.TrimRight(p.Manual, "\n") + "\n\n" + ExitCodes
+	p.BadInput = func(msg string) cli.Outcome {
+		return cli.Outcome{Stdout: c.Line(Result{Status: Unknown, Message: msg + " (see --help)"}) + "\n", Code: int(Unknown), Done: true}
 	}
-	var usage strings.Builder
-	p.WriteHelp(&usage)
-	c.Exit(Result{Status: Unknown, Message: err.Error() + "\n" + usage.String()})
-	return nil
+	return p
+}
+
+// Execute is a check's whole run without exiting: parse args into opts with
+// p (see Command), and unless that ends the run (--help, --version, a bad
+// flag), call run and print its one line. It returns the exit code.
+func (c *Check) Execute(p cli.Program, opts any, args []string, run func() Result) int {
+	_, out := c.Command(p).Parse(opts, args)
+	out.Print(c.Stdout, c.Stderr)
+	if out.Done {
+		return out.Code
+	}
+	r := run()
+	fmt.Fprintln(c.Stdout, c.Line(r))
+	return int(r.Status)
+}
+
+// Main is Execute on the process's arguments, then exit.
+func (c *Check) Main(p cli.Program, opts any, run func() Result) {
+	os.Exit(c.Execute(p, opts, os.Args[1:], run))
 }
 
 // Run calls fn with a context that expires after timeout, and returns its

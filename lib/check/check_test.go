@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 type testOpts struct {
@@ -13,78 +15,69 @@ type testOpts struct {
 	Warning int `long:"warning" default:"300"`
 }
 
-func newTestCheck() (*Check, *bytes.Buffer, *int) {
-	var out bytes.Buffer
-	code := -1
-	c := &Check{Name: "Test", Binary: "check-test", Version: "v1.2.3", Stdout: &out, Stderr: &out}
-	c.exit = func(n int) {
-		if code == -1 {
-			code = n
-		}
-	}
-	return c, &out, &code
+func newTestCheck() (*Check, *bytes.Buffer, *bytes.Buffer) {
+	var out, errb bytes.Buffer
+	return &Check{Name: "Test", Binary: "check-test", Version: "v1.2.3", Stdout: &out, Stderr: &errb}, &out, &errb
 }
 
-func TestParseFlagsBadFlagIsUnknown(t *testing.T) {
-	c, out, code := newTestCheck()
-	var o testOpts
-	c.ParseFlags(&o, []string{"--no-such-flag"})
-	if *code != 3 {
-		t.Fatalf("exit code %d, want 3", *code)
-	}
-	if !strings.HasPrefix(out.String(), "Test UNKNOWN: unknown flag `no-such-flag'") {
-		t.Fatalf("output %q", out.String())
-	}
-	if !strings.Contains(out.String(), "--warning") {
-		t.Fatalf("usage missing from %q", out.String())
-	}
+var testProgram = cli.Program{Summary: "Tests the conventions.", Manual: "Statuses:\n  OK always"}
+
+// execute runs a check that would say OK, with args.
+func execute(args ...string) (code int, stdout, stderr string, o testOpts) {
+	c, out, errb := newTestCheck()
+	code = c.Execute(testProgram, &o, args, func() Result { return Resultf(OK, "fine") })
+	return code, out.String(), errb.String(), o
 }
 
-func TestParseFlagsBadValueIsUnknown(t *testing.T) {
-	for _, args := range [][]string{{"--warning", "abc"}, {"--timeout", "soon"}, {"--error-status", "fatal"}} {
-		c, out, code := newTestCheck()
-		var o testOpts
-		c.ParseFlags(&o, args)
-		if *code != 3 || !strings.Contains(out.String(), "UNKNOWN") {
-			t.Errorf("%v: exit %d output %q", args, *code, out.String())
+func TestBadFlagIsOneUnknownLine(t *testing.T) {
+	cases := map[string][]string{
+		"Test UNKNOWN: unknown flag --no-such-flag (see --help)\n":                                                                       {"--no-such-flag"},
+		"Test UNKNOWN: --warning \"abc\": want a whole number (see --help)\n":                                                            {"--warning", "abc"},
+		"Test UNKNOWN: --error-status \"fatal\": want unknown, warning or critical (see --help)\n":                                       {"--error-status", "fatal"},
+		"Test UNKNOWN: --timeout 0s: want more than 0 (10, 10s, 1500ms) (see --help)\n":                                                  {"--timeout", "0"},
+		"Test UNKNOWN: --timeout: \"-2s\" is negative: want 0 or more (see --help)\n":                                                    {"--timeout", "-2s"},
+		"Test UNKNOWN: unexpected argument \"extra\": this command takes flags only (see --help)\n":                                      {"extra"},
+		"Test UNKNOWN: --timeout: \"1e11\" is too long: at most 8760h (see --help)\n":                                                    {"--timeout", "1e11"},
+		"Test UNKNOWN: --timeout: \"inf\" is not a duration: want seconds (10) or a number with a unit (10s, 1500ms, 2m) (see --help)\n": {"--timeout", "inf"},
+	}
+	for want, args := range cases {
+		code, out, errb, _ := execute(args...)
+		if code != 3 || out != want || errb != "" {
+			t.Errorf("%q: exit %d stdout %q stderr %q\nwant %q", args, code, out, errb, want)
 		}
 	}
 }
 
-func TestParseFlagsHelpExitsZero(t *testing.T) {
-	c, out, code := newTestCheck()
-	var o testOpts
-	c.ParseFlags(&o, []string{"--help"})
-	if *code != 0 || !strings.Contains(out.String(), "--error-status") {
-		t.Fatalf("exit %d output %q", *code, out.String())
+func TestHelpIsTheManual(t *testing.T) {
+	code, out, _, _ := execute("--help")
+	for _, want := range []string{"check-test [OPTIONS]", "Tests the conventions.", "--error-status", "Statuses:\n  OK always", "Exit codes"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("--help: exit %d, no %q in\n%s", code, want, out)
+		}
 	}
 }
 
-func TestParseFlagsDefaults(t *testing.T) {
-	c, _, code := newTestCheck()
-	var o testOpts
-	c.ParseFlags(&o, nil)
-	if *code != -1 {
-		t.Fatalf("exited %d", *code)
+func TestDefaultsRun(t *testing.T) {
+	code, out, errb, o := execute()
+	if code != 0 || out != "Test OK: fine\n" || errb != "" {
+		t.Fatalf("exit %d %q %q", code, out, errb)
 	}
 	if o.Timeout.D() != 10*time.Second || o.ErrStatus() != Critical {
 		t.Fatalf("defaults: %v %v", o.Timeout.D(), o.ErrStatus())
 	}
 }
 
-func TestDuration(t *testing.T) {
-	cases := map[string]time.Duration{"10": 10 * time.Second, "1.5": 1500 * time.Millisecond, "250ms": 250 * time.Millisecond, "2m": 2 * time.Minute}
-	for in, want := range cases {
-		var d Duration
-		if err := d.UnmarshalFlag(in); err != nil || d.D() != want {
-			t.Errorf("%q: %v %v, want %v", in, d.D(), err, want)
-		}
+func TestLongTimeoutIsWarnedAbout(t *testing.T) {
+	code, out, errb, _ := execute("--timeout", "45")
+	if code != 0 || out != "Test OK: fine\n" || !strings.Contains(errb, "--timeout 45s is above mackerel-agent's default timeout_seconds (30)") {
+		t.Fatalf("exit %d %q %q", code, out, errb)
 	}
-	for _, in := range []string{"", "-1", "abc", "-3s"} {
-		var d Duration
-		if err := d.UnmarshalFlag(in); err == nil {
-			t.Errorf("%q accepted as %v", in, d.D())
-		}
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _, _ := execute("--version")
+	if code != 0 || out != "check-test v1.2.3\n" {
+		t.Fatalf("exit %d output %q", code, out)
 	}
 }
 
@@ -96,11 +89,12 @@ func TestErrStatus(t *testing.T) {
 	}
 }
 
-func TestExitLine(t *testing.T) {
-	c, out, code := newTestCheck()
-	c.Exit(Resultf(Warning, "up %d sec < %d", 120, 300))
-	if out.String() != "Test WARNING: up 120 sec < 300\n" || *code != 1 {
-		t.Fatalf("%q %d", out.String(), *code)
+func TestExecuteLine(t *testing.T) {
+	c, out, _ := newTestCheck()
+	var o testOpts
+	code := c.Execute(testProgram, &o, nil, func() Result { return Resultf(Warning, "up %d sec < %d", 120, 300) })
+	if out.String() != "Test WARNING: up 120 sec < 300\n" || code != 1 {
+		t.Fatalf("%q %d", out.String(), code)
 	}
 }
 
@@ -155,14 +149,5 @@ func TestRunGivesUpOnStuckFunction(t *testing.T) {
 	}
 	if el := time.Since(start); el > 2*time.Second {
 		t.Fatalf("took %v", el)
-	}
-}
-
-func TestParseFlagsVersion(t *testing.T) {
-	c, out, code := newTestCheck()
-	var o testOpts
-	c.ParseFlags(&o, []string{"--version"})
-	if *code != 0 || out.String() != "check-test v1.2.3\n" {
-		t.Fatalf("exit %d output %q", *code, out.String())
 	}
 }

@@ -21,10 +21,10 @@ type Thresholds struct {
 // Validate rejects negative thresholds.
 func (t Thresholds) Validate() error {
 	if t.Warning < 0 {
-		return fmt.Errorf("--warning %d is negative", t.Warning)
+		return fmt.Errorf("--warning %d: want 0 or more seconds (0 disables)", t.Warning)
 	}
 	if t.Critical < 0 {
-		return fmt.Errorf("--critical %d is negative", t.Critical)
+		return fmt.Errorf("--critical %d: want 0 or more seconds (0 disables)", t.Critical)
 	}
 	return nil
 }
