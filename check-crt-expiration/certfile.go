@@ -11,7 +11,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 // maxFileSize bounds what is read from one file: certificate bundles are
@@ -77,13 +77,13 @@ var readCertFileHook = readCertFile
 // readCertFile reads and parses one file, refusing files larger than maxFileSize.
 // A FIFO or device named explicitly is refused, not read (it could block).
 func readCertFile(path string) ([]*x509.Certificate, error) {
-	f, _, err := check.OpenRegular(path)
+	f, _, err := cli.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	data, err := check.ReadAtMost(f, path, maxFileSize)
-	if errors.Is(err, check.ErrTooLarge) {
+	data, err := cli.ReadAtMost(f, path, maxFileSize)
+	if errors.Is(err, cli.ErrTooLarge) {
 		return nil, errTooLarge
 	}
 	if err != nil {

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 // maxResolvConfSize bounds what is read of --resolv-conf.
@@ -308,7 +308,7 @@ func parseServer(s string) (string, error) {
 // resolvConfServers reads the nameservers of a resolv.conf.
 // A FIFO or device is refused rather than read (it could block).
 func resolvConfServers(path string) ([]string, error) {
-	data, err := check.ReadRegular(path, maxResolvConfSize)
+	data, err := cli.ReadRegular(path, maxResolvConfSize)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 // The option-file syntax below follows what MariaDB's own clients accept
@@ -103,7 +103,7 @@ func readOptionDir(dir, group string, into optionValues, depth int) error {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, st, err := check.OpenRegular(path)
+	f, st, err := cli.OpenRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +113,8 @@ func readLimited(path string) ([]byte, error) {
 		// here would turn into a puzzling login failure.
 		return nil, fmt.Errorf("%s is world-writable, so anyone could change where the check connects (MySQL clients ignore it): chmod o-w", path)
 	}
-	data, err := check.ReadAtMost(f, path, maxOptionFileSize)
-	if errors.Is(err, check.ErrTooLarge) {
+	data, err := cli.ReadAtMost(f, path, maxOptionFileSize)
+	if errors.Is(err, cli.ErrTooLarge) {
 		return nil, fmt.Errorf("%s: larger than %d bytes, not an option file", path, maxOptionFileSize)
 	}
 	return data, err

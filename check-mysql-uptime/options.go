@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/uptime"
 )
 
@@ -176,7 +177,7 @@ func (o options) tlsConfig(t *target) error {
 		t.TLS.ServerName = "localhost"
 	}
 	if o.CAFile != "" {
-		pem, err := check.ReadRegular(o.CAFile, maxOptionFileSize)
+		pem, err := cli.ReadRegular(o.CAFile, maxOptionFileSize)
 		if err != nil {
 			return fmt.Errorf("--ca-file: %w", err)
 		}

@@ -6,14 +6,13 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
 
-	"github.com/jessevdk/go-flags"
 	mp "github.com/mackerelio/go-mackerel-plugin"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 const binaryName = "mackerel-plugin-upstream"
@@ -23,30 +22,55 @@ var version = "dev"
 // runTimeout bounds a whole run, well under mackerel-agent's 30 s.
 const runTimeout = 20 * time.Second
 
+const noPasswordFlag = "the password comes from --nginx-password-file or $" + passwordEnv + ", never from the command line (ps and mackerel-agent.conf would show it)"
+
+var program = cli.Program{
+	Name:    binaryName,
+	Summary: "A mackerel-agent metrics plugin: how many servers of each nginx (ngx_dynamic_upstream or the nginx/ Lua drop-in) or HAProxy upstream are up, draining or down, and how many requests are in flight where the balancer reports it.",
+	Hints:   map[string]string{"nginx-password": noPasswordFlag},
+	Manual: `Metrics (BALANCER and UPSTREAM with every character outside [-a-zA-Z0-9_]
+turned into _; PREFIX is --metric-key-prefix):
+  PREFIX.BALANCER.servers.UPSTREAM.up        integer  servers taking new requests
+  PREFIX.BALANCER.servers.UPSTREAM.draining  integer  servers finishing in-flight
+                                                      requests, taking no new ones
+  PREFIX.BALANCER.servers.UPSTREAM.down      integer  servers marked down (nginx
+                                                      down, HAProxy maint)
+  PREFIX.BALANCER.servers.UPSTREAM.total     integer  servers in the upstream
+  PREFIX.BALANCER.active.UPSTREAM            integer  requests in flight (HAProxy
+                                                      scur+qcur, the Lua drop-in's
+                                                      active=; absent for the C module)
+
+A balancer that cannot be read is left out (no data in Mackerel) with one line
+on stderr naming it and the reason.
+
+Exit codes: 0 when at least one balancer was read, 1 when none was, 2 for a
+bad flag, value or file (one line on stderr); --help and --version exit 0.
+
+Environment:
+  ` + passwordEnv + `  basic auth password for --nginx-url, when no
+                           --nginx-password-file is given
+
+Example:
+  mackerel-plugin-upstream --nginx-url http://127.0.0.1:6000/dynamic --nginx-zone backend_zone
+  upstream.nginx.servers.backend_zone.up	2	1795610484
+  upstream.nginx.servers.backend_zone.down	1	1795610484`,
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	var opts options
-	parser := flags.NewParser(&opts, flags.HelpFlag|flags.PassDoubleDash)
-	if _, err := parser.ParseArgs(args); err != nil {
-		var ferr *flags.Error
-		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
-			fmt.Fprintln(stdout, ferr.Message)
-			return 0
-		}
-		fmt.Fprintf(stderr, "%s: %v (see --help)\n", binaryName, err)
-		return 2
+	_, out := program.Parse(&opts, args)
+	out.Print(stdout, stderr)
+	if out.Done {
+		return out.Code
 	}
-	if opts.Version {
-		fmt.Fprintf(stdout, "%s %s\n", binaryName, version)
-		return 0
-	}
-	cfgs, err := opts.configs()
+	cfgs, err := opts.configs(os.Getenv)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
-		return 2
+		program.PlainBadInput(err.Error()).Print(stdout, stderr)
+		return cli.ExitCodeBadInput
 	}
 	p := &plugin{prefix: opts.Prefix, balancers: cfgs}
 	helper := mp.NewMackerelPlugin(p)

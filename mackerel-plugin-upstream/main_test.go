@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,6 +223,11 @@ func TestUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[[balancer]]\nname = \"x\"\ndriver = \"f5\"\nupstreams = [\"a\"]\n"), 0o644)
+	fifo := filepath.Join(dir, "fifo.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nginx := []string{"--nginx-url", "http://x/d", "--nginx-zone", "z"}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -231,19 +237,62 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--haproxy-backend", "app"}, "--haproxy-socket and --haproxy-backend go together"},
 		{[]string{"--balancer", "x"}, "--balancer needs --config"},
 		{[]string{"--config", bad}, `unknown driver "f5"`},
-		{[]string{"--config", filepath.Join(dir, "missing.toml")}, "missing.toml"},
-		{[]string{"--nginx-url", "http://x/d", "--nginx-zone", "z", "--metric-key-prefix", "a.*"}, "--metric-key-prefix"},
-		{[]string{"--nginx-url", "http://x/d", "--nginx-zone", "z", "--haproxy-socket", "s", "--haproxy-backend", "b", "--haproxy-name", "nginx"}, `"nginx" is used twice`},
-		{[]string{"--nope"}, "unknown flag"},
+		{[]string{"--config", filepath.Join(dir, "missing.toml")}, "--config: open " + filepath.Join(dir, "missing.toml") + ": no such file or directory"},
+		{[]string{"--config", fifo}, "--config: " + fifo + " is a named pipe (FIFO), not a regular file"},
+		{append(nginx, "--metric-key-prefix", "a.*"), "--metric-key-prefix"},
+		{append(nginx, "--haproxy-socket", "s", "--haproxy-backend", "b", "--haproxy-name", "nginx"), `"nginx" is used twice`},
+		{[]string{"--nope"}, "unknown flag --nope"},
+		{append(nginx, "extra"), `unexpected argument "extra": this command takes flags only`},
+		{append(nginx, "--timeout", "0"), "--timeout 0s: want more than 0 and at most 20s"},
+		{append(nginx, "--timeout", "21"), "--timeout 21s: want more than 0 and at most 20s"},
+		{append(nginx, "--timeout", "soon"), `--timeout: "soon" is not a duration`},
+		{append(nginx, "--nginx-password", "hunter22"), "unknown flag --nginx-password: the password comes from --nginx-password-file or $UPSTREAM_NGINX_PASSWORD, never from the command line"},
+		{append(nginx, "--nginx-password-file", filepath.Join(dir, "none")), "--nginx-password-file: open "},
+		{[]string{"--nginx-password-file", bad}, "--nginx-password-file needs --nginx-url"},
 	} {
 		var out, errb bytes.Buffer
 		code := run(c.args, &out, &errb)
-		if code != 2 || !strings.Contains(errb.String(), c.want) {
-			t.Errorf("%v: exit %d, stderr %q, want %q", c.args, code, errb.String(), c.want)
+		if code != 2 || !strings.Contains(errb.String(), c.want) || out.Len() != 0 ||
+			!strings.HasPrefix(errb.String(), "mackerel-plugin-upstream: ") || strings.Count(errb.String(), "\n") != 1 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q, want one line with %q", c.args, code, out.String(), errb.String(), c.want)
+		}
+		if strings.Contains(errb.String(), "hunter22") {
+			t.Errorf("%v: the password is shown: %q", c.args, errb.String())
 		}
 	}
 	var out, errb bytes.Buffer
 	if code := run([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "mackerel-plugin-upstream ") {
 		t.Errorf("--version: %d %q", code, out.String())
+	}
+	out.Reset()
+	if code := run([]string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "PREFIX.BALANCER.servers.UPSTREAM.draining  integer") ||
+		!strings.Contains(out.String(), "--nginx-password-file") || !strings.Contains(out.String(), "Exit codes") {
+		t.Errorf("--help: %d\n%s", code, out.String())
+	}
+}
+
+// The nginx password comes from --nginx-password-file, else from the
+// environment; bare seconds are a --timeout like everywhere in the suite.
+func TestPasswordAndTimeout(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pwFile, []byte("from file\n"), 0o600)
+	env := func(k string) string {
+		if k == "UPSTREAM_NGINX_PASSWORD" {
+			return "from env"
+		}
+		return ""
+	}
+	for want, args := range map[string][]string{
+		"from file": {"--nginx-url", "http://x/d", "--nginx-zone", "z", "--nginx-password-file", pwFile, "--timeout", "3"},
+		"from env":  {"--nginx-url", "http://x/d", "--nginx-zone", "z", "--nginx-user", "ops", "--timeout", "3"},
+	} {
+		var o options
+		if _, out := program.Parse(&o, args); out.Done {
+			t.Fatalf("%v: %+v", args, out)
+		}
+		cfgs, err := o.configs(env)
+		if err != nil || len(cfgs) != 1 || cfgs[0].Password != want || time.Duration(cfgs[0].Timeout) != 3*time.Second {
+			t.Errorf("%v: %+v %v", args, cfgs, err)
+		}
 	}
 }

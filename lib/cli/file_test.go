@@ -1,4 +1,4 @@
-package check
+package cli
 
 import (
 	"errors"
@@ -47,5 +47,26 @@ func TestReadRegular(t *testing.T) {
 	}
 	if _, err := ReadRegular(path+".missing", 4); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing: %v", err)
+	}
+}
+
+func TestReadSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	if s, err := ReadSecretFile("--pw-file", write("ok", "s3cret pw\n")); err != nil || s != "s3cret pw" {
+		t.Errorf("%q %v", s, err)
+	}
+	if s, err := ReadSecretFile("--pw-file", write("crlf", "s3cret\r\n")); err != nil || s != "s3cret" {
+		t.Errorf("%q %v", s, err)
+	}
+	for name, body := range map[string]string{"empty": "", "newline": "\n", "two": "a\nb\n", "big": strings.Repeat("x", 5000)} {
+		_, err := ReadSecretFile("--pw-file", write(name, body))
+		if err == nil || !strings.HasPrefix(err.Error(), "--pw-file") || (len(body) > 1 && strings.Contains(err.Error(), body[:1]+"\n")) {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package check
+package cli
 
 import (
 	"errors"
@@ -6,13 +6,14 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 )
 
 // ErrNotRegular is wrapped by OpenRegular's refusal of a special file.
 var ErrNotRegular = errors.New("not a regular file")
 
-// OpenRegular opens path for reading only when it is a regular file. A FIFO
+// OpenRegular opens path (a file named by a flag) for reading only when it is a regular file. A FIFO
 // would otherwise block the open itself until a writer appears, past any
 // deadline, and a device may never end: the file is opened without blocking
 // and its type checked on the open descriptor (no race with a rename), and
@@ -74,3 +75,25 @@ func ReadAtMost(r io.Reader, path string, max int64) ([]byte, error) {
 
 // ErrTooLarge is wrapped by ReadAtMost's refusal of a large file.
 var ErrTooLarge = errors.New("too large for this kind of file")
+
+// maxSecretSize bounds a password file: a secret, not a document.
+const maxSecretSize = 4096
+
+// ReadSecretFile reads a password from the file named by flag: one line,
+// its line ending removed. Errors name the flag and the path, never the
+// content. Secrets come from such a file or from the environment, never from
+// a flag's value, which ps and mackerel-agent.conf would show.
+func ReadSecretFile(flag, path string) (string, error) {
+	data, err := ReadRegular(path, maxSecretSize)
+	if err != nil {
+		return "", fmt.Errorf("%s: %v", flag, err)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
+	if s == "" {
+		return "", fmt.Errorf("%s %s: the file is empty", flag, path)
+	}
+	if strings.ContainsAny(s, "\r\n") {
+		return "", fmt.Errorf("%s %s: more than one line; the file holds the password alone", flag, path)
+	}
+	return s, nil
+}
