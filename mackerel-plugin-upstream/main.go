@@ -26,6 +26,7 @@ const noPasswordFlag = "the password comes from --nginx-password-file or $" + pa
 
 var program = cli.Program{
 	Name:    binaryName,
+	Version: version,
 	Summary: "A mackerel-agent metrics plugin: how many servers of each nginx (ngx_dynamic_upstream or the nginx/ Lua drop-in) or HAProxy upstream are up, draining or down, and how many requests are in flight where the balancer reports it.",
 	Hints:   map[string]string{"nginx-password": noPasswordFlag},
 	Manual: `Metrics (BALANCER and UPSTREAM with every character outside [-a-zA-Z0-9_]

@@ -261,7 +261,7 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 	var out, errb bytes.Buffer
-	if code := run([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "mackerel-plugin-upstream ") {
+	if code := run([]string{"--version"}, &out, &errb); code != 0 || out.String() != "mackerel-plugin-upstream dev\n" {
 		t.Errorf("--version: %d %q", code, out.String())
 	}
 	out.Reset()

@@ -33,7 +33,7 @@ func TestBadFlagIsOneUnknownLine(t *testing.T) {
 	cases := map[string][]string{
 		"Test UNKNOWN: unknown flag --no-such-flag (see --help)\n":                                                                       {"--no-such-flag"},
 		"Test UNKNOWN: --warning \"abc\": want a whole number (see --help)\n":                                                            {"--warning", "abc"},
-		"Test UNKNOWN: --error-status \"fatal\": want unknown, warning or critical (see --help)\n":                                       {"--error-status", "fatal"},
+		"Test UNKNOWN: --error-status: \"fatal\": want unknown, warning or critical (see --help)\n":                                      {"--error-status", "fatal"},
 		"Test UNKNOWN: --timeout 0s: want more than 0 (10, 10s, 1500ms) (see --help)\n":                                                  {"--timeout", "0"},
 		"Test UNKNOWN: --timeout: \"-2s\" is negative: want 0 or more (see --help)\n":                                                    {"--timeout", "-2s"},
 		"Test UNKNOWN: unexpected argument \"extra\": this command takes flags only (see --help)\n":                                      {"extra"},
@@ -83,7 +83,7 @@ func TestVersion(t *testing.T) {
 
 func TestErrStatus(t *testing.T) {
 	for s, want := range map[string]Status{"unknown": Unknown, "warning": Warning, "critical": Critical} {
-		if got := (Common{ErrorStatus: s}).ErrStatus(); got != want {
+		if got := (Common{ErrorStatus: ErrorStatus(s)}).ErrStatus(); got != want {
 			t.Errorf("%s: %v", s, got)
 		}
 	}
