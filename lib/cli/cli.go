@@ -14,6 +14,24 @@
 //   - Positional arguments are refused unless the binary takes them.
 //   - Values are validated at parse time: every options struct (and every
 //     struct embedded in it) with a Validate() error method is asked.
+//
+// Adopting it:
+//
+//   - A check: embed check.Common in the options, describe the check in a
+//     cli.Program (Summary, Manual with its statuses and an example), and
+//     call check.New(name, binary, version).Main(program, &opts, run) from
+//     main, or Execute(program, &opts, args, run) where the exit code must be
+//     returned (a subcommand such as deploy-tool check).
+//   - A plugin or tool with run(args, stdout, stderr) int: set Name and
+//     Version, then
+//     rest, out := program.Parse(&opts, args); out.Print(stdout, stderr);
+//     if out.Done { return out.Code }. A later error about a value (a file
+//     that does not parse) goes through program.PlainBadInput(msg) to keep
+//     the same one-line form and exit code.
+//   - Durations: a field of type Duration (flags and TOML alike). Secrets:
+//     ReadSecretFile or the environment, never a flag. Files named by flags:
+//     ReadRegular, which refuses a FIFO instead of blocking on it.
+//   - Add the binary to internal/clitest's table (one line).
 package cli
 
 import (
