@@ -57,6 +57,7 @@ var badInputs = []struct {
 	{[]string{"--timeout", "-5"}, `--timeout: "-5" is negative`},
 	{[]string{"--timeout"}, "--timeout needs a value"},
 	{[]string{"stray"}, `unexpected argument "stray"`},
+	{[]string{"-h", "db1"}, "-h/--help shows the manual and goes alone"},
 }
 
 // goInternals are words that only a programmer would recognise.

@@ -141,6 +141,11 @@ func (p Program) Parse(opts any, args []string) ([]string, Outcome) {
 	if err != nil {
 		var ferr *flags.Error
 		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
+			if len(args) > 1 {
+				// "-h db1" is a MySQL user's host, not a wish for help: a check
+				// printing its manual would exit 0, OK, forever.
+				return nil, p.bad(helpNotAlone(parser))
+			}
 			return nil, Outcome{Stdout: p.manual(parser), Done: true}
 		}
 		return nil, p.bad(p.reword(parser, err))
@@ -170,6 +175,14 @@ func (p Program) Parse(opts any, args []string) ([]string, Outcome) {
 		}
 	}
 	return rest, Outcome{Stderr: warnings.String()}
+}
+
+func helpNotAlone(parser *flags.Parser) string {
+	msg := "-h/--help shows the manual and goes alone"
+	if o := parser.FindOptionByShortName('H'); o != nil && o.LongName != "" {
+		msg += ": for --" + o.LongName + " the short flag is -H"
+	}
+	return msg
 }
 
 func (p Program) bad(msg string) Outcome {

@@ -203,3 +203,19 @@ func TestRequiredFlag(t *testing.T) {
 		t.Errorf("outcome %+v", out)
 	}
 }
+
+// -h with anything else is a mistake (a MySQL user's -h HOST), never the
+// manual: a check would exit 0, OK, on every run.
+func TestHelpGoesAlone(t *testing.T) {
+	var o struct {
+		Host string `long:"host" short:"H" description:"host"`
+	}
+	for _, args := range [][]string{{"-h", "db1"}, {"--host", "x", "--help"}} {
+		if _, out := prog.Parse(&o, args); out.Code != 2 || out.Stderr != "test-bin: -h/--help shows the manual and goes alone: for --host the short flag is -H (see --help)\n" {
+			t.Errorf("%q: %+v", args, out)
+		}
+	}
+	if _, out := prog.Parse(&o, []string{"-h"}); out.Code != 0 || !strings.Contains(out.Stdout, "--host") {
+		t.Errorf("-h alone: %+v", out)
+	}
+}
