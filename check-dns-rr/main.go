@@ -23,7 +23,7 @@ type options struct {
 	Min              int      `long:"min" value-name:"N" description:"CRITICAL when a server answers fewer than N addresses"`
 	ProbePort        int      `long:"probe-port" value-name:"PORT" description:"connect to every member on this TCP port, concurrently"`
 	ProbeHTTP        string   `long:"probe-http" value-name:"PATH" description:"with --probe-port: GET this path (Host: the --name) and expect 2xx or 3xx"`
-	MinAlive         int      `long:"min-alive" value-name:"N" description:"CRITICAL when fewer than N members pass the probe, WARNING when some fail (default 0: all members must pass)"`
+	MinAlive         int      `long:"min-alive" value-name:"N" description:"with --probe-port: CRITICAL when fewer than N members pass the probe (or the set holds fewer), WARNING when some fail (default 0: all members must pass)"`
 	check.Common
 }
 

@@ -25,7 +25,7 @@ const (
 // default so that an empty value means "not given": a value from the
 // defaults file then applies, and only then the built-in default.
 type options struct {
-	Host              string  `long:"host" short:"H" value-name:"HOST" description:"server to connect to over TCP (default 127.0.0.1, or host= from the defaults file)"`
+	Host              string  `long:"host" short:"H" value-name:"HOST[:PORT]" description:"server to connect to over TCP, optionally with its port ([IPv6]:PORT) (default 127.0.0.1, or host= from the defaults file)"`
 	Port              int     `long:"port" short:"P" value-name:"PORT" description:"TCP port (default 3306, or port= from the defaults file)"`
 	Socket            string  `long:"socket" short:"S" value-name:"PATH" description:"connect over this unix socket instead of TCP (or socket= from the defaults file)"`
 	User              string  `long:"user" short:"u" value-name:"USER" description:"user to connect as (default root, or user= from the defaults file); the password comes from the defaults file or MYSQL_PWD, never from the command line"`
