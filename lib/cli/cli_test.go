@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/BurntSushi/toml"
 )
 
 type Shared struct {
@@ -217,5 +219,24 @@ func TestHelpGoesAlone(t *testing.T) {
 	}
 	if _, out := prog.Parse(&o, []string{"-h"}); out.Code != 0 || !strings.Contains(out.Stdout, "--host") {
 		t.Errorf("-h alone: %+v", out)
+	}
+}
+
+// In a real TOML file (the format deploy-tool and lib/balancer read), bare
+// numbers are seconds and strings follow the flag's rules.
+func TestDurationInTOMLFile(t *testing.T) {
+	var doc struct {
+		A, B, C Duration
+	}
+	if _, err := toml.Decode("a = 5\nb = \"1500ms\"\nc = 0.25\n", &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.A.D() != 5*time.Second || doc.B.D() != 1500*time.Millisecond || doc.C.D() != 250*time.Millisecond {
+		t.Errorf("%+v", doc)
+	}
+	for _, bad := range []string{"a = -1", `a = "soon"`, "a = nan", "a = true"} {
+		if _, err := toml.Decode(bad, &doc); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
 	}
 }
