@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/check"
 )
 
 func TestResolve(t *testing.T) {
@@ -125,7 +127,7 @@ func TestSpecialFilesAreRefused(t *testing.T) {
 		"!include":        {DefaultsFile: include},
 		"--ca-file":       {CAFile: fifo},
 	} {
-		o.Timeout = 30 * 1e9
+		o.Timeout = check.Duration(30 * time.Second)
 		done := make(chan string, 1)
 		go func() { done <- run(o, func(string) string { return "" }).Message }()
 		select {
