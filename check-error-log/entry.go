@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"regexp"
+)
+
+// An entry is one logged error: its first line and the lines that belong to
+// it (a PHP "Stack trace:" block, a Go panic's goroutine dump, an indented
+// continuation).
+type entry struct {
+	head  string
+	trace []string
+	// more counts trace lines beyond maxTraceLines, kept out of memory.
+	more int
+}
+
+// assembler cuts a stream of lines into entries and hands the matching ones
+// to emit. It is fed whole lines without their newline.
+type assembler struct {
+	match         func(head []byte) bool
+	emit          func(e *entry)
+	maxTraceLines int
+	maxLineBytes  int // a kept trace line is cut to this many bytes
+
+	cur       *entry // the entry being assembled, nil when skipping one
+	inEntry   bool   // a head was seen (matching or not): its continuations follow
+	goPanic   bool   // the head began a Go panic: its dump has unindented lines
+	followers int    // lines that continued the current entry
+}
+
+// feed takes one line.
+func (a *assembler) feed(line []byte) {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if a.inEntry && a.continues(line) {
+		a.followers++
+		if a.cur != nil && len(line) > 0 {
+			a.addTrace(line)
+		}
+		return
+	}
+	a.flush()
+	if len(bytes.TrimSpace(line)) == 0 {
+		return
+	}
+	a.inEntry = true
+	a.goPanic = isGoPanicHead(line)
+	if a.match(line) {
+		a.cur = &entry{head: string(line)}
+	}
+}
+
+func (a *assembler) addTrace(line []byte) {
+	if len(a.cur.trace) >= a.maxTraceLines {
+		a.cur.more++
+		return
+	}
+	if len(line) > a.maxLineBytes {
+		line = line[:a.maxLineBytes]
+	}
+	a.cur.trace = append(a.cur.trace, string(line))
+}
+
+// flush ends the entry being assembled.
+func (a *assembler) flush() {
+	if a.cur != nil {
+		a.emit(a.cur)
+	}
+	a.cur, a.inEntry, a.goPanic, a.followers = nil, false, false, 0
+}
+
+var (
+	phpFrame  = regexp.MustCompile(`^#\d+ `)
+	goFrame   = regexp.MustCompile(`^[\w./*()\[\]-]+\(.*\)$`)
+	goRuntime = [][]byte{
+		[]byte("goroutine "), []byte("[signal "), []byte("created by "), []byte("exit status "),
+		[]byte("...additional frames elided..."), []byte("panic: "), []byte("fatal error: "),
+	}
+)
+
+// continues reports whether line belongs to the current entry.
+func (a *assembler) continues(line []byte) bool {
+	if len(line) == 0 || len(bytes.TrimSpace(line)) == 0 {
+		return a.goPanic // a panic's dump has blank lines between goroutines
+	}
+	switch {
+	case line[0] == ' ' || line[0] == '\t':
+		return true
+	case bytes.HasPrefix(line, []byte("Stack trace:")), bytes.HasPrefix(line, []byte("Next ")),
+		phpFrame.Match(line):
+		return true
+	}
+	if !a.goPanic {
+		return false
+	}
+	for _, p := range goRuntime {
+		if bytes.HasPrefix(line, p) {
+			return !a.startsNewPanic(line, p)
+		}
+	}
+	return goFrame.Match(line)
+}
+
+// startsNewPanic: a "panic: " or "fatal error: " line after a dump has begun
+// is another crash (a restarted program crashing again).
+func (a *assembler) startsNewPanic(line, prefix []byte) bool {
+	isHead := bytes.Equal(prefix, []byte("panic: ")) || bytes.Equal(prefix, []byte("fatal error: "))
+	return isHead && a.followers > 0
+}
+
+func isGoPanicHead(line []byte) bool {
+	return bytes.HasPrefix(line, []byte("panic: ")) || bytes.HasPrefix(line, []byte("fatal error: "))
+}
