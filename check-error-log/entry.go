@@ -27,6 +27,7 @@ type assembler struct {
 	inEntry   bool   // a head was seen (matching or not): its continuations follow
 	goPanic   bool   // the head began a Go panic: its dump has unindented lines
 	followers int    // lines that continued the current entry
+	blanks    int    // blank lines after the entry's last line, not yet known to belong
 }
 
 // feed takes one line.
@@ -34,17 +35,27 @@ func (a *assembler) feed(line []byte) {
 	if n := len(line); n > 0 && line[n-1] == '\r' {
 		line = line[:n-1]
 	}
-	if a.inEntry && a.continues(line) {
-		a.followers++
-		if a.cur != nil && len(line) > 0 {
-			a.addTrace(line)
+	if len(bytes.TrimSpace(line)) == 0 {
+		// Blank lines separate a PHP exception from the next in its chain
+		// and a panic's goroutines: whether they belong to the entry is
+		// known at the next line that is not blank.
+		if a.inEntry {
+			a.blanks++
 		}
 		return
 	}
-	a.flush()
-	if len(bytes.TrimSpace(line)) == 0 {
+	if a.inEntry && a.continues(line) {
+		a.followers++
+		if a.cur != nil {
+			for ; a.blanks > 0; a.blanks-- {
+				a.addTrace(nil)
+			}
+			a.addTrace(line)
+		}
+		a.blanks = 0
 		return
 	}
+	a.flush()
 	a.inEntry = true
 	a.goPanic = isGoPanicHead(line)
 	if a.match(line) {
@@ -68,7 +79,7 @@ func (a *assembler) flush() {
 	if a.cur != nil {
 		a.emit(a.cur)
 	}
-	a.cur, a.inEntry, a.goPanic, a.followers = nil, false, false, 0
+	a.cur, a.inEntry, a.goPanic, a.followers, a.blanks = nil, false, false, 0, 0
 }
 
 var (
@@ -82,9 +93,6 @@ var (
 
 // continues reports whether line belongs to the current entry.
 func (a *assembler) continues(line []byte) bool {
-	if len(line) == 0 || len(bytes.TrimSpace(line)) == 0 {
-		return a.goPanic // a panic's dump has blank lines between goroutines
-	}
 	switch {
 	case line[0] == ' ' || line[0] == '\t':
 		return true

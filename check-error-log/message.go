@@ -40,7 +40,7 @@ func (c *config) result(f *findings, slack string) check.Result {
 		lines = append(lines, slack)
 	}
 	// "ErrorLog CRITICAL: " comes first on the line Mackerel keeps.
-	budget := maxMessage - len("ErrorLog UNKNOWN: ")
+	budget := maxMessage - len("ErrorLog CRITICAL: ")
 	return check.Result{Status: st, Message: fit(lines, f.groups, budget)}
 }
 
