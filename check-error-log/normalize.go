@@ -89,9 +89,22 @@ func stripPrefix(line string) string {
 	return line
 }
 
-// key is the message a line is grouped by.
+// key is the message a line is grouped by. The rules are applied until
+// nothing changes (a mask can join what another then matches), so that a key
+// is its own key.
 func (n *normalizer) key(line string) string {
 	s := stripPrefix(line)
+	for range 4 {
+		next := n.mask(s)
+		if next == s {
+			break
+		}
+		s = next
+	}
+	return s
+}
+
+func (n *normalizer) mask(s string) string {
 	for _, r := range n.rules {
 		if r.fn != nil {
 			s = r.re.ReplaceAllStringFunc(s, r.fn)

@@ -95,3 +95,21 @@ func TestStatusThresholds(t *testing.T) {
 		}
 	}
 }
+
+// splitLine ends on any bytes: a run of UTF-8 continuation bytes once made
+// it loop forever.
+func TestSplitLineInvalidUTF8(t *testing.T) {
+	s := strings.Repeat("\x80", 50) + "ok"
+	parts := splitLine(s, 10)
+	if strings.Join(parts, "") != s {
+		t.Errorf("parts %q", parts)
+	}
+	for _, p := range parts {
+		if len(p) > 10 {
+			t.Errorf("part of %d bytes", len(p))
+		}
+	}
+	if got := splitLine("aé"+strings.Repeat("é", 10), 6); strings.Join(got, "") != "aé"+strings.Repeat("é", 10) || got[0] != "aéé" {
+		t.Errorf("%q", got)
+	}
+}

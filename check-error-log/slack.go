@@ -138,10 +138,13 @@ func (s *slackState) queue(c *config, groups []*group, total int, now time.Time)
 
 // slackEscape makes text safe for Slack's mrkdwn: &, < and > are control
 // characters there (a "<n>" would read as a link), and a ``` inside a code
-// block would end it.
+// block would end it (a zero-width space goes between two backticks).
 func slackEscape(s string) string {
 	s = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
-	return strings.ReplaceAll(s, "```", "`\u200b`\u200b`")
+	for strings.Contains(s, "``") {
+		s = strings.ReplaceAll(s, "``", "`\u200b`")
+	}
+	return s
 }
 
 func plural(n int, one, many string) string {
@@ -236,8 +239,8 @@ func splitLine(s string, n int) []string {
 	var out []string
 	for len(s) > n {
 		i := n
-		for i > 0 && !utf8.RuneStart(s[i]) {
-			i--
+		for i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+			i-- // not inside a rune, unless the bytes are no UTF-8 anyway
 		}
 		out = append(out, s[:i])
 		s = s[i:]
