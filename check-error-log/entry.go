@@ -83,7 +83,6 @@ func (a *assembler) flush() {
 }
 
 var (
-	phpFrame  = regexp.MustCompile(`^#\d+ `)
 	goFrame   = regexp.MustCompile(`^[\w./*()\[\]-]+\(.*\)$`)
 	goRuntime = [][]byte{
 		[]byte("goroutine "), []byte("[signal "), []byte("created by "), []byte("exit status "),
@@ -97,7 +96,7 @@ func (a *assembler) continues(line []byte) bool {
 	case line[0] == ' ' || line[0] == '\t':
 		return true
 	case bytes.HasPrefix(line, []byte("Stack trace:")), bytes.HasPrefix(line, []byte("Next ")),
-		phpFrame.Match(line):
+		isPHPFrame(line):
 		return true
 	}
 	if !a.goPanic {
@@ -116,6 +115,18 @@ func (a *assembler) continues(line []byte) bool {
 func (a *assembler) startsNewPanic(line, prefix []byte) bool {
 	isHead := bytes.Equal(prefix, []byte("panic: ")) || bytes.Equal(prefix, []byte("fatal error: "))
 	return isHead && a.followers > 0
+}
+
+// isPHPFrame reports whether line is a frame of a PHP stack trace: "#12 …".
+func isPHPFrame(line []byte) bool {
+	if len(line) < 3 || line[0] != '#' {
+		return false
+	}
+	i := 1
+	for i < len(line) && line[i] >= '0' && line[i] <= '9' {
+		i++
+	}
+	return i > 1 && i < len(line) && line[i] == ' '
 }
 
 func isGoPanicHead(line []byte) bool {
