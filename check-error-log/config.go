@@ -79,7 +79,7 @@ func newConfig(o options, getenv func(string) string) (*config, error) {
 	case o.SlackTimeout.D() <= 0:
 		return nil, errors.New("--slack-timeout must be more than 0")
 	}
-	c.status = map[string]check.Status{"critical": check.Critical, "warning": check.Warning, "unknown": check.Unknown, "ok": check.OK}[o.Status]
+	c.status = statusNames[string(o.Status)]
 	c.host = o.HostName
 	if c.host == "" {
 		if c.host, err = os.Hostname(); err != nil {

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"time"
 
@@ -23,7 +24,7 @@ type options struct {
 	MaskNumbers   bool           `long:"mask-numbers" description:"also replace every number by <n> before grouping (line numbers included)"`
 	Warning       int            `long:"warning" short:"w" default:"0" value-name:"N" description:"WARNING when at least N errors were found in this run (0: never)"`
 	Critical      int            `long:"critical" short:"c" default:"1" value-name:"N" description:"--status when at least N errors were found in this run (0: never)"`
-	Status        string         `long:"status" default:"critical" choice:"critical" choice:"warning" choice:"unknown" choice:"ok" description:"the status --critical raises"`
+	Status        statusName     `long:"status" default:"critical" value-name:"critical|warning|unknown|ok" description:"the status --critical raises"`
 	HostName      string         `long:"host-name" value-name:"NAME" description:"the host named in messages and posts (default: this machine's host name)"`
 	SlackWebhook  string         `long:"slack-webhook" value-name:"URL" description:"post the groups to this Slack incoming webhook; prefer --slack-webhook-file or SLACK_WEBHOOK_URL, as a flag is visible in ps"`
 	SlackFile     string         `long:"slack-webhook-file" value-name:"FILE" description:"read the Slack webhook URL from this file (its first line)"`
@@ -36,6 +37,21 @@ type options struct {
 	FromStart     bool           `long:"from-start" description:"on the first run (no state yet), read the logs from their start instead of their end"`
 	StateDir      string         `long:"state-dir" value-name:"DIR" description:"where the state (offsets, undelivered posts) is kept (default: $MACKEREL_PLUGIN_WORKDIR, else the temp dir)"`
 	check.Common
+}
+
+// statusName is the --status value, checked when parsed so that a wrong one
+// is a flag error (UNKNOWN).
+type statusName string
+
+var statusNames = map[string]check.Status{"critical": check.Critical, "warning": check.Warning, "unknown": check.Unknown, "ok": check.OK}
+
+// UnmarshalFlag implements go-flags' Unmarshaler.
+func (s *statusName) UnmarshalFlag(v string) error {
+	if _, ok := statusNames[v]; !ok {
+		return fmt.Errorf("--status %q: want critical, warning, unknown or ok", v)
+	}
+	*s = statusName(v)
+	return nil
 }
 
 func main() {
