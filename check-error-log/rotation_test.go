@@ -140,7 +140,8 @@ func TestMissingLog(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "php_error.log")
 	appendFile(t, log, "")
-	c := newTestConfig(t, nil, "-f", log, "-f", filepath.Join(dir, "gone.log"), "-f", filepath.Join(dir, "*.nomatch"), "-p", "Fatal", "--critical", "0", "--warning", "1", "--error-status", "unknown")
+	gone := filepath.Join(dir, "gone.log")
+	c := newTestConfig(t, nil, "-f", log, "-f", gone, "-f", filepath.Join(dir, "*.nomatch"), "-p", "Fatal", "--critical", "0", "--warning", "1", "--error-status", "unknown")
 	c.run(time.Now())
 	appendFile(t, log, "PHP Fatal error: x\n")
 	r := c.run(time.Now())
@@ -153,6 +154,12 @@ func TestMissingLog(t *testing.T) {
 	c.o.Warning = 0
 	if r := c.run(time.Now()); r.Status != check.Unknown {
 		t.Errorf("missing log alone: %v %q", r.Status, r.Message)
+	}
+	// Once it exists, it is read from its start.
+	appendFile(t, gone, "PHP Fatal error: in the new file\n")
+	c.o.Warning = 1
+	if r := c.run(time.Now()); !strings.HasPrefix(r.Message, "1 error in 1 group on web-1\n--file") || !strings.HasSuffix(r.Message, "1× PHP Fatal error: in the new file") {
+		t.Errorf("created log: %q", r.Message)
 	}
 }
 
@@ -199,5 +206,26 @@ func TestStatePerPatterns(t *testing.T) {
 	appendFile(t, log, "PHP Fatal error: x\nPHP Warning: y\n")
 	if ra, rb := a.run(time.Now()), b.run(time.Now()); errorCount(t, ra) != 1 || errorCount(t, rb) != 1 {
 		t.Errorf("%q / %q", ra.Message, rb.Message)
+	}
+}
+
+// A glob is expanded at every run: a log that appears later is read from its
+// start (it is new), and every matching log counts.
+func TestGlob(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.error.log"), filepath.Join(dir, "b.error.log")
+	appendFile(t, a, "PHP Fatal error: before\n")
+	c := newTestConfig(t, nil, "-f", filepath.Join(dir, "*.error.log"), "-p", "Fatal")
+	c.run(time.Now())
+	appendFile(t, a, "PHP Fatal error: in a\n")
+	appendFile(t, b, "PHP Fatal error: in b\n")
+	r := c.run(time.Now())
+	if errorCount(t, r) != 2 {
+		t.Errorf("%q", r.Message)
+	}
+	appendFile(t, a, "PHP Fatal error: in a\n")
+	appendFile(t, b, "PHP Fatal error: in b\n")
+	if r := c.run(time.Now()); errorCount(t, r) != 2 || !strings.Contains(r.Message, "2 groups") {
+		t.Errorf("%q", r.Message)
 	}
 }

@@ -21,8 +21,11 @@ import (
 // together, so a run killed at any point either reads its lines again or has
 // their post kept.
 type savedState struct {
-	Logs  map[string]*tail.State `json:"logs"`
-	Slack slackState             `json:"slack"`
+	// Started is when the check first ran with this state: a log without
+	// an offset after that is new, and read from its start.
+	Started time.Time              `json:"started"`
+	Logs    map[string]*tail.State `json:"logs"`
+	Slack   slackState             `json:"slack"`
 }
 
 // findings is what one run read.
@@ -88,7 +91,10 @@ func (c *config) read(st *savedState, now time.Time) (*findings, error) {
 	buf := make([]byte, 1<<20+c.o.MaxLineBytes)
 	budget := c.o.MaxReadBytes
 	for _, p := range paths {
-		run, err := tail.Open(p, st.Logs[p], tail.Options{FromStart: c.o.FromStart, Now: now})
+		// The first run starts at the end of the logs; a log that appears
+		// later (a glob's new match, a missing file created) is read whole.
+		fromStart := c.o.FromStart || !st.Started.IsZero()
+		run, err := tail.Open(p, st.Logs[p], tail.Options{FromStart: fromStart, Now: now})
 		if err != nil {
 			f.problems = append(f.problems, err.Error())
 			continue // its state stays as it was
@@ -110,6 +116,9 @@ func (c *config) read(st *savedState, now time.Time) (*findings, error) {
 		next := run.Finish()
 		run.Close()
 		st.Logs[p] = &next
+	}
+	if st.Started.IsZero() {
+		st.Started = now
 	}
 	f.groups, f.total = g.sorted(), g.total
 	return f, nil

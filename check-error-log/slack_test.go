@@ -146,16 +146,18 @@ func TestSlackSlow(t *testing.T) {
 			r.c.o.Timeout = check.Duration(3 * time.Second)
 			r.slack.set(func(f *fakeSlack) {
 				if accepted {
-					f.slowAccept = 10 * time.Second
+					f.slowAccept = time.Minute
 				} else {
-					f.slowReject = 10 * time.Second
+					f.slowReject = time.Minute
 				}
 			})
 			r.phpFatal(1, "slow")
 			start := time.Now()
 			res := r.run()
-			if took := time.Since(start); took > 3*time.Second+time.Second {
-				t.Errorf("run took %v, beyond --timeout 3s", took) // the bound, not a speed target
+			// Bounded by --timeout, not by Slack's minute: the margin is wide
+			// because the machine may be busy; this is no speed target.
+			if took := time.Since(start); took > 30*time.Second {
+				t.Errorf("run took %v with --timeout 3s", took)
 			}
 			if !strings.Contains(res.Message, "no answer within 500ms") || len(r.spool()) != 1 {
 				t.Fatalf("message %q, %d kept", res.Message, len(r.spool()))
