@@ -18,7 +18,7 @@ func readSample(t *testing.T, name string, args ...string) (*findings, *config) 
 	log := filepath.Join(t.TempDir(), name)
 	appendFile(t, log, readTestdata(t, name))
 	c := newTestConfig(t, nil, append([]string{"--file", log, "--from-start"}, args...)...)
-	f, err := c.read(&savedState{Logs: map[string]*tail.State{}}, time.Now())
+	f, err := c.read(&savedState{Logs: map[string]*tail.State{}}, time.Now(), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestMaxGroups(t *testing.T) {
 	}
 	appendFile(t, log, b.String())
 	c := newTestConfig(t, nil, "-f", log, "-p", "ERROR", "--from-start", "--max-groups", "10")
-	f, err := c.read(&savedState{Logs: map[string]*tail.State{}}, time.Now())
+	f, err := c.read(&savedState{Logs: map[string]*tail.State{}}, time.Now(), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

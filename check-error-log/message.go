@@ -32,6 +32,9 @@ func (c *config) result(f *findings, slack string) check.Result {
 	if f.skipped > 0 {
 		lines = append(lines, fmt.Sprintf("skipped %d bytes of backlog (more than --max-read-bytes %d)", f.skipped, c.o.MaxReadBytes))
 	}
+	if f.late > 0 {
+		lines = append(lines, fmt.Sprintf("skipped the last %d bytes read: not looked at within --timeout %v (lower --max-read-bytes)", f.late, c.o.Timeout.D()))
+	}
 	if f.overlong > 0 {
 		lines = append(lines, fmt.Sprintf("skipped %s longer than --max-line-bytes %d", plural(f.overlong, "line", "lines"), c.o.MaxLineBytes))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
+	"github.com/sre-suite/mackerel-plugins/lib/tail"
 )
 
 // errorCount is the number at the start of the message ("N errors in …").
@@ -227,5 +228,34 @@ func TestGlob(t *testing.T) {
 	appendFile(t, b, "PHP Fatal error: in b\n")
 	if r := c.run(time.Now()); errorCount(t, r) != 2 || !strings.Contains(r.Message, "2 groups") {
 		t.Errorf("%q", r.Message)
+	}
+}
+
+// Past the read deadline the rest of the backlog is consumed unread and
+// said, so that the next run does not face it again.
+func TestReadDeadline(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "php_error.log")
+	w := &writer{t: t, path: log}
+	w.reopen()
+	c := newTestConfig(t, nil, "-f", log, "-p", "PHP Fatal error")
+	st := &savedState{Logs: map[string]*tail.State{}}
+	if _, err := c.read(st, time.Now(), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	w.errors(10000)
+	f, err := c.read(st, time.Now(), time.Now().Add(-time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, _ := os.Stat(log)
+	if f.late == 0 || f.total >= 10000 || f.total+int(f.late) > int(size.Size()) {
+		t.Errorf("%d errors, %d bytes late of %d", f.total, f.late, size.Size())
+	}
+	if r := c.result(f, ""); !strings.Contains(r.Message, "bytes read: not looked at within --timeout") {
+		t.Errorf("%q", r.Message)
+	}
+	w.errors(1)
+	if f, _ := c.read(st, time.Now(), time.Time{}); f.total != 1 || f.late != 0 {
+		t.Errorf("next run: %d errors, %d late", f.total, f.late)
 	}
 }

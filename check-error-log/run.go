@@ -33,6 +33,7 @@ type findings struct {
 	groups   []*group
 	total    int
 	skipped  int64 // bytes of backlog skipped by --max-read-bytes
+	late     int64 // bytes consumed unread because the read deadline passed
 	overlong int
 	problems []string // logs that could not be read
 	notes    []string // tail's warnings (a rotated file lost)
@@ -60,7 +61,13 @@ func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
 	if st.Logs == nil {
 		st.Logs = map[string]*tail.State{}
 	}
-	f, err := c.read(&st, now)
+	// Reading may take the run's time but a second, kept to save the state
+	// and say what happened; Slack gets what is left.
+	var readBy time.Time
+	if d, ok := ctx.Deadline(); ok {
+		readBy = d.Add(-time.Second)
+	}
+	f, err := c.read(&st, now, readBy)
 	if err != nil {
 		return check.Resultf(check.Unknown, "%v", err)
 	}
@@ -83,11 +90,28 @@ func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
 }
 
 // read opens every log, reads what is new, and leaves the next offsets in st.
-func (c *config) read(st *savedState, now time.Time) (*findings, error) {
+//
+// Past deadline (when not zero) the lines are still consumed but no longer
+// looked at, and counted as skipped: a backlog too slow to read within
+// --timeout is reported once rather than read again and again by runs that
+// all time out.
+func (c *config) read(st *savedState, now, deadline time.Time) (*findings, error) {
 	paths, missing := expandFiles(c.o.Files)
 	f := &findings{problems: missing}
 	g := newGrouper(c.norm, c.o.MaxGroups)
 	asm := &assembler{match: c.matches, emit: g.add, maxTraceLines: c.o.MaxTraceLines, maxLineBytes: 4096}
+	lines := 0
+	feed := func(line []byte) {
+		if f.late > 0 {
+			f.late += int64(len(line)) + 1
+			return
+		}
+		if lines++; lines%4096 == 0 && !deadline.IsZero() && time.Now().After(deadline) {
+			f.late = int64(len(line)) + 1
+			return
+		}
+		asm.feed(line)
+	}
 	buf := make([]byte, 1<<20+c.o.MaxLineBytes)
 	budget := c.o.MaxReadBytes
 	for _, p := range paths {
@@ -106,7 +130,7 @@ func (c *config) read(st *savedState, now time.Time) (*findings, error) {
 			budget -= s.End - s.Start
 		}
 		for _, seg := range run.Segments {
-			err := tail.ReadLines(seg, buf, c.o.MaxLineBytes, asm.feed, func() { f.overlong++ })
+			err := tail.ReadLines(seg, buf, c.o.MaxLineBytes, feed, func() { f.overlong++ })
 			asm.flush()
 			if err != nil {
 				run.Close()
