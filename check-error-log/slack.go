@@ -312,7 +312,12 @@ const (
 // attempt posts one message once. Its error never contains the URL.
 func (d *deliverer) attempt(ctx context.Context, text string) (outcome, time.Duration, error) {
 	body, _ := json.Marshal(map[string]string{"text": text})
-	actx, cancel := context.WithTimeout(ctx, d.timeout)
+	limit := d.timeout
+	if deadline, ok := ctx.Deadline(); ok {
+		// An answer must leave the time to save the state after it.
+		limit = min(limit, time.Until(deadline)-d.reserve)
+	}
+	actx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodPost, d.url, bytes.NewReader(body))
 	if err != nil {
@@ -326,7 +331,7 @@ func (d *deliverer) attempt(ctx context.Context, text string) (outcome, time.Dur
 			err = ue.Err // url.Error quotes the URL
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
-			err = fmt.Errorf("no answer within %v", d.timeout)
+			err = fmt.Errorf("no answer within %v", limit.Round(time.Millisecond))
 		}
 		return retry, 0, d.scrub(err)
 	}
