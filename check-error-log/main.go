@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
@@ -59,7 +60,11 @@ func main() {
 	var o options
 	rest := c.ParseFlags(&o, os.Args[1:])
 	if len(rest) > 0 {
-		c.Exit(check.Resultf(check.Unknown, "unexpected argument %q (log files are given with --file)", rest[0]))
+		arg := fmt.Sprintf("%q", rest[0])
+		if strings.Contains(rest[0], "://") {
+			arg = "(a URL, not shown: it may be a webhook's secret)"
+		}
+		c.Exit(check.Resultf(check.Unknown, "unexpected argument %s (log files are given with --file)", arg))
 	}
 	cfg, err := newConfig(o, os.Getenv)
 	if err != nil {

@@ -33,6 +33,7 @@ func TestBadInput(t *testing.T) {
 		{[]string{"-f", log, "-p", "x", "--bogus"}, nil, "ErrorLog UNKNOWN: unknown flag `bogus'"},
 		{[]string{"-f", log, "-p", "x", "--status", "maybe"}, nil, "ErrorLog UNKNOWN: invalid argument for flag `--status' (expected main.statusName): --status \"maybe\": want critical, warning, unknown or ok"},
 		{[]string{"-f", log, "-p", "x", "stray"}, nil, `ErrorLog UNKNOWN: unexpected argument "stray"`},
+		{[]string{"-f", log, "-p", "x", "--slack-webhook", "https://h/T000SECRET", "https://h/T000SECRET"}, nil, "ErrorLog UNKNOWN: unexpected argument (a URL, not shown: it may be a webhook's secret)"},
 		{[]string{"-f", log, "-p", "x", "--slack-webhook-file", hook}, nil, "ErrorLog UNKNOWN: the Slack webhook URL from --slack-webhook-file " + hook + " is not an http(s) URL (not shown: it is a secret)"},
 		{[]string{"-f", log, "-p", "x", "--slack-webhook-file", empty}, nil, "ErrorLog UNKNOWN: --slack-webhook-file " + empty + " is empty"},
 		{[]string{"-f", log, "-p", "x", "--slack-webhook-file", filepath.Join(dir, "nope")}, nil, "ErrorLog UNKNOWN: --slack-webhook-file: open "},
