@@ -96,7 +96,7 @@ func (a *assembler) continues(line []byte) bool {
 	case line[0] == ' ' || line[0] == '\t':
 		return true
 	case bytes.HasPrefix(line, []byte("Stack trace:")), bytes.HasPrefix(line, []byte("Next ")),
-		isPHPFrame(line):
+		isPHPFrame(line), isPrefixedPHPTrace(line):
 		return true
 	}
 	if !a.goPanic {
@@ -127,6 +127,29 @@ func isPHPFrame(line []byte) bool {
 		i++
 	}
 	return i > 1 && i < len(line) && line[i] == ' '
+}
+
+// isPrefixedPHPTrace reports whether line is a trace line that PHP (with
+// Xdebug, or the CLI) writes with the log's timestamp prefix:
+// "[01-Dec-2026 11:00:13 UTC] PHP Stack trace:", "[…] PHP   2. f() /a.php:12".
+func isPrefixedPHPTrace(line []byte) bool {
+	if len(line) == 0 || line[0] != '[' {
+		return false
+	}
+	i := bytes.Index(line, []byte("] PHP "))
+	if i < 0 || i > 64 {
+		return false
+	}
+	rest := line[i+len("] PHP "):]
+	if bytes.HasPrefix(rest, []byte("Stack trace:")) {
+		return true
+	}
+	rest = bytes.TrimLeft(rest, " ")
+	j := 0
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
+	}
+	return j > 0 && bytes.HasPrefix(rest[j:], []byte(". "))
 }
 
 func isGoPanicHead(line []byte) bool {

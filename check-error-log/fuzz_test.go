@@ -13,7 +13,7 @@ import (
 // key is already normal (grouping it again changes nothing), and every post
 // fits and closes its code blocks.
 func FuzzGroup(f *testing.F) {
-	for _, name := range []string{"php_error.log", "nginx_error.log", "go_panic.log"} {
+	for _, name := range []string{"php_error.log", "php_xdebug_error.log", "nginx_error.log", "go_panic.log"} {
 		f.Add([]byte(readTestdata(f, name)))
 	}
 	f.Add([]byte("panic: x\n\n\npanic: y\n\tgoroutine\nerror ```\x00\xff<&>\n"))

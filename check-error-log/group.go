@@ -11,8 +11,8 @@ const otherKey = "(other messages, beyond the groups kept in memory)"
 type group struct {
 	Key   string `json:"key"`
 	Count int    `json:"count"`
-	// Example is the first occurrence in full: its first line with the
-	// writer's prefix stripped, then its trace.
+	// Example is the first occurrence in full, each line with the writer's
+	// timestamp prefix stripped: its first line, then its trace.
 	Example []string `json:"example,omitempty"`
 	// More is how many trace lines of Example were left out.
 	More  int `json:"more,omitempty"`
@@ -43,7 +43,11 @@ func (g *grouper) add(e *entry) {
 		if gr == nil {
 			gr = &group{Key: key, order: len(g.groups)}
 			if key != otherKey {
-				gr.Example = append([]string{stripPrefix(e.head)}, e.trace...)
+				gr.Example = make([]string, 0, 1+len(e.trace))
+				gr.Example = append(gr.Example, stripPrefix(e.head))
+				for _, l := range e.trace {
+					gr.Example = append(gr.Example, stripPrefix(l)) // Xdebug prefixes its trace lines
+				}
 				gr.More = e.more
 			}
 			g.groups[key] = gr

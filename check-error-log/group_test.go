@@ -115,6 +115,15 @@ func TestGoPanicSample(t *testing.T) {
 	}
 }
 
+// PHP with Xdebug writes its trace as prefixed lines of their own.
+func TestPHPXdebugSample(t *testing.T) {
+	f, _ := readSample(t, "php_xdebug_error.log", "--pattern", `PHP`, "--exclude", `PHP Warning`)
+	checkGroups(t, f.groups, []wantGroup{
+		{2, "PHP Fatal error: Uncaught TypeError: strlen(): Argument #1 ($string) must be of type string, array given in /var/www/app/src/Util/Str.php:9",
+			[]string{"PHP Stack trace:", "PHP   3. strlen($string = [0 => 'a']) /var/www/app/src/Util/Str.php:9"}},
+	})
+}
+
 // A pattern that matches trace lines must not count them: only an entry's
 // first line is matched.
 func TestTraceLinesAreNotEntries(t *testing.T) {
