@@ -14,31 +14,72 @@ type rule struct {
 	repl string
 	// fn, when set, replaces each match instead of repl.
 	fn func(string) string
+	// need, when set, is a cheap test without which the rule cannot match:
+	// most lines skip most regexps.
+	need func(string) bool
 }
 
 // prefixRules strip the writer's own line prefix (its timestamp, pid and
 // connection number); the first that matches is applied, once, at the start.
 var prefixRules = []rule{
 	// PHP's error_log: "[01-Dec-2026 11:00:00 UTC] PHP Fatal error: …"
-	{"php-time", regexp.MustCompile(`^\[\d{2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2}(?: [^\]]*)?\] `), "", nil},
+	{"php-time", regexp.MustCompile(`^\[\d{2}-[A-Za-z]{3}-\d{4} \d{2}:\d{2}:\d{2}(?: [^\]]*)?\] `), "", nil, nil},
 	// nginx's error_log: "2026/12/01 11:00:00 [error] 1234#1234: *5678 …"; the level is kept.
-	{"nginx", regexp.MustCompile(`^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (\[[a-z]+\]) \d+#\d+: (?:\*\d+ )?`), "$1 ", nil},
+	{"nginx", regexp.MustCompile(`^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} (\[[a-z]+\]) \d+#\d+: (?:\*\d+ )?`), "$1 ", nil, nil},
 	// Go's log package and most others: "2026/12/01 11:00:00.123456 …", "2026-12-01T11:00:00Z …"
-	{"timestamp", regexp.MustCompile(`^\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})? *`), "", nil},
+	{"timestamp", regexp.MustCompile(`^\d{4}[-/]\d{2}[-/]\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})? *`), "", nil, nil},
 }
 
 // maskRules replace varying parts anywhere in the message, in this order.
 var maskRules = []rule{
-	{"time", regexp.MustCompile(`\d{4}[-/]\d{2}[-/]\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b`), "<time>", nil},
-	{"uuid", regexp.MustCompile(`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`), "<uuid>", nil},
-	{"hex", regexp.MustCompile(`\b0x[0-9a-fA-F]+\b`), "<hex>", nil},
-	{"ip", regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?\b`), "<ip>", nil},
-	{"id", regexp.MustCompile(`\b[0-9a-fA-F]{16,}\b`), "<id>", nil},
-	{"token", regexp.MustCompile(`[0-9A-Za-z_-]{20,}`), "", maskMixedToken},
-	{"query", regexp.MustCompile(`\?[^\s"'<>]+`), "?<query>", nil},
+	{"time", regexp.MustCompile(`\d{4}[-/]\d{2}[-/]\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?|\b\d{2}:\d{2}:\d{2}(?:[.,]\d+)?\b`), "<time>", nil,
+		func(s string) bool { return digitBefore(s, ':') || digitBefore(s, '-') || digitBefore(s, '/') }},
+	{"uuid", regexp.MustCompile(`\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b`), "<uuid>", nil,
+		func(s string) bool { return strings.Count(s, "-") >= 4 }},
+	{"hex", regexp.MustCompile(`\b0x[0-9a-fA-F]+\b`), "<hex>", nil,
+		func(s string) bool { return strings.Contains(s, "0x") }},
+	{"ip", regexp.MustCompile(`\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?\b`), "<ip>", nil,
+		func(s string) bool { return digitBefore(s, '.') && strings.Count(s, ".") >= 3 }},
+	{"id", regexp.MustCompile(`\b[0-9a-fA-F]{16,}\b`), "<id>", nil,
+		func(s string) bool { return hasRun(s, 16, isHex) }},
+	{"token", regexp.MustCompile(`[0-9A-Za-z_-]{20,}`), "", maskMixedToken,
+		func(s string) bool { return hasRun(s, 20, isTokenByte) }},
+	{"query", regexp.MustCompile(`\?[^\s"'<>]+`), "?<query>", nil,
+		func(s string) bool { return strings.IndexByte(s, '?') >= 0 }},
 }
 
-var numberRule = rule{"number", regexp.MustCompile(`\d+`), "<n>", nil}
+// digitBefore reports whether c occurs right after a digit in s.
+func digitBefore(s string, c byte) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i] == c && s[i-1] >= '0' && s[i-1] <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+// hasRun reports whether s holds n or more bytes in a row that are all in.
+func hasRun(s string, n int, in func(byte) bool) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		if !in(s[i]) {
+			run = 0
+		} else if run++; run >= n {
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func isTokenByte(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == '-'
+}
+
+var numberRule = rule{"number", regexp.MustCompile(`\d+`), "<n>", nil, nil}
 
 // maskMixedToken masks a request id or token: a run of 20 or more letters,
 // digits, '_' and '-' that mixes letters and digits.
@@ -72,7 +113,7 @@ func newNormalizer(maskNumbers bool, masks []string) (*normalizer, error) {
 		if re.MatchString("") {
 			return nil, fmt.Errorf("--mask %q matches the empty string", m)
 		}
-		n.rules = append(n.rules, rule{"mask", re, "<*>", nil})
+		n.rules = append(n.rules, rule{"mask", re, "<*>", nil, nil})
 	}
 	return n, nil
 }
@@ -106,12 +147,17 @@ func (n *normalizer) key(line string) string {
 
 func (n *normalizer) mask(s string) string {
 	for _, r := range n.rules {
+		if r.need != nil && !r.need(s) {
+			continue
+		}
 		if r.fn != nil {
 			s = r.re.ReplaceAllStringFunc(s, r.fn)
 		} else {
 			s = r.re.ReplaceAllLiteralString(s, r.repl)
 		}
 	}
-	s = spaces.ReplaceAllLiteralString(s, " ")
+	if strings.Contains(s, "  ") || strings.IndexByte(s, '\t') >= 0 {
+		s = spaces.ReplaceAllLiteralString(s, " ")
+	}
 	return strings.TrimSpace(s)
 }
