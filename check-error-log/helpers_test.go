@@ -86,6 +86,9 @@ type fakeSlack struct {
 	slowAccept time.Duration
 	// slowReject waits this long and accepts nothing.
 	slowReject time.Duration
+	// tooMany answers the next N requests 429 with Retry-After: 1, as
+	// Slack does beyond about one post per second.
+	tooMany int
 }
 
 // secretPath is the part of the webhook URL that is a secret.
@@ -111,7 +114,11 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 	if fail {
 		f.failNext--
 	}
-	accept := !fail && status == 0 && slowReject == 0 && r.URL.Path == secretPath && msg.Text != ""
+	limited := !fail && f.tooMany > 0
+	if limited {
+		f.tooMany--
+	}
+	accept := !fail && !limited && status == 0 && slowReject == 0 && r.URL.Path == secretPath && msg.Text != ""
 	if accept {
 		f.posts = append(f.posts, msg.Text)
 	}
@@ -125,6 +132,9 @@ func (f *fakeSlack) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	switch {
+	case limited:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "rate_limited", http.StatusTooManyRequests)
 	case fail:
 		http.Error(w, "upstream failure at "+r.URL.Path, http.StatusInternalServerError)
 	case status != 0:

@@ -2,9 +2,11 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
@@ -77,5 +79,50 @@ func TestBinary(t *testing.T) {
 	}
 	if r := testenv.Run(t, bin, nil, "--help"); r.Code != 0 || !strings.Contains(r.Stdout, "--max-posts-per-hour") {
 		t.Errorf("--help: %d %q", r.Code, r.Stdout)
+	}
+}
+
+// The binary killed (SIGKILL, as mackerel-agent does 10 s after its timeout)
+// while Slack holds its post unanswered: the post is on disk, and the next
+// run delivers it once.
+func TestKilledWhilePosting(t *testing.T) {
+	bin := testenv.BuildBinary(t, "check-error-log")
+	slack := newFakeSlack(t)
+	slack.set(func(f *fakeSlack) { f.slowReject = time.Minute })
+	dir := t.TempDir()
+	log := filepath.Join(dir, "php_error.log")
+	appendFile(t, log, "")
+	args := []string{"--file", log, "--pattern", "PHP Fatal error", "--state-dir", dir, "--host-name", "app-3", "--timeout", "25s", "--slack-timeout", "20s"}
+	env := []string{webhookEnv + "=" + slack.url()}
+	testenv.Run(t, bin, env, args...)
+	appendFile(t, log, "[01-Dec-2026 11:00:00 UTC] PHP Fatal error:  killed mid-post in /a.php:1\n")
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, attempts := slack.got(); attempts > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatal("the run never posted")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	slack.set(func(f *fakeSlack) { f.slowReject = 0 })
+	r := testenv.Run(t, bin, env, args...)
+	posts, _ := slack.got()
+	if r.Code != 0 || len(posts) != 1 || !strings.Contains(posts[0], "killed mid-post") {
+		t.Errorf("exit %d %q; posts %q", r.Code, r.Stdout, posts)
+	}
+	testenv.Run(t, bin, env, args...)
+	if posts, _ := slack.got(); len(posts) != 1 {
+		t.Errorf("%d posts after another run", len(posts))
 	}
 }

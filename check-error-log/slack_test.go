@@ -109,6 +109,18 @@ func TestSlackRetryWithinRun(t *testing.T) {
 	}
 }
 
+// A 429 is retried after its Retry-After, within the run.
+func TestSlackRetryAfter(t *testing.T) {
+	r := newSlackRig(t)
+	r.slack.set(func(f *fakeSlack) { f.tooMany = 1 })
+	r.phpFatal(1, "busy")
+	res := r.run()
+	posts, attempts := r.slack.got()
+	if len(posts) != 1 || attempts != 2 || len(r.spool()) != 0 || strings.Contains(res.Message, "Slack") {
+		t.Errorf("%d posts in %d attempts, %d kept; message %q", len(posts), attempts, len(r.spool()), res.Message)
+	}
+}
+
 // Slack down for a whole run: the post is kept on disk and the next run
 // sends it, once, before its own, in order.
 func TestSlackDownThenDeliveredOnce(t *testing.T) {
