@@ -189,7 +189,7 @@ func composeSummary(c *config, h *held, now time.Time) string {
 	b.WriteString(head)
 	for i, g := range groups {
 		line := fmt.Sprintf("\n*%d×* %s", g.Count, slackEscape(g.Key))
-		if b.Len()+len(line) > maxPostBytes-80 {
+		if b.Len()+len(line) > maxPostBytes-160 { // room for the two closing lines
 			rest := 0
 			for _, r := range groups[i:] {
 				rest += r.Count

@@ -309,3 +309,17 @@ func TestNoWebhook(t *testing.T) {
 		t.Errorf("%v %q", res.Status, res.Message)
 	}
 }
+
+// The held-back summary is one post, whatever it holds.
+func TestSummaryFits(t *testing.T) {
+	c := newTestConfig(t, nil, "-f", "x.log", "-p", "E", "--host-name", strings.Repeat("h", 200))
+	h := &held{Since: time.Unix(0, 0), Unlisted: 123456789}
+	for i := range maxHeldGroups {
+		h.Groups = append(h.Groups, heldGroup{Key: fmt.Sprintf("%d %s", i, strings.Repeat("<&>", 40)), Count: 1000000 + i})
+		h.Errors += 1000000 + i
+	}
+	s := composeSummary(c, h, time.Unix(0, 0))
+	if len(s) > maxPostBytes || !strings.Contains(s, "other messages not listed") || !strings.HasSuffix(s, "and 123456789 errors of other messages") {
+		t.Errorf("summary of %d bytes:\n%s", len(s), s)
+	}
+}
