@@ -1,0 +1,74 @@
+// check-error-log is a mackerel-agent check that reads error logs
+// incrementally, keeps the lines matching --pattern, groups them by message
+// (what varies per occurrence taken out), reports the count to Mackerel and
+// posts the groups to Slack. See README.md.
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/check"
+)
+
+var version = "dev"
+
+const binaryName = "check-error-log"
+
+type options struct {
+	Files         []string       `long:"file" short:"f" value-name:"PATH" description:"error log to read (repeatable); a glob (quoted) is expanded at every run"`
+	Patterns      []string       `long:"pattern" short:"p" value-name:"REGEX" description:"an entry whose first line matches counts as an error (repeatable, any may match; required)"`
+	Excludes      []string       `long:"exclude" short:"x" value-name:"REGEX" description:"an entry whose first line matches is ignored, even when --pattern matches (repeatable)"`
+	Masks         []string       `long:"mask" value-name:"REGEX" description:"also replace what REGEX matches by <*> before grouping (repeatable), for ids the built-in rules miss"`
+	MaskNumbers   bool           `long:"mask-numbers" description:"also replace every number by <n> before grouping (line numbers included)"`
+	Warning       int            `long:"warning" short:"w" default:"0" value-name:"N" description:"WARNING when at least N errors were found in this run (0: never)"`
+	Critical      int            `long:"critical" short:"c" default:"1" value-name:"N" description:"--status when at least N errors were found in this run (0: never)"`
+	Status        statusName     `long:"status" default:"critical" value-name:"critical|warning|unknown|ok" description:"the status --critical raises"`
+	HostName      string         `long:"host-name" value-name:"NAME" description:"the host named in messages and posts (default: this machine's host name)"`
+	SlackWebhook  string         `long:"slack-webhook" value-name:"URL" description:"post the groups to this Slack incoming webhook; prefer --slack-webhook-file or SLACK_WEBHOOK_URL, as a flag is visible in ps"`
+	SlackFile     string         `long:"slack-webhook-file" value-name:"FILE" description:"read the Slack webhook URL from this file (its first line)"`
+	SlackTimeout  check.Duration `long:"slack-timeout" default:"5s" value-name:"DURATION" description:"bound on one post to Slack; failed posts are retried while --timeout allows, then kept for the next run"`
+	MaxPosts      int            `long:"max-posts-per-hour" default:"30" value-name:"N" description:"post at most N messages to Slack per hour; what is held back is posted as a summary once posts are allowed again"`
+	MaxGroups     int            `long:"max-groups" default:"1000" value-name:"N" description:"groups kept in memory per run; further messages are counted in one 'other' group"`
+	MaxTraceLines int            `long:"max-trace-lines" default:"50" value-name:"N" description:"lines of a stack trace kept with a group's example (the rest are counted)"`
+	MaxReadBytes  int64          `long:"max-read-bytes" default:"268435456" value-name:"BYTES" description:"read at most this much per run; an older backlog is skipped and reported"`
+	MaxLineBytes  int            `long:"max-line-bytes" default:"65536" value-name:"BYTES" description:"longer lines are skipped and reported"`
+	FromStart     bool           `long:"from-start" description:"on the first run (no state yet), read the logs from their start instead of their end"`
+	StateDir      string         `long:"state-dir" value-name:"DIR" description:"where the state (offsets, undelivered posts) is kept (default: $MACKEREL_PLUGIN_WORKDIR, else the temp dir)"`
+	check.Common
+}
+
+// statusName is the --status value, checked when parsed so that a wrong one
+// is a flag error (UNKNOWN).
+type statusName string
+
+var statusNames = map[string]check.Status{"critical": check.Critical, "warning": check.Warning, "unknown": check.Unknown, "ok": check.OK}
+
+// UnmarshalFlag implements go-flags' Unmarshaler.
+func (s *statusName) UnmarshalFlag(v string) error {
+	if _, ok := statusNames[v]; !ok {
+		return fmt.Errorf("--status %q: want critical, warning, unknown or ok", v)
+	}
+	*s = statusName(v)
+	return nil
+}
+
+func main() {
+	c := check.New("ErrorLog", binaryName, version)
+	var o options
+	rest := c.ParseFlags(&o, os.Args[1:])
+	if len(rest) > 0 {
+		arg := fmt.Sprintf("%q", rest[0])
+		if strings.Contains(rest[0], "://") {
+			arg = "(a URL, not shown: it may be a webhook's secret)"
+		}
+		c.Exit(check.Resultf(check.Unknown, "unexpected argument %s (log files are given with --file)", arg))
+	}
+	cfg, err := newConfig(o, os.Getenv)
+	if err != nil {
+		c.Exit(check.Resultf(check.Unknown, "%v", err))
+	}
+	c.Exit(cfg.run(time.Now()))
+}
