@@ -7,10 +7,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 var version = "dev"
@@ -49,26 +49,32 @@ var statusNames = map[string]check.Status{"critical": check.Critical, "warning":
 // UnmarshalFlag implements go-flags' Unmarshaler.
 func (s *statusName) UnmarshalFlag(v string) error {
 	if _, ok := statusNames[v]; !ok {
-		return fmt.Errorf("--status %q: want critical, warning, unknown or ok", v)
+		return fmt.Errorf("%q: want critical, warning, unknown or ok", v)
 	}
 	*s = statusName(v)
 	return nil
 }
 
+var program = cli.Program{
+	Summary: "Reads error logs incrementally, keeps the entries matching --pattern, groups them by message with what varies per occurrence taken out, reports the count as a check and posts the groups to Slack.",
+	Manual: `Statuses:
+  OK        fewer than --warning (and --critical) errors in this run
+  WARNING   at least --warning errors in this run
+  CRITICAL  at least --critical errors in this run (or the --status chosen)
+  UNKNOWN   a bad flag or value; a log or the state that cannot be read
+
+Example:
+  check-error-log --file /var/log/php/error.log --pattern 'PHP Fatal error' --critical 1
+  ErrorLog CRITICAL: 120 errors in 1 group on web1 ...`,
+}
+
 func main() {
-	c := check.New("ErrorLog", binaryName, version)
 	var o options
-	rest := c.ParseFlags(&o, os.Args[1:])
-	if len(rest) > 0 {
-		arg := fmt.Sprintf("%q", rest[0])
-		if strings.Contains(rest[0], "://") {
-			arg = "(a URL, not shown: it may be a webhook's secret)"
+	check.New("ErrorLog", binaryName, version).Main(program, &o, func() check.Result {
+		cfg, err := newConfig(o, os.Getenv)
+		if err != nil {
+			return check.Resultf(check.Unknown, "%v", err)
 		}
-		c.Exit(check.Resultf(check.Unknown, "unexpected argument %s (log files are given with --file)", arg))
-	}
-	cfg, err := newConfig(o, os.Getenv)
-	if err != nil {
-		c.Exit(check.Resultf(check.Unknown, "%v", err))
-	}
-	c.Exit(cfg.run(time.Now()))
+		return cfg.run(time.Now())
+	})
 }

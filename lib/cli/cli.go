@@ -154,7 +154,7 @@ func (p Program) Parse(opts any, args []string) ([]string, Outcome) {
 		return nil, Outcome{Stdout: p.Name + " " + p.Version + "\n", Done: true}
 	}
 	if len(rest) > 0 && p.Args == "" {
-		return nil, p.bad(fmt.Sprintf("unexpected argument %q: this command takes flags only", rest[0]))
+		return nil, p.bad(fmt.Sprintf("unexpected argument %s: this command takes flags only", shownArg(rest[0])))
 	}
 	var warnings strings.Builder
 	warned := map[string]bool{}
@@ -242,4 +242,14 @@ func parts(opts any) []any {
 		}
 	}
 	return append(out, opts)
+}
+
+// shownArg quotes a stray argument for an error message, except a URL: a
+// webhook's or an API's URL may carry its secret in the path or user info,
+// and a message reaches Mackerel, Slack and logs.
+func shownArg(a string) string {
+	if strings.Contains(a, "://") {
+		return "(a URL, not shown: it may hold a secret)"
+	}
+	return fmt.Sprintf("%q", a)
 }
