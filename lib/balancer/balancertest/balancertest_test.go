@@ -2,6 +2,7 @@ package balancertest
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -42,5 +43,64 @@ func TestStartHAProxyServesTraffic(t *testing.T) {
 	}
 	if len(h.Servers) != 2 || h.Servers[0] != "app1" {
 		t.Errorf("servers %v", h.Servers)
+	}
+}
+
+func TestStartModuleNginxServesAPIAndTraffic(t *testing.T) {
+	bs := StartBackends(t, 4)
+	n := StartNginxWith(t, NginxOptions{
+		Backends: Addrs(bs[:2]), Workers: 2, Module: true,
+		ServerParams:  map[string]string{bs[1].Addr: "weight = 2, max_fails = 3, fail_timeout = 7"},
+		Backup:        []string{bs[2].Addr},
+		SecondServers: []string{bs[3].Addr},
+	})
+	ctx := context.Background()
+	code, body, err := Get(ctx, n.APIURL+"?upstream="+Zone+"&verbose=", 2*time.Second)
+	// Only the first block's primary servers: no backup, no second block.
+	want := "server " + bs[0].Addr + " weight=1 max_fails=1 fail_timeout=10;\n" +
+		"server " + bs[1].Addr + " weight=2 max_fails=3 fail_timeout=7;\n"
+	if err != nil || code != 200 || body != want {
+		t.Fatalf("list: %d %v %q, want %q", code, err, body, want)
+	}
+	seen := map[string]bool{}
+	for range 6 {
+		code, body, err := Get(ctx, n.Frontend+"/", 2*time.Second)
+		if err != nil || code != 200 {
+			t.Fatalf("frontend: %d %v", code, err)
+		}
+		seen[strings.TrimSpace(body)] = true
+	}
+	if len(seen) != 2 || !seen[bs[0].Addr] || !seen[bs[1].Addr] {
+		t.Errorf("round-robin reached %v, want the two primary backends", seen)
+	}
+	if code, body, err := Get(ctx, n.Frontend+"/second/", 2*time.Second); err != nil || code != 200 || strings.TrimSpace(body) != bs[3].Addr {
+		t.Errorf("second block: %d %v %q", code, err, body)
+	}
+	n.Reload()
+	if code, _, err := Get(ctx, n.Frontend+"/", 2*time.Second); err != nil || code != 200 {
+		t.Fatalf("frontend after reload: %d %v", code, err)
+	}
+	if len(n.WorkerPIDs()) < 2 {
+		t.Errorf("workers %v", n.WorkerPIDs())
+	}
+}
+
+// The build is cached: a second call (as from another test binary, which
+// starts with an empty memo) finds the file and does not build again.
+func TestDynamicUpstreamModuleIsCached(t *testing.T) {
+	p := DynamicUpstreamModule(t)
+	st, err := os.Stat(p)
+	if err != nil || st.Size() == 0 {
+		t.Fatalf("%s: %v", p, err)
+	}
+	moduleMu.Lock()
+	modulePath = ""
+	moduleMu.Unlock()
+	if q := DynamicUpstreamModule(t); q != p {
+		t.Errorf("second call %s, first %s", q, p)
+	}
+	st2, _ := os.Stat(p)
+	if !st2.ModTime().Equal(st.ModTime()) {
+		t.Errorf("the module was rebuilt: %v then %v", st.ModTime(), st2.ModTime())
 	}
 }
