@@ -328,21 +328,22 @@ func testNginxStateSharedByWorkersAndOverReload(t *testing.T, k nginxKind) {
 		t.Errorf("only workers %v served requests; the test needs several", pids)
 	}
 
-	ng.Reload()
 	if k.module {
 		// The master lets old and new workers run side by side for 100 ms
 		// before it tells the old ones to quit; until then an old worker
 		// may answer, with the state from before the reload.
-		waitFor(t, 10*time.Second, "the module to list the server up after the reload", func() bool {
-			servers, err := d.List(ctx)
-			return err == nil && byAddr(t, servers)[bs[0].Addr].State == balancer.Up
-		})
+		ng.ReloadSettled()
+		servers, err := d.List(ctx)
+		if s := byAddr(t, servers)[bs[0].Addr]; err != nil || s.State != balancer.Up {
+			t.Errorf("after the reload the module lists %+v (%v); it should have forgotten the down flag", s, err)
+		}
 		traffic(t, ng.Frontend, 30)
 		if bs[0].Hits() == hits {
 			t.Error("the server put back by the reload got no requests")
 		}
 		return
 	}
+	ng.Reload()
 	servers, err := d.List(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -720,15 +721,15 @@ func TestModuleReloadResetsRunTimeValues(t *testing.T) {
 	if err := d.SetFailures(ctx, balancertest.Zone, bs[1].Addr, 0, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	ng.Reload()
-	waitFor(t, 10*time.Second, "the file's values back after the reload", func() bool {
-		servers, err := d.List(ctx)
-		if err != nil {
-			return false
-		}
-		a, b := byAddr(t, servers)[bs[0].Addr], byAddr(t, servers)[bs[1].Addr]
-		return a.State == balancer.Up && b.Weight == 1 && b.MaxFails == 1 && b.FailTimeout == 10*time.Second
-	})
+	ng.ReloadSettled()
+	servers, err := d.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := byAddr(t, servers)[bs[0].Addr], byAddr(t, servers)[bs[1].Addr]
+	if a.State != balancer.Up || b.Weight != 1 || b.MaxFails != 1 || b.FailTimeout != 10*time.Second {
+		t.Errorf("after the reload: %+v and %+v, want the file's values (up, weight 1, max_fails 1, fail_timeout 10s)", a, b)
+	}
 }
 
 // The C module and nginx's passive health check, the basis of deploy-tool's
@@ -838,4 +839,53 @@ func readLog(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The exclusion ends by itself: after fail_timeout (1 s here) nginx tries
+// the server again. Only "eventually" is asserted, with a deadline far
+// beyond fail_timeout; seen here: about fail_timeout after the failure.
+func TestModuleExclusionEndsAfterFailTimeout(t *testing.T) {
+	bs := balancertest.StartBackends(t, 2)
+	ng := balancertest.StartNginxWith(t, balancertest.NginxOptions{Module: true, Backends: balancertest.Addrs(bs),
+		ServerParams: map[string]string{bs[0].Addr: "fail_timeout = 1"}})
+	d := nginxDriver(t, ng.APIURL)
+	ctx := ctxT(t)
+	bs[0].Close()
+	traffic(t, ng.Frontend, 4)
+	bs[0].Reopen(t)
+	if err := d.Down(ctx, balancertest.Zone, bs[1].Addr); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "the failed server to serve again after fail_timeout", func() bool {
+		code, body, err := balancertest.Get(ctx, ng.Frontend+"/", 3*time.Second)
+		return err == nil && code == 200 && strings.TrimSpace(body) == bs[0].Addr
+	})
+}
+
+// A reload ends the exclusion too: the C module's servers are copied anew
+// from the file, failure counts included.
+func TestModuleReloadClearsPassiveFailures(t *testing.T) {
+	bs := balancertest.StartBackends(t, 2)
+	params := map[string]string{bs[0].Addr: "fail_timeout = 60", bs[1].Addr: "fail_timeout = 60"}
+	ng := balancertest.StartNginxWith(t, balancertest.NginxOptions{Module: true, Backends: balancertest.Addrs(bs), ServerParams: params})
+	d := nginxDriver(t, ng.APIURL)
+	ctx := ctxT(t)
+	bs[0].Close()
+	traffic(t, ng.Frontend, 4)
+	bs[0].Reopen(t)
+	if err := d.Down(ctx, balancertest.Zone, bs[1].Addr); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, err := balancertest.Get(ctx, ng.Frontend+"/", 3*time.Second); err != nil || code != http.StatusBadGateway {
+		t.Fatalf("before the reload: %d %v, want 502 (the failed server excluded)", code, err)
+	}
+	ng.ReloadSettled()
+	// The reload also put the other server back up: down again.
+	if err := d.Down(ctx, balancertest.Zone, bs[1].Addr); err != nil {
+		t.Fatal(err)
+	}
+	code, body, err := balancertest.Get(ctx, ng.Frontend+"/", 3*time.Second)
+	if err != nil || code != 200 || strings.TrimSpace(body) != bs[0].Addr {
+		t.Errorf("after the reload: %d %v %q, want 200 from the once-failed server", code, err, body)
+	}
 }

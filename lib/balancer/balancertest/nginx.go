@@ -172,6 +172,37 @@ func (n *Nginx) Reload() {
 	n.waitWorkers(before)
 }
 
+// ReloadSettled is Reload, then waits (up to 30 s) until the old workers
+// have exited. nginx runs old and new workers side by side for 100 ms after
+// a reload, and an old worker still answers with the state from before it
+// (the C module's down flags and failure counts); after ReloadSettled every
+// request and API call reaches a new worker. Old workers finishing long
+// requests hold it up.
+func (n *Nginx) ReloadSettled() {
+	n.t.Helper()
+	old := map[int]bool{}
+	for _, pid := range children(n.Process.Cmd.Process.Pid) {
+		old[pid] = true
+	}
+	n.Reload()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := 0
+		for _, pid := range children(n.Process.Cmd.Process.Pid) {
+			if old[pid] {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if n.Process.Exited() || time.Now().After(deadline) {
+			n.t.Fatalf("nginx: %d old workers still running 30 s after the reload", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitWorkers waits until the master has Options.Workers children that are
 // not in old.
 func (n *Nginx) waitWorkers(old map[int]bool) {
