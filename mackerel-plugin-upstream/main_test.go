@@ -117,7 +117,7 @@ timeout = "1s"
 		cancel()
 		wg.Wait()
 	})
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if nbs[0].InFlight()+nbs[1].InFlight() == 1 {
 			servers, err := nb.List(ctx)

@@ -390,11 +390,11 @@ func TestDropInActiveCountsRequestsInFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			balancertest.Get(ctx, ng.Frontend+"/?sleep=1500ms", 10*time.Second)
+			balancertest.Get(ctx, ng.Frontend+"/?sleep=5s", 20*time.Second)
 		}()
 	}
 	defer wg.Wait()
-	waitFor(t, 3*time.Second, "4 requests in flight at nginx and at the backends", func() bool {
+	waitFor(t, 20*time.Second, "4 requests in flight at nginx and at the backends", func() bool {
 		servers, err := d.List(ctx)
 		total := 0
 		for _, s := range servers {
@@ -417,7 +417,7 @@ func TestDropInActiveCountsRequestsInFlight(t *testing.T) {
 	if s := byAddr(t, servers)[bs[0].Addr]; s.Drained() || s.Active == 0 {
 		t.Errorf("drained with requests in flight: %+v", s)
 	}
-	waitFor(t, 5*time.Second, "every active count back to 0", func() bool {
+	waitFor(t, 30*time.Second, "every active count back to 0", func() bool {
 		servers, err := d.List(ctx)
 		if err != nil {
 			return false
@@ -434,7 +434,7 @@ func TestDropInActiveCountsRequestsInFlight(t *testing.T) {
 	cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
 	balancertest.Get(cctx, ng.Frontend+"/?sleep=2s", time.Second)
 	cancel()
-	waitFor(t, 5*time.Second, "active back to 0 after a client abort", func() bool {
+	waitFor(t, 20*time.Second, "active back to 0 after a client abort", func() bool {
 		servers, err := d.List(ctx)
 		return err == nil && servers[1].Active == 0
 	})

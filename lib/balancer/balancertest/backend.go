@@ -1,6 +1,8 @@
 // Package balancertest starts real load balancers for tests: stock nginx with
-// the Lua drop-in from nginx/ (the ngx_dynamic_upstream API), HAProxy with an
-// admin stats socket, and small HTTP backends on loopback ports to put behind
+// the Lua drop-in from nginx/ (the ngx_dynamic_upstream API), the same nginx
+// with the real ngx_dynamic_upstream module (built once from
+// ../shared/third_party, see DynamicUpstreamModule), HAProxy with an admin
+// stats socket, and small HTTP backends on loopback ports to put behind
 // them. Every process is stopped by PID when the test ends; a missing server
 // binary skips the test (fails it under CI=true), as testenv does.
 package balancertest
