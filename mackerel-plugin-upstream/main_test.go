@@ -236,7 +236,8 @@ timeout = "1s"
 	if !strings.Contains(run.stdout, `"stacked":true`) {
 		t.Errorf("no stacked metrics: %s", run.stdout)
 	}
-	if !strings.Contains(run.stderr, "balancer web.lb #1 reports no requests in flight") {
+	if !strings.Contains(run.stderr, "no active graph for balancer web.lb #1: whether it reports requests in flight is unknown") ||
+		!strings.Contains(run.stderr, "connection refused") {
 		t.Errorf("stderr: %q", run.stderr)
 	}
 }
@@ -266,6 +267,9 @@ func TestMetaOutputDefinesActiveOnlyWhereReported(t *testing.T) {
 		t.Fatalf("exit %d, %v\n%s%s", run.code, err, run.stdout, run.stderr)
 	}
 	assertGraphs(t, keys, "upstream.c.servers.#", "upstream.lua.servers.#", "upstream.lua.active")
+	if run.stderr != "" {
+		t.Errorf("stderr for two readable balancers: %q", run.stderr)
+	}
 
 	// Value mode agrees: no active value for the module.
 	run = runPlugin(t, nil, "--config", config, "--nginx-url", lua.APIURL, "--nginx-zone", balancertest.Zone, "--nginx-name", "lua")

@@ -83,33 +83,36 @@ func (p *plugin) activeBalancers() map[string]bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
-	var mu sync.Mutex
+	errs := make([]error, len(p.balancers))
+	reports := make([]bool, len(p.balancers))
 	var wg sync.WaitGroup
-	for _, c := range p.balancers {
+	for i, c := range p.balancers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			b, err := balancer.New(c)
 			if err != nil {
+				errs[i] = err
 				return
 			}
 			// HAProxy always reports it; nginx tells in its listing, read
 			// here within the run's deadline (ReportsActive keeps the answer).
 			if c.Driver == balancer.DriverNginx {
 				if _, err := b.List(ctx); err != nil {
+					errs[i] = err
 					return
 				}
 			}
-			reports := b.ReportsActive()
-			mu.Lock()
-			defer mu.Unlock()
-			out[c.Name] = reports
+			reports[i] = b.ReportsActive()
 		}()
 	}
 	wg.Wait()
-	for _, c := range p.balancers {
-		if !out[c.Name] && c.Driver == balancer.DriverNginx {
-			fmt.Fprintf(stderr, "%s: balancer %s reports no requests in flight (the C module never does, or it could not be read now): no active graph\n", binaryName, c.Name)
+	for i, c := range p.balancers {
+		switch {
+		case errs[i] != nil:
+			fmt.Fprintf(stderr, "%s: %v (no active graph for balancer %s: whether it reports requests in flight is unknown)\n", binaryName, errs[i], c.Name)
+		case reports[i]:
+			out[c.Name] = true
 		}
 	}
 	return out
