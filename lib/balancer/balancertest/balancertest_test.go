@@ -3,9 +3,13 @@ package balancertest
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
 func TestStartNginxServesAPIAndTraffic(t *testing.T) {
@@ -102,5 +106,53 @@ func TestDynamicUpstreamModuleIsCached(t *testing.T) {
 	st2, _ := os.Stat(p)
 	if !st2.ModTime().Equal(st.ModTime()) {
 		t.Errorf("the module was rebuilt: %v then %v", st.ModTime(), st2.ModTime())
+	}
+}
+
+// Test binaries build the module at the same moment (go test runs packages
+// in parallel): each waits on the lock file, and one build serves all.
+// Each caller here opens the lock file itself, as another process would.
+func TestModuleBuiltOnceByConcurrentCallers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the module (about 10 s)")
+	}
+	DynamicUpstreamModule(t) // the checks and skips
+	tarball := filepath.Join(testenv.RepoRoot(), "..", "shared", ModuleTarball)
+	sum, err := fileSHA256(tarball)
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := nginxVersion(testenv.RequireCommand(t, "nginx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	before := builds.Load()
+	paths := make([]string, 3)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for i := range paths {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			paths[i], errs[i] = cachedModule(cache, tarball, sum, version)
+		}()
+	}
+	wg.Wait()
+	for i := range paths {
+		if errs[i] != nil || paths[i] != paths[0] {
+			t.Fatalf("caller %d: %q %v (caller 0: %q)", i, paths[i], errs[i], paths[0])
+		}
+	}
+	if n := builds.Load() - before; n != 1 {
+		t.Errorf("%d builds for 3 concurrent callers, want 1", n)
+	}
+	if st, err := os.Stat(paths[0]); err != nil || st.Size() == 0 {
+		t.Errorf("%s: %v", paths[0], err)
+	}
+	// Only the lock file and the finished module stay: no build dirs.
+	left, _ := filepath.Glob(filepath.Join(cache, "*"))
+	if len(left) != 2 {
+		t.Errorf("left in the cache: %v", left)
 	}
 }

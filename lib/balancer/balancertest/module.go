@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -73,24 +74,38 @@ func DynamicUpstreamModule(t testing.TB) string {
 		t.Fatalf("nginx-dev's source is nginx %q (%v) but %s is %s: a module built from it would not load; install matching packages", dev, err, nginx, version)
 	}
 	cacheDir := filepath.Join(testenv.RepoRoot(), "bin", "ngx_dynamic_upstream")
-	dest := filepath.Join(cacheDir, fmt.Sprintf("%s-nginx-%s", sum[:16], version), moduleFile)
-	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	unlock, err := lockFile(filepath.Join(cacheDir, "build.lock"), 10*time.Minute)
+	p, err := cachedModule(cacheDir, tarball, sum, version)
 	if err != nil {
 		t.Fatal(err)
 	}
+	modulePath = p
+	return p
+}
+
+// builds counts buildModule calls, for the test of the cache.
+var builds atomic.Int64
+
+// cachedModule returns the module in cacheDir for this tarball and nginx
+// version, building it first under the cache's lock file when it is not
+// there yet.
+func cachedModule(cacheDir, tarball, sum, version string) (string, error) {
+	dest := filepath.Join(cacheDir, fmt.Sprintf("%s-nginx-%s", sum[:16], version), moduleFile)
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", err
+	}
+	unlock, err := lockFile(filepath.Join(cacheDir, "build.lock"), 10*time.Minute)
+	if err != nil {
+		return "", err
+	}
 	defer unlock()
 	if _, err := os.Stat(dest); err == nil {
-		modulePath = dest
-		return dest
+		return dest, nil
 	}
+	builds.Add(1)
 	if err := buildModule(tarball, cacheDir, dest); err != nil {
-		t.Fatalf("building ngx_dynamic_upstream from %s against nginx-dev %s: %v", ModuleTarball, version, err)
+		return "", fmt.Errorf("building ngx_dynamic_upstream from %s against nginx-dev %s: %v", ModuleTarball, version, err)
 	}
-	modulePath = dest
-	return dest
+	return dest, nil
 }
 
 func fileSHA256(path string) (string, error) {
