@@ -10,6 +10,7 @@ package balancer_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -887,5 +888,64 @@ func TestModuleReloadClearsPassiveFailures(t *testing.T) {
 	code, body, err := balancertest.Get(ctx, ng.Frontend+"/", 3*time.Second)
 	if err != nil || code != 200 || strings.TrimSpace(body) != bs[0].Addr {
 		t.Errorf("after the reload: %d %v %q, want 200 from the once-failed server", code, err, body)
+	}
+}
+
+// What puts a server in the passive-failure state during a deploy: its app
+// restarting while requests are in flight. A cut GET is retried on another
+// server (the client sees 200), a cut POST reaches the client as 502, and
+// both count as failures: the server is then excluded for fail_timeout
+// although no client may have seen an error.
+func TestModuleRequestsCutByARestartExcludeTheServer(t *testing.T) {
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		t.Run(method, func(t *testing.T) {
+			bs := balancertest.StartBackends(t, 2)
+			params := map[string]string{bs[0].Addr: "fail_timeout = 60", bs[1].Addr: "fail_timeout = 60"}
+			ng := balancertest.StartNginxWith(t, balancertest.NginxOptions{Module: true, Backends: balancertest.Addrs(bs), ServerParams: params})
+			d := nginxDriver(t, ng.APIURL)
+			ctx := ctxT(t)
+			a, b := bs[0], bs[1]
+			// The slow request goes to A: B is down while it is sent.
+			if err := d.Down(ctx, balancertest.Zone, b.Addr); err != nil {
+				t.Fatal(err)
+			}
+			type answer struct {
+				code int
+				body string
+				err  error
+			}
+			done := make(chan answer, 1)
+			go func() {
+				req, _ := http.NewRequestWithContext(ctx, method, ng.Frontend+"/?sleep=2s", nil)
+				resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+				if err != nil {
+					done <- answer{err: err}
+					return
+				}
+				defer resp.Body.Close()
+				var sb strings.Builder
+				_, err = io.Copy(&sb, resp.Body)
+				done <- answer{resp.StatusCode, strings.TrimSpace(sb.String()), err}
+			}()
+			waitFor(t, 20*time.Second, "the slow request in flight at A", func() bool { return a.InFlight() == 1 })
+			if err := d.Up(ctx, balancertest.Zone, b.Addr); err != nil {
+				t.Fatal(err)
+			}
+			a.Close() // the app restarts: its connections are cut
+			got := <-done
+			want := answer{code: 200, body: b.Addr}
+			if method == http.MethodPost {
+				want = answer{code: http.StatusBadGateway}
+			}
+			if got.err != nil || got.code != want.code || (want.body != "" && got.body != want.body) {
+				t.Errorf("the cut %s: %d %q %v, want %d %q", method, got.code, got.body, got.err, want.code, want.body)
+			}
+			a.Reopen(t)
+			hits := a.Hits()
+			traffic(t, ng.Frontend, 6)
+			if a.Hits() != hits {
+				t.Errorf("A got %d requests after the cut; it should be excluded for fail_timeout", a.Hits()-hits)
+			}
+		})
 	}
 }
