@@ -949,3 +949,39 @@ func TestModuleRequestsCutByARestartExcludeTheServer(t *testing.T) {
 		})
 	}
 }
+
+// When putting max_fails back is safe: once fail_timeout has passed since
+// the last failure and the server has then answered a request, nginx has
+// forgotten the failures, and the restored max_fails excludes nothing.
+// (Within fail_timeout it excludes the server again at once: see
+// TestModulePassiveFailureOutlivesUpAndMaxFailsZeroAvoidsIt.)
+func TestModuleMaxFailsRestoredAfterFailTimeoutAndASuccess(t *testing.T) {
+	bs := balancertest.StartBackends(t, 2)
+	a, b := bs[0], bs[1]
+	ng := balancertest.StartNginxWith(t, balancertest.NginxOptions{Module: true, Backends: balancertest.Addrs(bs),
+		ServerParams: map[string]string{a.Addr: "max_fails = 0, fail_timeout = 3"}})
+	d := nginxDriver(t, ng.APIURL)
+	ctx := ctxT(t)
+	a.Close()
+	traffic(t, ng.Frontend, 4) // A fails, and is tried again: max_fails=0
+	if n := attempts(t, ng.AccessLog, a.Addr); n < 2 {
+		t.Fatalf("with max_fails=0 the stopped server was tried %d times", n)
+	}
+	a.Reopen(t)
+	time.Sleep(4 * time.Second) // past fail_timeout since the last failure
+	hits := a.Hits()
+	traffic(t, ng.Frontend, 4)
+	if a.Hits() == hits {
+		t.Fatal("A served nothing after its app came back")
+	}
+	if err := d.SetFailures(ctx, balancertest.Zone, a.Addr, 1, 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Down(ctx, balancertest.Zone, b.Addr); err != nil {
+		t.Fatal(err)
+	}
+	code, body, err := balancertest.Get(ctx, ng.Frontend+"/", 3*time.Second)
+	if err != nil || code != 200 || strings.TrimSpace(body) != a.Addr {
+		t.Errorf("max_fails=1 put back after fail_timeout and a success: %d %v %q, want 200 from A", code, err, body)
+	}
+}
