@@ -23,6 +23,10 @@ import (
 // The C module lists only the primary servers of the first upstream block
 // that uses the zone: backup servers and the servers of a second block
 // sharing the zone are invisible to it and cannot be changed through it.
+// A reload puts every server back as the file says (down flags, weights,
+// max_fails, fail_timeout, failure counts); for about 100 ms after it the
+// old workers still answer, with the state from before the reload, so one
+// read right after a reload proves little.
 type Nginx struct {
 	cfg    Config
 	base   *url.URL
