@@ -1,8 +1,9 @@
 package main
 
 // End-to-end tests: the built binary, and the real mackerel-agent (`once`),
-// against Debian's nginx with the nginx/ Lua drop-in and HAProxy 2.6, both
-// started by lib/balancer/balancertest in front of Go backends on loopback.
+// against Debian's nginx with the nginx/ Lua drop-in, the same nginx with
+// the real ngx_dynamic_upstream module, and HAProxy 2.6, all started by
+// lib/balancer/balancertest in front of Go backends on loopback.
 
 import (
 	"bytes"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,19 +46,25 @@ func runPlugin(t testing.TB, env []string, args ...string) pluginRun {
 
 // rig is nginx (3 backends, one down, one slow request in flight) and
 // HAProxy (3 backends, one draining) described by a TOML file that also
-// names a third balancer nobody listens for.
+// names a third balancer nobody listens for. With module, nginx runs the
+// real ngx_dynamic_upstream module and also has a backup server and a
+// second upstream block sharing the zone, which the module does not list.
 type rig struct {
 	config string
 	nginx  *balancertest.Nginx
 	hap    *balancertest.HAProxy
 }
 
-func startRig(t *testing.T) rig {
+func startRig(t *testing.T, module bool) rig {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
-	nbs := balancertest.StartBackends(t, 3)
-	ng := balancertest.StartNginx(t, balancertest.Addrs(nbs), 2)
+	nbs := balancertest.StartBackends(t, 5)
+	o := balancertest.NginxOptions{Backends: balancertest.Addrs(nbs[:3]), Workers: 2}
+	if module {
+		o.Module, o.Backup, o.SecondServers = true, []string{nbs[3].Addr}, []string{nbs[4].Addr}
+	}
+	ng := balancertest.StartNginxWith(t, o)
 	hbs := balancertest.StartBackends(t, 3)
 	hp := balancertest.StartHAProxy(t, balancertest.Addrs(hbs))
 	dead := testenv.FreePort(t)
@@ -110,35 +118,51 @@ timeout = "1s"
 		cancel()
 		wg.Wait()
 	})
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for {
-		servers, err := nb.List(ctx)
-		if err == nil && servers[0].Active+servers[1].Active == 1 {
-			break
+		if nbs[0].InFlight()+nbs[1].InFlight() == 1 {
+			servers, err := nb.List(ctx)
+			if module || err == nil && servers[0].Active+servers[1].Active == 1 {
+				break
+			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the slow request never showed as active: %+v %v", servers, err)
+			t.Fatalf("the slow request never showed as in flight")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	return rig{config: config, nginx: ng, hap: hp}
 }
 
+// The same rig through the real agent, with the drop-in and with the C
+// module: the module reports no in-flight count, so there is no active
+// metric, and its total counts only the servers it lists.
 func TestThroughMackerelAgentWithOneBalancerUnreachable(t *testing.T) {
-	r := startRig(t)
+	for _, module := range []bool{false, true} {
+		name := map[bool]string{false: "lua-drop-in", true: "c-module"}[module]
+		t.Run(name, func(t *testing.T) { testThroughMackerelAgent(t, module) })
+	}
+}
+
+func testThroughMackerelAgent(t *testing.T, module bool) {
+	r := startRig(t, module)
 	bin := testenv.BuildBinary(t, "mackerel-plugin-upstream")
 	got := testenv.AgentOnce(t, fmt.Sprintf("[plugin.metrics.upstream]\ncommand = [%q, \"--config\", %q]\n", bin, r.config))
 	want := map[string]float64{
 		"upstream.web-lb.servers.backend_zone.up":       2,
 		"upstream.web-lb.servers.backend_zone.down":     1,
 		"upstream.web-lb.servers.backend_zone.draining": 0,
-		"upstream.web-lb.servers.backend_zone.total":    3,
-		"upstream.web-lb.active.backend_zone":           1,
-		"upstream.hap.servers.app.up":                   2,
-		"upstream.hap.servers.app.down":                 0,
-		"upstream.hap.servers.app.draining":             1,
-		"upstream.hap.servers.app.total":                3,
-		"upstream.hap.active.app":                       0,
+		// with the module: not the backup, not the second block's server
+		"upstream.web-lb.servers.backend_zone.total": 3,
+		"upstream.web-lb.active.backend_zone":        1,
+		"upstream.hap.servers.app.up":                2,
+		"upstream.hap.servers.app.down":              0,
+		"upstream.hap.servers.app.draining":          1,
+		"upstream.hap.servers.app.total":             3,
+		"upstream.hap.active.app":                    0,
+	}
+	if module {
+		delete(want, "upstream.web-lb.active.backend_zone")
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
@@ -171,7 +195,7 @@ func TestThroughMackerelAgentWithOneBalancerUnreachable(t *testing.T) {
 }
 
 func TestFlagsInsteadOfConfig(t *testing.T) {
-	r := startRig(t)
+	r := startRig(t, false)
 	run := runPlugin(t, nil, "--nginx-url", r.nginx.APIURL, "--nginx-zone", balancertest.Zone,
 		"--haproxy-socket", r.hap.TCPSocket, "--haproxy-backend", r.hap.Backend, "--metric-key-prefix", "lb")
 	if run.code != 0 || run.stderr != "" {
@@ -195,8 +219,11 @@ name = "web.lb #1"
 driver = "ngx_dynamic_upstream"
 url = "http://127.0.0.1:1/dynamic"
 upstreams = ["z"]
+timeout = "1s"
 `), 0o644)
-	// Meta mode contacts no balancer: nothing listens on port 1.
+	// Nothing listens on port 1 nor at the socket: the nginx balancer cannot
+	// tell whether it reports requests in flight, so it gets no active
+	// graph; HAProxy always reports them.
 	run := runPlugin(t, []string{"MACKEREL_AGENT_PLUGIN_META=1"}, "--config", config,
 		"--haproxy-socket", "/nonexistent.sock", "--haproxy-backend", "app")
 	if run.code != 0 {
@@ -206,16 +233,63 @@ upstreams = ["z"]
 	if err != nil {
 		t.Fatalf("%v\n%s", err, run.stdout)
 	}
-	want := map[string]bool{"upstream.web_lb__1.servers.#": true, "upstream.web_lb__1.active": true,
-		"upstream.haproxy.servers.#": true, "upstream.haproxy.active": true}
-	for _, k := range keys {
-		delete(want, k)
-	}
-	if len(want) != 0 {
-		t.Errorf("missing graphs %v in %v", want, keys)
-	}
+	assertGraphs(t, keys, "upstream.web_lb__1.servers.#", "upstream.haproxy.servers.#", "upstream.haproxy.active")
 	if !strings.Contains(run.stdout, `"stacked":true`) {
 		t.Errorf("no stacked metrics: %s", run.stdout)
+	}
+	if !strings.Contains(run.stderr, "no active graph for balancer web.lb #1: whether it reports requests in flight is unknown") ||
+		!strings.Contains(run.stderr, "connection refused") {
+		t.Errorf("stderr: %q", run.stderr)
+	}
+}
+
+// The active graph is defined only for balancers that report requests in
+// flight: the drop-in does, the C module does not (Mackerel would show an
+// empty graph).
+func TestMetaOutputDefinesActiveOnlyWhereReported(t *testing.T) {
+	bs := balancertest.StartBackends(t, 2)
+	lua := balancertest.StartNginx(t, balancertest.Addrs(bs), 1)
+	mod := balancertest.StartModuleNginx(t, balancertest.Addrs(bs), 1)
+	run := runPlugin(t, []string{"MACKEREL_AGENT_PLUGIN_META=1"},
+		"--nginx-url", lua.APIURL, "--nginx-zone", balancertest.Zone, "--nginx-name", "lua")
+	keys, err := metricname.CheckMeta([]byte(run.stdout))
+	if run.code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s%s", run.code, err, run.stdout, run.stderr)
+	}
+	assertGraphs(t, keys, "upstream.lua.servers.#", "upstream.lua.active")
+
+	config := filepath.Join(t.TempDir(), "lb.toml")
+	os.WriteFile(config, []byte(fmt.Sprintf("[[balancer]]\nname = \"c\"\ndriver = \"ngx_dynamic_upstream\"\nurl = %q\nupstreams = [%q]\n",
+		mod.APIURL, balancertest.Zone)), 0o644)
+	run = runPlugin(t, []string{"MACKEREL_AGENT_PLUGIN_META=1"}, "--config", config,
+		"--nginx-url", lua.APIURL, "--nginx-zone", balancertest.Zone, "--nginx-name", "lua")
+	keys, err = metricname.CheckMeta([]byte(run.stdout))
+	if run.code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s%s", run.code, err, run.stdout, run.stderr)
+	}
+	assertGraphs(t, keys, "upstream.c.servers.#", "upstream.lua.servers.#", "upstream.lua.active")
+	if run.stderr != "" {
+		t.Errorf("stderr for two readable balancers: %q", run.stderr)
+	}
+
+	// Value mode agrees: no active value for the module.
+	run = runPlugin(t, nil, "--config", config, "--nginx-url", lua.APIURL, "--nginx-zone", balancertest.Zone, "--nginx-name", "lua")
+	if _, ok := run.metrics["upstream.c.active.backend_zone"]; ok || run.metrics["upstream.lua.active.backend_zone"] != 0 {
+		t.Errorf("values: %v", run.metrics)
+	}
+	if _, ok := run.metrics["upstream.lua.active.backend_zone"]; !ok || run.metrics["upstream.c.servers.backend_zone.total"] != 2 {
+		t.Errorf("values: %v\n%s", run.metrics, run.stderr)
+	}
+}
+
+// assertGraphs checks that the meta output defines exactly these graphs.
+func assertGraphs(t *testing.T, keys []string, want ...string) {
+	t.Helper()
+	got := slices.Clone(keys)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("graphs %v, want %v", got, want)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strings"
 	"sync"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
@@ -11,12 +13,13 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
 )
 
-// plugin holds the graph definitions (one set per balancer, known from the
-// configuration alone, so meta mode contacts nothing) and the values read.
+// plugin holds the balancers, the values read (value mode) and what it
+// takes to define the graphs.
 type plugin struct {
 	prefix    string
 	balancers []balancer.Config
 	values    map[string]float64
+	stderr    io.Writer // meta mode's notes; os.Stderr when nil
 }
 
 func (p *plugin) MetricKeyPrefix() string { return p.prefix }
@@ -24,8 +27,17 @@ func (p *plugin) MetricKeyPrefix() string { return p.prefix }
 func (p *plugin) FetchMetrics() (map[string]float64, error) { return p.values, nil }
 
 // GraphDefinition: per balancer, servers by state for each upstream (the
-// upstream is the # part), and requests in flight with one line per upstream.
+// upstream is the # part), and, only for a balancer that reports requests
+// in flight, one line per upstream in the active graph: Mackerel would show
+// an empty graph for the C module, which has no such count.
+//
+// go-mackerel-plugin also prints values through these definitions, so in
+// value mode they follow the values read; in meta mode (values nil) every
+// balancer is asked whether it reports in-flight counts (HAProxy always
+// does; an nginx balancer is read once, and one that cannot be read gets no
+// active graph, since the agent sends definitions only when it starts).
 func (p *plugin) GraphDefinition() map[string]mp.Graphs {
+	active := p.activeBalancers()
 	graphs := map[string]mp.Graphs{}
 	for _, c := range p.balancers {
 		b := metricname.Sanitize(c.Name)
@@ -36,16 +48,74 @@ func (p *plugin) GraphDefinition() map[string]mp.Graphs {
 				{Name: "up", Label: "Up", Stacked: true},
 				{Name: "draining", Label: "Draining", Stacked: true},
 				{Name: "down", Label: "Down", Stacked: true},
-				{Name: "total", Label: "Total"},
+				{Name: "total", Label: "Total listed"},
 			},
 		}
-		graphs[b+".active"] = mp.Graphs{
-			Label:   "Upstream requests in flight: " + c.Name,
-			Unit:    mp.UnitInteger,
-			Metrics: []mp.Metrics{{Name: "*", Label: "%1"}},
+		if active[c.Name] {
+			graphs[b+".active"] = mp.Graphs{
+				Label:   "Upstream requests in flight: " + c.Name,
+				Unit:    mp.UnitInteger,
+				Metrics: []mp.Metrics{{Name: "*", Label: "%1"}},
+			}
 		}
 	}
 	return graphs
+}
+
+// activeBalancers names the balancers that report requests in flight.
+func (p *plugin) activeBalancers() map[string]bool {
+	out := map[string]bool{}
+	if p.values != nil {
+		for _, c := range p.balancers {
+			prefix := metricname.Sanitize(c.Name) + ".active."
+			for k := range p.values {
+				if strings.HasPrefix(k, prefix) {
+					out[c.Name] = true
+					break
+				}
+			}
+		}
+		return out
+	}
+	stderr := p.stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	errs := make([]error, len(p.balancers))
+	reports := make([]bool, len(p.balancers))
+	var wg sync.WaitGroup
+	for i, c := range p.balancers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b, err := balancer.New(c)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			// HAProxy always reports it; nginx tells in its listing, read
+			// here within the run's deadline (ReportsActive keeps the answer).
+			if c.Driver == balancer.DriverNginx {
+				if _, err := b.List(ctx); err != nil {
+					errs[i] = err
+					return
+				}
+			}
+			reports[i] = b.ReportsActive()
+		}()
+	}
+	wg.Wait()
+	for i, c := range p.balancers {
+		switch {
+		case errs[i] != nil:
+			fmt.Fprintf(stderr, "%s: %v (no active graph for balancer %s: whether it reports requests in flight is unknown)\n", binaryName, errs[i], c.Name)
+		case reports[i]:
+			out[c.Name] = true
+		}
+	}
+	return out
 }
 
 // collect reads every balancer at once. A balancer that cannot be read is

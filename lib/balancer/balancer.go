@@ -31,6 +31,11 @@ type Server struct {
 	Health   string // raw status where the balancer has one (HAProxy UP, DOWN, DRAIN, MAINT…); "" otherwise
 	Weight   int
 	Active   int // requests in flight (HAProxy scur+qcur, drop-in active=); -1 when not reported
+	// nginx's passive health check, from the verbose listing: after MaxFails
+	// failed requests within FailTimeout the server is skipped for
+	// FailTimeout (MaxFails 0: never). -1 when not reported (HAProxy).
+	MaxFails    int
+	FailTimeout time.Duration
 }
 
 // Drained reports whether the server is out of rotation with nothing in

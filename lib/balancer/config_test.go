@@ -81,18 +81,28 @@ func TestParseList(t *testing.T) {
 	if err != nil || !verbose || len(servers) != 2 {
 		t.Fatalf("%+v %v %v", servers, verbose, err)
 	}
-	if s := servers[0]; s.Addr != "127.0.0.1:6001" || s.Weight != 2 || s.State != Up || s.Active != -1 {
+	if s := servers[0]; s.Addr != "127.0.0.1:6001" || s.Weight != 2 || s.State != Up || s.Active != -1 ||
+		s.MaxFails != 1 || s.FailTimeout != 10*time.Second {
 		t.Errorf("%+v", s)
 	}
 	if s := servers[1]; s.State != Down || s.Active != 3 || s.Drained() {
 		t.Errorf("%+v", s)
 	}
 	servers, verbose, err = ParseList("z", []byte("server [::1]:80;\nserver 10.0.0.1:80 down;\n"))
-	if err != nil || verbose || servers[0].Addr != "[::1]:80" || servers[1].State != Down {
+	if err != nil || verbose || servers[0].Addr != "[::1]:80" || servers[1].State != Down ||
+		servers[0].MaxFails != -1 || servers[0].FailTimeout != -1 {
 		t.Errorf("%+v %v %v", servers, verbose, err)
 	}
+	// max_fails=0 (the check turned off) is read as 0, not as "not reported".
+	servers, _, err = ParseList("z", []byte("server 127.0.0.1:6001 weight=1 max_fails=0 fail_timeout=0;\n"))
+	if err != nil || servers[0].MaxFails != 0 || servers[0].FailTimeout != 0 {
+		t.Errorf("%+v %v", servers, err)
+	}
+	// A flag whose meaning is unknown (the module never prints backup; a
+	// build that did would mean a server not to count as up) is an error.
 	for _, bad := range []string{"<html>404</html>", "server 1.2.3.4:5", "server ;", "server 1.2.3.4:5 weight=x;",
-		"server 1.2.3.4:5;\nserver 1.2.3.4:6 weight=1;"} {
+		"server 1.2.3.4:5;\nserver 1.2.3.4:6 weight=1;", "server 1.2.3.4:5 backup;",
+		"server 1.2.3.4:5 weight=1 max_fails=1 fail_timeout=99999999999;"} {
 		if _, _, err := ParseList("z", []byte(bad)); err == nil {
 			t.Errorf("%q parsed", bad)
 		}

@@ -21,7 +21,7 @@ func FuzzParseList(f *testing.F) {
 			if s.State != Up && s.State != Down {
 				t.Fatalf("state %q", s.State)
 			}
-			if s.Active < -1 || s.Weight < 0 {
+			if s.Active < -1 || s.Weight < 0 || s.MaxFails < -1 || s.FailTimeout < -1 {
 				t.Fatalf("negative count: %+v", s)
 			}
 		}

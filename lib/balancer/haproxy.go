@@ -107,6 +107,7 @@ func (h *HAProxy) backend(ctx context.Context, be string, rows []StatRow) ([]Ser
 		out = append(out, Server{
 			Upstream: be, Addr: r.Addr, Name: r.Server, State: stateFromStatus(r.Status),
 			Health: r.Status, Weight: r.Weight, Active: r.Current + r.Queued,
+			MaxFails: -1, FailTimeout: -1,
 		})
 	}
 	if !found {

@@ -13,11 +13,20 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Nginx drives ngx_dynamic_upstream, or the Lua drop-in in nginx/ that
 // serves the same API, over HTTP(S). Drain is the same as Down: nginx has no
 // draining state. Active is reported only by the drop-in (active=N).
+//
+// The C module lists only the primary servers of the first upstream block
+// that uses the zone: backup servers and the servers of a second block
+// sharing the zone are invisible to it and cannot be changed through it.
+// A reload puts every server back as the file says (down flags, weights,
+// max_fails, fail_timeout, failure counts); for about 100 ms after it the
+// old workers still answer, with the state from before the reload, so one
+// read right after a reload proves little.
 type Nginx struct {
 	cfg    Config
 	base   *url.URL
@@ -145,6 +154,25 @@ func (n *Nginx) SetWeight(ctx context.Context, upstream, addr string, weight int
 		func(s Server) bool { return s.Weight == weight })
 }
 
+// SetFailures sets the server's passive health check (max_fails=N
+// fail_timeout=S) and confirms both from the answer. maxFails 0 turns the
+// check off: failed requests never exclude the server, and a server
+// excluded now is taken again at once. failTimeout is whole seconds, as
+// nginx keeps it. A reload puts back the values of the config file (the C
+// module; the drop-in keeps run-time values unless the file changed).
+func (n *Nginx) SetFailures(ctx context.Context, upstream, addr string, maxFails int, failTimeout time.Duration) error {
+	if maxFails < 0 {
+		return fmt.Errorf("balancer %s upstream %s: server %s: max_fails %d is negative", n.cfg.Name, upstream, addr, maxFails)
+	}
+	if failTimeout < 0 || failTimeout%time.Second != 0 {
+		return fmt.Errorf("balancer %s upstream %s: server %s: fail_timeout %v is not a whole number of seconds (nginx keeps seconds)", n.cfg.Name, upstream, addr, failTimeout)
+	}
+	secs := int(failTimeout / time.Second)
+	param := fmt.Sprintf("&max_fails=%d&fail_timeout=%d", maxFails, secs)
+	return n.change(ctx, upstream, addr, param, fmt.Sprintf("max_fails=%d fail_timeout=%d", maxFails, secs),
+		func(s Server) bool { return s.MaxFails == maxFails && s.FailTimeout == failTimeout })
+}
+
 func (n *Nginx) change(ctx context.Context, upstream, addr, param, what string, applied func(Server) bool) error {
 	if !slices.Contains(n.cfg.Upstreams, upstream) {
 		return fmt.Errorf("balancer %s: upstream %s is not configured (configured: %s)", n.cfg.Name, upstream, strings.Join(n.cfg.Upstreams, ", "))
@@ -152,6 +180,10 @@ func (n *Nginx) change(ctx context.Context, upstream, addr, param, what string, 
 	before, err := n.list(ctx, upstream)
 	if err != nil {
 		return err
+	}
+	if c, ok := CanonicalAddr(addr); ok && !listsAddr(before, c) {
+		return fmt.Errorf("balancer %s upstream %s: server %s is not listed (servers are %s); ngx_dynamic_upstream lists neither backup servers nor the servers of a second upstream block sharing the zone, and cannot change them",
+			n.cfg.Name, upstream, addr, strings.Join(addrs(before), ", "))
 	}
 	target, err := findServer(ctx, n.cfg.Name, upstream, before, addr)
 	if err != nil {
@@ -180,7 +212,24 @@ func (n *Nginx) change(ctx context.Context, upstream, addr, param, what string, 
 }
 
 func describe(s Server) string {
-	return fmt.Sprintf("state %s weight %d", s.State, s.Weight)
+	return fmt.Sprintf("state %s weight %d max_fails %d fail_timeout %v", s.State, s.Weight, s.MaxFails, s.FailTimeout)
+}
+
+func listsAddr(servers []Server, canonical string) bool {
+	for _, s := range servers {
+		if c, ok := CanonicalAddr(s.Addr); ok && c == canonical || s.Addr == canonical {
+			return true
+		}
+	}
+	return false
+}
+
+func addrs(servers []Server) []string {
+	out := make([]string, len(servers))
+	for i, s := range servers {
+		out[i] = s.Addr
+	}
+	return out
 }
 
 // call sends GET base?upstream=U[&server=S]PARAMS and parses the listing.
@@ -257,9 +306,11 @@ func redactURL(s string) string {
 }
 
 // ParseList parses an ngx_dynamic_upstream listing: one line per server,
-// `server ADDR[ weight=N max_fails=N fail_timeout=N[ active=N]][ down];`.
-// verbose tells whether the lines carried parameters (weight=), which every
-// change forces. Active is -1 where active= is absent.
+// `server ADDR[ weight=N max_fails=N fail_timeout=N[ active=N]][ down];`
+// (fail_timeout in seconds). verbose tells whether the lines carried
+// parameters (weight=), which every change forces. Active, MaxFails and
+// FailTimeout are -1 where absent. A flag other than `down` is an error: a
+// server whose state this parser does not know is never counted as up.
 func ParseList(upstream string, body []byte) (servers []Server, verbose bool, err error) {
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
@@ -286,6 +337,9 @@ func ParseList(upstream string, body []byte) (servers []Server, verbose bool, er
 	return servers, verbose, nil
 }
 
+// maxFailTimeout keeps FailTimeout from overflowing (about 290 years).
+const maxFailTimeout = 1 << 33
+
 func parseListLine(upstream, text string) (Server, bool, error) {
 	rest, ok := strings.CutPrefix(text, "server ")
 	if !ok {
@@ -299,7 +353,7 @@ func parseListLine(upstream, text string) (Server, bool, error) {
 	if len(fields) == 0 || strings.Contains(rest, ";") {
 		return Server{}, false, fmt.Errorf("not one server per line: %.60q", text)
 	}
-	s := Server{Upstream: upstream, Addr: fields[0], State: Up, Active: -1}
+	s := Server{Upstream: upstream, Addr: fields[0], State: Up, Active: -1, MaxFails: -1, FailTimeout: -1}
 	verbose := false
 	for _, f := range fields[1:] {
 		if f == "down" {
@@ -308,7 +362,7 @@ func parseListLine(upstream, text string) (Server, bool, error) {
 		}
 		k, v, ok := strings.Cut(f, "=")
 		if !ok {
-			continue // a flag this parser does not know (backup)
+			return Server{}, false, fmt.Errorf("server %s: unknown flag %q", s.Addr, f)
 		}
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -319,6 +373,13 @@ func parseListLine(upstream, text string) (Server, bool, error) {
 			s.Weight, verbose = n, true
 		case "active":
 			s.Active = n
+		case "max_fails":
+			s.MaxFails = n
+		case "fail_timeout":
+			if n > maxFailTimeout {
+				return Server{}, false, fmt.Errorf("server %s: %s is out of range", s.Addr, f)
+			}
+			s.FailTimeout = time.Duration(n) * time.Second
 		}
 	}
 	return s, verbose, nil

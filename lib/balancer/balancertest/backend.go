@@ -1,6 +1,8 @@
 // Package balancertest starts real load balancers for tests: stock nginx with
-// the Lua drop-in from nginx/ (the ngx_dynamic_upstream API), HAProxy with an
-// admin stats socket, and small HTTP backends on loopback ports to put behind
+// the Lua drop-in from nginx/ (the ngx_dynamic_upstream API), the same nginx
+// with the real ngx_dynamic_upstream module (built once from
+// ../shared/third_party, see DynamicUpstreamModule), HAProxy with an admin
+// stats socket, and small HTTP backends on loopback ports to put behind
 // them. Every process is stopped by PID when the test ends; a missing server
 // binary skips the test (fails it under CI=true), as testenv does.
 package balancertest
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,7 +28,9 @@ type Backend struct {
 	Addr     string // 127.0.0.1:PORT
 	hits     atomic.Int64
 	inFlight atomic.Int64
-	srv      *http.Server
+
+	mu  sync.Mutex
+	srv *http.Server
 }
 
 // StartBackends starts n backends and stops them when the test ends.
@@ -46,16 +51,44 @@ func StartBackend(t testing.TB) *Backend {
 		t.Fatalf("backend listen: %v", err)
 	}
 	b := &Backend{Addr: l.Addr().String()}
-	b.srv = &http.Server{Handler: http.HandlerFunc(b.serve), ReadHeaderTimeout: 5 * time.Second}
-	go b.srv.Serve(l)
+	b.serveOn(l)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		if b.srv.Shutdown(ctx) != nil {
-			b.srv.Close()
+		b.mu.Lock()
+		srv := b.srv
+		b.mu.Unlock()
+		if srv.Shutdown(ctx) != nil {
+			srv.Close()
 		}
 	})
 	return b
+}
+
+func (b *Backend) serveOn(l net.Listener) {
+	srv := &http.Server{Handler: http.HandlerFunc(b.serve), ReadHeaderTimeout: 5 * time.Second}
+	b.mu.Lock()
+	b.srv = srv
+	b.mu.Unlock()
+	go srv.Serve(l)
+}
+
+// Reopen starts a closed backend again on the same address (an app that
+// came back after a restart), retrying the bind for up to 10 s.
+func (b *Backend) Reopen(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := net.Listen("tcp", b.Addr)
+		if err == nil {
+			b.serveOn(l)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backend %s: listen again: %v", b.Addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func (b *Backend) serve(w http.ResponseWriter, r *http.Request) {
@@ -93,7 +126,11 @@ func (b *Backend) Hits() int64 { return b.hits.Load() }
 func (b *Backend) InFlight() int64 { return b.inFlight.Load() }
 
 // Close stops the backend now (a server that died); cleanup is still safe.
-func (b *Backend) Close() { b.srv.Close() }
+func (b *Backend) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.srv.Close()
+}
 
 // Addrs returns the backends' addresses.
 func Addrs(bs []*Backend) []string {

@@ -26,7 +26,8 @@ const (
 	restyCore = "/usr/share/lua/5.1/resty/core.lua"
 )
 
-// Nginx is a running nginx with the Lua drop-in in front of backends.
+// Nginx is a running nginx in front of backends, with the Lua drop-in or
+// (Options.Module) the real ngx_dynamic_upstream module serving the API.
 type Nginx struct {
 	APIURL   string // base URL of the dynamic_upstream location: http://127.0.0.1:P/dynamic
 	Frontend string // http://127.0.0.1:P, proxied to the upstream
@@ -53,6 +54,19 @@ type NginxOptions struct {
 	LocationExtra string
 	// Extra directives for the proxying server block, e.g. a named location.
 	ServerExtra string
+
+	// Module runs the real ngx_dynamic_upstream module (built by
+	// DynamicUpstreamModule) instead of the Lua drop-in. ServerParams keep
+	// the drop-in's Lua form and are written as nginx server parameters.
+	Module bool
+	// Module only: backup servers of the upstream block (the module never
+	// lists them), and the servers of a second upstream block that shares
+	// the zone (the module lists only the first block's servers). The
+	// second block is reachable through Frontend + "/second/".
+	Backup        []string
+	SecondServers []string
+	// ModulePath is the module's .so; StartNginxWith fills it in.
+	ModulePath string
 }
 
 // StartNginx starts nginx (Debian's, with the Lua module) under a private
@@ -64,13 +78,27 @@ func StartNginx(t testing.TB, backends []string, workers int) *Nginx {
 	return StartNginxWith(t, NginxOptions{Backends: backends, Workers: workers})
 }
 
+// StartModuleNginx is StartNginx with the real ngx_dynamic_upstream module
+// instead of the Lua drop-in.
+func StartModuleNginx(t testing.TB, backends []string, workers int) *Nginx {
+	t.Helper()
+	return StartNginxWith(t, NginxOptions{Backends: backends, Workers: workers, Module: true})
+}
+
 // StartNginxWith is StartNginx with every option.
 func StartNginxWith(t testing.TB, o NginxOptions) *Nginx {
 	t.Helper()
 	bin := testenv.RequireCommand(t, "nginx")
-	for _, f := range []string{ndkModule, luaModule, restyCore} {
-		if _, err := os.Stat(f); err != nil {
-			testenv.Skip(t, "%s is missing (Debian packages libnginx-mod-http-lua, lua-resty-core)", f)
+	if o.Module {
+		o.ModulePath = DynamicUpstreamModule(t)
+	} else {
+		if len(o.Backup) > 0 || len(o.SecondServers) > 0 {
+			t.Fatal("balancertest: Backup and SecondServers need Module (the drop-in has neither)")
+		}
+		for _, f := range []string{ndkModule, luaModule, restyCore} {
+			if _, err := os.Stat(f); err != nil {
+				testenv.Skip(t, "%s is missing (Debian packages libnginx-mod-http-lua, lua-resty-core)", f)
+			}
 		}
 	}
 	if o.Workers <= 0 {
@@ -144,6 +172,37 @@ func (n *Nginx) Reload() {
 	n.waitWorkers(before)
 }
 
+// ReloadSettled is Reload, then waits (up to 30 s) until the old workers
+// have exited. nginx runs old and new workers side by side for 100 ms after
+// a reload, and an old worker still answers with the state from before it
+// (the C module's down flags and failure counts); after ReloadSettled every
+// request and API call reaches a new worker. Old workers finishing long
+// requests hold it up.
+func (n *Nginx) ReloadSettled() {
+	n.t.Helper()
+	old := map[int]bool{}
+	for _, pid := range children(n.Process.Cmd.Process.Pid) {
+		old[pid] = true
+	}
+	n.Reload()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		left := 0
+		for _, pid := range children(n.Process.Cmd.Process.Pid) {
+			if old[pid] {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if n.Process.Exited() || time.Now().After(deadline) {
+			n.t.Fatalf("nginx: %d old workers still running 30 s after the reload", left)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // waitWorkers waits until the master has Options.Workers children that are
 // not in old.
 func (n *Nginx) waitWorkers(old map[int]bool) {
@@ -197,14 +256,40 @@ func children(ppid int) []int {
 	return out
 }
 
-// NginxConfig returns a complete nginx.conf for prefix dir: the Lua modules
-// loaded by absolute path, every temp path inside dir, the drop-in from the
-// repository's nginx/ folder serving the API on 127.0.0.1:apiPort at
-// /dynamic, and 127.0.0.1:frontendPort proxied to o.Backends through the
-// zone Zone.
+// NginxConfig returns a complete nginx.conf for prefix dir: every temp
+// path inside dir, the API on 127.0.0.1:apiPort at /dynamic, and
+// 127.0.0.1:frontendPort proxied to o.Backends through the zone Zone. The
+// API is the drop-in from the repository's nginx/ folder (the Lua modules
+// loaded by absolute path), or with o.Module the real module at
+// o.ModulePath.
 func NginxConfig(dir string, apiPort, frontendPort int, o NginxOptions) (string, error) {
 	if o.Workers <= 0 {
 		o.Workers = 1
+	}
+	data := map[string]any{
+		"Dir":         dir,
+		"Workers":     o.Workers,
+		"Root":        os.Geteuid() == 0,
+		"Zone":        Zone,
+		"API":         apiPort,
+		"Frontend":    frontendPort,
+		"Extra":       o.LocationExtra,
+		"ServerExtra": o.ServerExtra,
+	}
+	if o.Module {
+		if o.ModulePath == "" {
+			return "", fmt.Errorf("balancertest: Module without ModulePath (see DynamicUpstreamModule)")
+		}
+		servers, err := moduleServers(o)
+		if err != nil {
+			return "", err
+		}
+		data["Module"] = o.ModulePath
+		data["Servers"] = servers
+		data["Second"] = o.SecondServers
+		var sb strings.Builder
+		err = nginxTemplate.Execute(&sb, data)
+		return sb.String(), err
 	}
 	var servers []string
 	for _, b := range o.Backends {
@@ -214,28 +299,55 @@ func NginxConfig(dir string, apiPort, frontendPort int, o NginxOptions) (string,
 			servers = append(servers, strconv.Quote(b))
 		}
 	}
+	data["LuaDir"] = filepath.Join(testenv.RepoRoot(), "nginx")
+	data["Servers"] = strings.Join(servers, ",\n            ")
+	data["NDK"] = ndkModule
+	data["Lua"] = luaModule
 	var sb strings.Builder
-	err := nginxTemplate.Execute(&sb, map[string]any{
-		"Dir":         dir,
-		"LuaDir":      filepath.Join(testenv.RepoRoot(), "nginx"),
-		"Workers":     o.Workers,
-		"Root":        os.Geteuid() == 0,
-		"Zone":        Zone,
-		"Servers":     strings.Join(servers, ",\n            "),
-		"API":         apiPort,
-		"Frontend":    frontendPort,
-		"Extra":       o.LocationExtra,
-		"ServerExtra": o.ServerExtra,
-		"NDK":         ndkModule,
-		"Lua":         luaModule,
-	})
+	err := nginxTemplate.Execute(&sb, data)
 	return sb.String(), err
 }
 
+// moduleServers writes the server lines of the upstream block: the
+// backends with their ServerParams turned from the drop-in's Lua form
+// ("weight = 2, down = true") into nginx's ("weight=2 down"), then the
+// backups.
+func moduleServers(o NginxOptions) ([]string, error) {
+	var out []string
+	for _, b := range o.Backends {
+		line := b
+		if p := o.ServerParams[b]; p != "" {
+			for _, kv := range strings.Split(p, ",") {
+				k, v, ok := strings.Cut(kv, "=")
+				k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+				switch {
+				case !ok || k == "" || v == "":
+					return nil, fmt.Errorf("balancertest: server %s: parameter %q is not name = value", b, kv)
+				case k == "down" && v == "true":
+					line += " down"
+				case k == "down" && v == "false":
+				case k == "fail_timeout":
+					line += " fail_timeout=" + v + "s"
+				default:
+					line += " " + k + "=" + v
+				}
+			}
+		}
+		out = append(out, line)
+	}
+	for _, b := range o.Backup {
+		out = append(out, b+" backup")
+	}
+	return out, nil
+}
+
+// nginxTemplate writes both kinds: the Lua drop-in (NDK, Lua set) or the
+// real module (Module set), around the same prefix, logs, frontend and API.
 var nginxTemplate = template.Must(template.New("nginx.conf").Parse(`# generated by lib/balancer/balancertest
-load_module {{.NDK}};
+{{if .Module}}load_module {{.Module}};
+{{else}}load_module {{.NDK}};
 load_module {{.Lua}};
-{{if .Root}}user root;
+{{end}}{{if .Root}}user root;
 {{end}}worker_processes {{.Workers}};
 daemon off;
 master_process on;
@@ -255,7 +367,25 @@ http {
     fastcgi_temp_path {{.Dir}}/tmp/fastcgi;
     uwsgi_temp_path {{.Dir}}/tmp/uwsgi;
     scgi_temp_path {{.Dir}}/tmp/scgi;
+{{if .Module}}
+    upstream backend {
+        zone {{.Zone}} 1m;
+{{- range .Servers}}
+        server {{.}};
+{{- end}}
+        keepalive 8;
+    }
+{{- if .Second}}
 
+    # A second block in the same zone: the module lists only the first's servers.
+    upstream backend_second {
+        zone {{.Zone}};
+{{- range .Second}}
+        server {{.}};
+{{- end}}
+    }
+{{- end}}
+{{else}}
     lua_shared_dict dynamic_upstream 1m;
     lua_package_path "{{.LuaDir}}/?.lua;;";
 
@@ -276,7 +406,7 @@ http {
         }
         keepalive 8;
     }
-
+{{end}}
     server {
         # reuseport spreads connections over every worker.
         listen 127.0.0.1:{{.Frontend}} reuseport;
@@ -288,6 +418,11 @@ http {
             proxy_read_timeout 40s;
             {{.Extra}}
         }
+{{- if .Second}}
+        location /second/ {
+            proxy_pass http://backend_second/;
+        }
+{{- end}}
         {{.ServerExtra}}
     }
 
@@ -296,9 +431,13 @@ http {
         location /dynamic {
             allow 127.0.0.1;
             deny all;
+{{- if .Module}}
+            dynamic_upstream;
+{{- else}}
             content_by_lua_block {
                 require("dynamic_upstream").api()
             }
+{{- end}}
         }
     }
 }
