@@ -56,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		helper.OutputDefinitions()
 		return 0
 	}
-	rn := &runner{opts: &opts, parser: lineParser, groups: groups, stderr: stderr, now: time.Now()}
+	rn := &runner{opts: &opts, parser: lineParser, groups: groups, stderr: stderr, now: time.Now(), clock: readClock()}
 	res, err := rn.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
@@ -88,6 +89,7 @@ func (p *plugin) graphs() map[string]mp.Graphs {
 		"bytes":            {Label: "Bytes sent", Unit: mp.UnitBytesPerSecond, Metrics: []mp.Metrics{{Name: "sent", Label: "sent"}}},
 		"lines":            {Label: "Lines not counted", Unit: mp.UnitInteger, Metrics: []mp.Metrics{{Name: "malformed_count", Label: "malformed"}, {Name: "overlong_count", Label: "overlong"}}},
 		"skipped":          {Label: "Backlog skipped", Unit: mp.UnitBytes, Metrics: []mp.Metrics{{Name: "bytes", Label: "bytes"}}},
+		"files":            {Label: "Files not read", Unit: mp.UnitInteger, Metrics: []mp.Metrics{{Name: "skipped_count", Label: "not regular files"}}},
 	}
 	if p.grouped {
 		g["group_access_num.#"] = mp.Graphs{Label: "Requests per run by group", Unit: mp.UnitInteger, Metrics: append(append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", false)...), codeCounts...)}
@@ -95,6 +97,12 @@ func (p *plugin) graphs() map[string]mp.Graphs {
 		g["group_access_rate.#"] = mp.Graphs{Label: "Share of requests by group and status class", Unit: mp.UnitPercentage, Metrics: metricsOf(append(append([]string{}, classes...), codeNames()...), "_percentage", false)}
 		g["group_latency.#"] = mp.Graphs{Label: "Request time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
 		g["group_upstream_latency.#"] = mp.Graphs{Label: "Upstream response time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
+	}
+	// Titles name the prefix: several entries (one per site) would otherwise
+	// give graphs that all read "Request time".
+	for k, gr := range g {
+		gr.Label = p.prefix + ": " + gr.Label
+		g[k] = gr
 	}
 	return g
 }
@@ -113,11 +121,12 @@ func values(res *result, maxGroups int) map[string]float64 {
 	}
 	v["bytes.sent"] = 0
 	if secs > 0 {
-		v["bytes.sent"] = float64(st.all.bytes) / secs
+		v["bytes.sent"] = st.all.bytes.float() / secs
 	}
 	v["lines.malformed_count"] = float64(st.malformed)
 	v["lines.overlong_count"] = float64(st.overlong)
 	v["skipped.bytes"] = float64(res.skippedBytes)
+	v["files.skipped_count"] = float64(res.skippedFiles)
 
 	if len(st.groups) > 0 {
 		byName := map[string]*counts{}
@@ -136,6 +145,15 @@ func values(res *result, maxGroups int) map[string]float64 {
 			for i, c := range trackedCodes {
 				v["group_access_num."+name+"."+strconv.Itoa(c)+"_count"] = float64(g.code[i])
 				v["group_access_rate."+name+"."+strconv.Itoa(c)+"_percentage"] = ratio(g.code[i], g.total)
+			}
+		}
+	}
+	if !res.firstRun && secs <= 0 {
+		// The interval is unknown (the clock went back): a rate of 0 would
+		// be false, so there is none.
+		for k := range v {
+			if strings.HasPrefix(k, "rps") || strings.HasPrefix(k, "group_rps.") || k == "bytes.sent" {
+				delete(v, k)
 			}
 		}
 	}
@@ -161,7 +179,7 @@ func addLatency(v map[string]float64, key string, h *histogram) {
 	if h.n == 0 {
 		return
 	}
-	v[key+".average"] = float64(h.sum) / float64(h.n) / 1e6
+	v[key+".average"] = h.sum.float() / float64(h.n) / 1e6
 	for i, q := range h.percentiles(percentiles) {
 		v[fmt.Sprintf("%s.%d_percentile", key, percentiles[i])] = float64(q) / 1e6
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/sre-suite/mackerel-plugins/lib/metricname"
 )
 
 // options are the command-line flags; README.md documents each.
@@ -53,13 +55,11 @@ func (o *options) validate() ([]pathGroup, error) {
 	if o.MaxLineBytes < 64 || o.MaxLineBytes > 64<<20 {
 		return nil, fmt.Errorf("--max-line-bytes %d: want 64 to 67108864", o.MaxLineBytes)
 	}
-	if o.Prefix == "" || strings.ContainsAny(o.Prefix, "*#") {
-		return nil, fmt.Errorf("--metric-key-prefix %q: want a plain metric name", o.Prefix)
+	if strings.ContainsAny(o.Prefix, "*#") {
+		return nil, fmt.Errorf("--metric-key-prefix %q: want a plain metric name, without * or #", o.Prefix)
 	}
-	for _, c := range o.Prefix {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return nil, fmt.Errorf("--metric-key-prefix %q: only [-a-zA-Z0-9_.] may be used", o.Prefix)
-		}
+	if err := metricname.Valid(o.Prefix); err != nil {
+		return nil, fmt.Errorf("--metric-key-prefix %q: %v", o.Prefix, err)
 	}
 	if o.GroupBy != "" && len(o.Groups) > 0 {
 		return nil, fmt.Errorf("--group-by and --group exclude each other")

@@ -33,14 +33,38 @@ type runner struct {
 	groups []pathGroup
 	stderr io.Writer
 	now    time.Time
+	clock  runClock
 }
 
 // result is one run's outcome.
 type result struct {
 	stats        stats
 	skippedBytes int64
-	elapsed      time.Duration // since the previous run; 0 when unknown (first run)
+	skippedFiles int           // paths that are not regular files (a FIFO…)
+	elapsed      time.Duration // since the previous run; 0 when unknown
 	firstRun     bool
+}
+
+// fileState is what is kept per log between runs: where tail stopped, and
+// the run's clock.
+type fileState struct {
+	tail.State
+	Clock runClock `json:"clock"`
+}
+
+// runClock is a run's time on a clock that wall-clock steps do not move;
+// zero where there is none.
+type runClock struct {
+	Boot   string `json:"boot_id,omitempty"`
+	Uptime int64  `json:"uptime_ns,omitempty"`
+}
+
+// since returns the time from prev to c, when both are on the same boot.
+func (c runClock) since(prev runClock) (time.Duration, bool) {
+	if c.Boot == "" || c.Boot != prev.Boot || c.Uptime <= prev.Uptime {
+		return 0, false
+	}
+	return time.Duration(c.Uptime - prev.Uptime), true
 }
 
 // fileRun is one log file's plan, lock and state path within a run.
@@ -49,7 +73,7 @@ type fileRun struct {
 	statePath string
 	run       *tail.Run
 	unlock    func()
-	prev      *tail.State
+	prev      *fileState
 }
 
 // expandFiles resolves the --file arguments: globs are expanded now, so that
@@ -98,18 +122,19 @@ func (rn *runner) warn(format string, args ...any) {
 	fmt.Fprintf(rn.stderr, "%s: %s\n", binaryName, fmt.Sprintf(format, args...))
 }
 
-// open plans every file. On any error nothing has been read and every lock
-// taken is released, so all state files stay as they were.
-func (rn *runner) open(paths []string) ([]*fileRun, error) {
-	var frs []*fileRun
-	fail := func(err error) ([]*fileRun, error) {
+// open plans every file. A path that is not a regular file (a FIFO, which
+// would block) is left out with a warning and counted in skipped. On any
+// other error nothing has been read and every lock taken is released, so all
+// state files stay as they were.
+func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) {
+	fail := func(err error) ([]*fileRun, int, error) {
 		for _, fr := range frs {
 			if fr.run != nil {
 				fr.run.Close()
 			}
 			fr.unlock()
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	for _, p := range paths {
 		fr := &fileRun{path: p, statePath: rn.statePath(p)}
@@ -119,7 +144,7 @@ func (rn *runner) open(paths []string) ([]*fileRun, error) {
 		}
 		fr.unlock = unlock
 		frs = append(frs, fr)
-		var st tail.State
+		var st fileState
 		switch err := state.Load(fr.statePath, &st); {
 		case err == nil && st.Path == p:
 			fr.prev = &st
@@ -129,13 +154,46 @@ func (rn *runner) open(paths []string) ([]*fileRun, error) {
 		default:
 			rn.warn("%v; replacing it and starting afresh", err)
 		}
-		run, err := tail.Open(p, fr.prev, tail.Options{FromStart: rn.opts.FromStart, Now: rn.now})
+		var prev *tail.State
+		if fr.prev != nil {
+			prev = &fr.prev.State
+		}
+		run, err := tail.Open(p, prev, tail.Options{FromStart: rn.opts.FromStart, Now: rn.now})
+		if errors.Is(err, tail.ErrNotRegular) {
+			rn.warn("%v: not read, its state left as it was", err)
+			skipped++
+			fr.unlock()
+			frs = frs[:len(frs)-1]
+			continue
+		}
 		if err != nil {
 			return fail(err)
 		}
 		fr.run = run
 	}
-	return frs, nil
+	return frs, skipped, nil
+}
+
+// elapsed is the time since the previous run: on the boot clock when the
+// state has it, else on the wall clock; false when neither can tell (the
+// wall clock is before the last run and the machine rebooted, or the state
+// is from before the boot clock was kept).
+func (rn *runner) elapsed(frs []*fileRun) (time.Duration, bool) {
+	var best time.Duration
+	found := false
+	for _, fr := range frs {
+		if fr.prev == nil {
+			continue
+		}
+		d, ok := rn.clock.since(fr.prev.Clock)
+		if !ok && rn.now.After(fr.prev.LastRun) {
+			d, ok = rn.now.Sub(fr.prev.LastRun), true
+		}
+		if ok && (!found || d < best) {
+			best, found = d, true
+		}
+	}
+	return best, found
 }
 
 // Run reads all files and, only when everything was read, saves their states.
@@ -144,7 +202,7 @@ func (rn *runner) Run() (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	frs, err := rn.open(paths)
+	frs, skippedFiles, err := rn.open(paths)
 	if err != nil {
 		return nil, err
 	}
@@ -154,44 +212,64 @@ func (rn *runner) Run() (*result, error) {
 			fr.unlock()
 		}
 	}()
-	res := &result{firstRun: true}
-	var last time.Time
+	res := &result{firstRun: true, skippedFiles: skippedFiles}
 	for _, fr := range frs {
 		for _, n := range fr.run.Notes {
 			rn.warn("%s", n)
 		}
 		if fr.prev != nil {
 			res.firstRun = false
-			if fr.prev.LastRun.After(last) {
-				last = fr.prev.LastRun
-			}
 		}
 		if sk := fr.run.LimitBacklog(rn.opts.MaxReadBytes); sk > 0 {
 			res.skippedBytes += sk
 			rn.warn("%s: %d bytes behind, more than --max-read-bytes %d: skipped the oldest %d bytes", fr.path, sk+rn.opts.MaxReadBytes, rn.opts.MaxReadBytes, sk)
 		}
 	}
-	if !last.IsZero() && rn.now.After(last) {
-		res.elapsed = rn.now.Sub(last)
+	if !res.firstRun {
+		var ok bool
+		if res.elapsed, ok = rn.elapsed(frs); !ok {
+			rn.warn("the clock is before the last run (stepped back?) and no boot clock tells the interval: rates are left out of this run, counts are exact")
+		}
 	}
 	st, err := rn.process(frs)
 	if err != nil {
 		return nil, err
 	}
 	res.stats = *st
+	if err := rn.save(frs); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// save commits every file's state, or none: each is first written whole
+// beside its state file (an error there, a full disk, leaves every state as
+// it was, so the next run reads the same lines again and none is lost), then
+// renamed over it, which needs no space.
+func (rn *runner) save(frs []*fileRun) error {
+	var written []string
 	for _, fr := range frs {
-		next := fr.run.Finish()
+		next := fileState{State: fr.run.Finish(), Clock: rn.clock}
 		if rn.opts.Verbose {
 			for _, seg := range fr.run.Segments {
 				rn.warn("%s: read %s bytes %d..%d (%s)", fr.path, seg.Name, seg.Start, seg.End, seg.Why)
 			}
 			rn.warn("%s: next run starts at offset %d of inode %d; %d rotated files followed", fr.path, next.Current.Offset, next.Current.Inode, len(next.Rotated))
 		}
-		if err := state.Save(fr.statePath, next); err != nil {
-			return nil, err
+		if err := state.Save(fr.statePath+".next", next); err != nil {
+			for _, w := range written {
+				os.Remove(w)
+			}
+			return fmt.Errorf("%w; no state was changed, so this run's lines are read again by the next", err)
+		}
+		written = append(written, fr.statePath+".next")
+	}
+	for i, fr := range frs {
+		if err := os.Rename(written[i], fr.statePath); err != nil {
+			return fmt.Errorf("commit state %s: %w", fr.statePath, err)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 type chunk struct {

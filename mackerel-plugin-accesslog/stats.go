@@ -1,8 +1,28 @@
 package main
 
 import (
+	"math/bits"
 	"slices"
 )
+
+// sum adds non-negative values exactly in 128 bits: request times up to
+// maxTimeUS and byte counts up to 10^18 a line would overflow an int64 after
+// a few thousand lines.
+type sum struct{ hi, lo uint64 }
+
+func (s *sum) add(v int64) {
+	var carry uint64
+	s.lo, carry = bits.Add64(s.lo, uint64(v), 0)
+	s.hi += carry
+}
+
+func (s *sum) merge(o sum) {
+	var carry uint64
+	s.lo, carry = bits.Add64(s.lo, o.lo, 0)
+	s.hi += o.hi + carry
+}
+
+func (s sum) float() float64 { return float64(s.hi)*(1<<64) + float64(s.lo) }
 
 // histogram counts occurrences of each value (whole microseconds), so that
 // memory grows with the number of distinct values, not of lines, and
@@ -14,7 +34,7 @@ type histogram struct {
 	// path of the run's overall histograms. Groups keep the map only.
 	dense []uint64
 	n     uint64
-	sum   int64
+	sum   sum
 	max   int64
 }
 
@@ -32,7 +52,7 @@ func (h *histogram) add(v int64) {
 		h.counts[v]++
 	}
 	h.n++
-	h.sum += v
+	h.sum.add(v)
 	if v > h.max || h.n == 1 {
 		h.max = v
 	}
@@ -70,7 +90,7 @@ func (h *histogram) merge(o *histogram) {
 		h.max = o.max
 	}
 	h.n += o.n
-	h.sum += o.sum
+	h.sum.merge(o.sum)
 }
 
 // percentiles returns, for each p (in percent, ascending), the nearest-rank
@@ -132,7 +152,7 @@ type counts struct {
 	total    uint64
 	class    [6]uint64 // [1]..[5]: 1xx..5xx
 	code     [len(trackedCodes)]uint64
-	bytes    int64
+	bytes    sum
 	reqTime  histogram
 	upstream histogram
 }
@@ -144,7 +164,7 @@ func (c *counts) add(r *Record) {
 		c.code[i]++
 	}
 	if r.HasBytesSent {
-		c.bytes += r.BytesSent
+		c.bytes.add(r.BytesSent)
 	}
 	if r.HasReqTime {
 		c.reqTime.add(r.ReqTimeUS)
@@ -162,7 +182,7 @@ func (c *counts) merge(o *counts) {
 	for i := range c.code {
 		c.code[i] += o.code[i]
 	}
-	c.bytes += o.bytes
+	c.bytes.merge(o.bytes)
 	c.reqTime.merge(&o.reqTime)
 	c.upstream.merge(&o.upstream)
 }
