@@ -42,6 +42,7 @@ func (o *options) fields() Fields {
 		UpstreamTime: o.UpstreamTimeKey,
 		GroupBy:      o.GroupBy,
 		TimeUnit:     o.TimeUnit,
+		SkipPath:     len(o.Groups) == 0,
 	}
 }
 

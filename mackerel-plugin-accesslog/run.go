@@ -20,7 +20,10 @@ import (
 
 const (
 	binaryName = "mackerel-plugin-accesslog"
-	chunkSize  = 1 << 20
+	chunkSize  = 256 << 10
+	// inlineBelow: a run with less to read is parsed by the reading
+	// goroutine alone (see process).
+	inlineBelow = 16 << 20
 	// maxTrackedGroups bounds memory when --group-by meets a field with
 	// unbounded values: further new values are counted in "other" at once.
 	maxTrackedGroups = 5000
@@ -242,11 +245,16 @@ func (rn *runner) Run() (*result, error) {
 	return res, nil
 }
 
-// save commits every file's state, or none: each is first written whole
-// beside its state file (an error there, a full disk, leaves every state as
-// it was, so the next run reads the same lines again and none is lost), then
-// renamed over it, which needs no space.
+// save commits every file's state, or none: with several files, each is
+// first written whole beside its state file (an error there, a full disk,
+// leaves every state as it was, so the next run reads the same lines again
+// and none is lost), then renamed over it, which needs no space. One file's
+// state is saved in place: lib/state writes it atomically.
 func (rn *runner) save(frs []*fileRun) error {
+	suffix := ".next"
+	if len(frs) == 1 {
+		suffix = ""
+	}
 	var written []string
 	for _, fr := range frs {
 		next := fileState{State: fr.run.Finish(), Clock: rn.clock}
@@ -256,15 +264,18 @@ func (rn *runner) save(frs []*fileRun) error {
 			}
 			rn.warn("%s: next run starts at offset %d of inode %d; %d rotated files followed", fr.path, next.Current.Offset, next.Current.Inode, len(next.Rotated))
 		}
-		if err := state.Save(fr.statePath+".next", next); err != nil {
+		if err := state.Save(fr.statePath+suffix, next); err != nil {
 			for _, w := range written {
 				os.Remove(w)
 			}
 			return fmt.Errorf("%w; no state was changed, so this run's lines are read again by the next", err)
 		}
-		written = append(written, fr.statePath+".next")
+		written = append(written, fr.statePath+suffix)
 	}
 	for i, fr := range frs {
+		if suffix == "" {
+			break
+		}
 		if err := os.Rename(written[i], fr.statePath); err != nil {
 			return fmt.Errorf("commit state %s: %w", fr.statePath, err)
 		}
@@ -279,44 +290,41 @@ type chunk struct {
 // process reads every segment of every file in order and parses the lines on
 // all workers at once: the reading goroutine only cuts chunks at newlines.
 func (rn *runner) process(frs []*fileRun) (*stats, error) {
+	var planned int64
+	for _, fr := range frs {
+		for _, seg := range fr.run.Segments {
+			planned += seg.End - seg.Start
+		}
+	}
 	workers := rn.opts.Workers
 	if workers <= 0 {
+		// One per CPU for a large read; a per-minute increment is parsed
+		// by the reading goroutine alone, which costs less CPU in all.
 		workers = runtime.GOMAXPROCS(0)
+		if planned < inlineBelow {
+			workers = 1
+		}
 	}
-	nbuf := workers + 2
-	free := make(chan []byte, nbuf)
-	for range nbuf {
-		free <- make([]byte, chunkSize+rn.opts.MaxLineBytes)
-	}
-	work := make(chan chunk, nbuf)
 	results := make([]*worker, workers)
-	var wg sync.WaitGroup
 	for i := range results {
-		w := &worker{rn: rn}
-		w.st.all.reqTime, w.st.all.upstream = newDenseHistogram(), newDenseHistogram()
-		results[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				w.lines(c.lines)
-				free <- c.buf
-			}
-		}()
+		results[i] = &worker{rn: rn}
+		results[i].st.all.reqTime, results[i].st.all.upstream = newDenseHistogram(), newDenseHistogram()
 	}
+	get, put, wait := rn.pipeline(results)
 	var overlong uint64
 	var readErr error
 	for _, fr := range frs {
 		for _, seg := range fr.run.Segments {
-			err := tail.Chunks(seg, func() []byte { return <-free }, func(buf, lines []byte) { work <- chunk{buf, lines} },
-				rn.opts.MaxLineBytes, func() { overlong++ })
+			if seg.Start >= seg.End {
+				continue // nothing to read: the segment keeps its offset
+			}
+			err := tail.Chunks(seg, get, put, rn.opts.MaxLineBytes, func() { overlong++ })
 			if err != nil && readErr == nil {
 				readErr = err
 			}
 		}
 	}
-	close(work)
-	wg.Wait()
+	wait()
 	if readErr != nil {
 		return nil, readErr
 	}
@@ -335,6 +343,57 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 		rn.warn("%d lines longer than --max-line-bytes %d skipped", total.overlong, rn.opts.MaxLineBytes)
 	}
 	return total, nil
+}
+
+// pipeline returns the buffers' source and sink for tail.Chunks, and a wait
+// that returns once every chunk is parsed. One worker parses in the reading
+// goroutine, with a single buffer; several take chunks from a channel, with
+// buffers made as the reader needs them, so a small run touches little
+// memory.
+func (rn *runner) pipeline(workers []*worker) (get func() []byte, put func(buf, lines []byte), wait func()) {
+	size := chunkSize + rn.opts.MaxLineBytes
+	if len(workers) == 1 {
+		var buf []byte
+		get = func() []byte {
+			if buf == nil {
+				buf = make([]byte, size)
+			}
+			return buf
+		}
+		return get, func(_, lines []byte) { workers[0].lines(lines) }, func() {}
+	}
+	nbuf := len(workers) + 2
+	free := make(chan []byte, nbuf)
+	work := make(chan chunk, nbuf)
+	made := 0
+	get = func() []byte {
+		select {
+		case b := <-free:
+			return b
+		default:
+		}
+		if made < nbuf {
+			made++
+			return make([]byte, size)
+		}
+		return <-free
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				w.lines(c.lines)
+				free <- c.buf
+			}
+		}()
+	}
+	put = func(buf, lines []byte) { work <- chunk{buf, lines} }
+	return get, put, func() {
+		close(work)
+		wg.Wait()
+	}
 }
 
 func (rn *runner) formatName() string {

@@ -29,20 +29,27 @@ func (s sum) float() float64 { return float64(s.hi)*(1<<64) + float64(s.lo) }
 // percentiles are exact.
 type histogram struct {
 	counts map[int64]uint64
-	// dense, when allocated, counts whole milliseconds below denseLimit
-	// (what nginx's $request_time writes) without a map lookup: the hot
-	// path of the run's overall histograms. Groups keep the map only.
-	dense []uint64
-	n     uint64
-	sum   sum
-	max   int64
+	// dense counts whole milliseconds below denseLimit (what nginx's
+	// $request_time writes) without a map lookup: the hot path of the run's
+	// overall histograms, allocated at the first value, so that a run with
+	// nothing new does not pay for it. Groups keep the map only.
+	dense    []uint64
+	useDense bool
+	n        uint64
+	sum      sum
+	max      int64
 }
 
-const denseLimit = 60_000 // ms
+// denseLimit covers requests under 10 s in 80 KB: a per-minute run touches
+// little memory, and slower requests are rare enough for the map.
+const denseLimit = 10_000 // ms
 
-func newDenseHistogram() histogram { return histogram{dense: make([]uint64, denseLimit)} }
+func newDenseHistogram() histogram { return histogram{useDense: true} }
 
 func (h *histogram) add(v int64) {
+	if h.dense == nil && h.useDense {
+		h.dense = make([]uint64, denseLimit)
+	}
 	if h.dense != nil && v >= 0 && v < denseLimit*1000 && v%1000 == 0 {
 		h.dense[v/1000]++
 	} else {
@@ -72,7 +79,7 @@ func (h *histogram) fold() {
 		}
 		h.counts[int64(i)*1000] += c
 	}
-	h.dense = nil
+	h.dense, h.useDense = nil, false
 }
 
 func (h *histogram) merge(o *histogram) {
