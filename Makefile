@@ -51,6 +51,8 @@ test: deps tools lint
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz-short
 
+# Each binary's bench.sh (accesslog's builds axslog from ../shared/third_party
+# and compares per-run cost and throughput), then the Go benchmarks.
 bench: build
 	@for d in $(BINARIES); do \
 	  if [ -x $$d/bench.sh ]; then echo "== $$d"; $$d/bench.sh || exit 1; fi; \

@@ -25,7 +25,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var opts options
 	parser := flags.NewParser(&opts, flags.HelpFlag|flags.PassDoubleDash)
 	parser.Usage = "[OPTIONS] [LOGFILE...]"
-	rest, err := parser.ParseArgs(args)
+	rest, err := parser.ParseArgs(normalizeArgs(args))
 	if err != nil {
 		var ferr *flags.Error
 		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
@@ -45,7 +45,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 2
 	}
-	lineParser, err := NewParser(opts.Format, opts.NginxLogFormat, opts.fields())
+	lineParser, guess, err := opts.formatParsers()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 2
@@ -56,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		helper.OutputDefinitions()
 		return 0
 	}
-	rn := &runner{opts: &opts, parser: lineParser, groups: groups, stderr: stderr, now: time.Now(), clock: readClock()}
+	rn := &runner{opts: &opts, parser: lineParser, guess: guess, groups: groups, stderr: stderr, now: time.Now(), clock: readClock()}
 	res, err := rn.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -11,7 +12,7 @@ import (
 // options are the command-line flags; README.md documents each.
 type options struct {
 	Files           []string `short:"f" long:"file" value-name:"PATH" description:"access log to read; repeatable; a glob (quote it) is expanded at every run. Positional arguments are taken as files too"`
-	Format          string   `long:"format" default:"ltsv" choice:"ltsv" choice:"json" choice:"combined" choice:"common" choice:"nginx" description:"log format; combined/common accept a trailing request-time field"`
+	Format          string   `long:"format" default:"auto" choice:"auto" choice:"ltsv" choice:"json" choice:"combined" choice:"common" choice:"apache" choice:"nginx" description:"log format; auto guesses each file's from its first lines (ltsv, json or combined); combined/common (apache: the same) accept a trailing request-time field"`
 	NginxLogFormat  string   `long:"nginx-log-format" value-name:"FORMAT" description:"the log_format string pasted from nginx.conf ($remote_addr … $status … $request_time …); implies --format nginx"`
 	StatusKey       string   `long:"status-key" default:"status" value-name:"NAME" description:"field holding the HTTP status (LTSV label, JSON key, nginx variable)"`
 	TimeKeys        []string `long:"time-key" value-name:"NAME" description:"field holding the request time; repeatable, the first present wins (default: reqtime, request_time, ptime, taken_sec)"`
@@ -26,6 +27,8 @@ type options struct {
 	MaxLineBytes    int      `long:"max-line-bytes" default:"262144" value-name:"BYTES" description:"longer lines are skipped and counted as overlong"`
 	Workers         int      `long:"workers" default:"0" value-name:"N" description:"parsing goroutines (default: one per CPU)"`
 	StateDir        string   `long:"state-dir" value-name:"DIR" description:"where state files are kept (default: $MACKEREL_PLUGIN_WORKDIR, else the temp dir)"`
+	Posfile         string   `long:"posfile" value-name:"PATH" description:"mackerelio's flag: the state file of the one log file (relative: under $MACKEREL_PLUGIN_WORKDIR/mackerel-plugin-accesslog.d)"`
+	NoPosfile       bool     `long:"no-posfile" description:"mackerelio's flag: keep no state, read every file whole at each run (rates are left out)"`
 	Verbose         bool     `short:"v" long:"verbose" description:"say on stderr which byte ranges of which files are read, and why"`
 	Version         bool     `long:"version" description:"print the version and exit"`
 }
@@ -46,6 +49,65 @@ func (o *options) fields() Fields {
 	}
 }
 
+// normalizeArgs accepts the single-dash spelling of long flags that Go's
+// flag package allows, as in mackerelio's plugin (-format=apache,
+// -metric-key-prefix x): "-name" and "-name=value" become "--name…" when
+// name is one of ours. Anything else is left for the parser to judge.
+func normalizeArgs(args []string) []string {
+	long := map[string]bool{}
+	t := reflect.TypeOf(options{})
+	for i := range t.NumField() {
+		if l := t.Field(i).Tag.Get("long"); l != "" {
+			long[l] = true
+		}
+	}
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if long[name] {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// formatParsers returns the parser of --format, or, for auto, the parsers
+// tried on each file (the first is the fallback when none fits).
+func (o *options) formatParsers() (fixed namedParser, guess []namedParser, err error) {
+	format := o.Format
+	if format == "apache" {
+		format = formatCombined
+	}
+	if format != "auto" || o.NginxLogFormat != "" {
+		if format == "auto" {
+			format = ""
+		}
+		p, err := NewParser(format, o.NginxLogFormat, o.fields())
+		name := format
+		if o.NginxLogFormat != "" {
+			name = "the --nginx-log-format"
+		}
+		return namedParser{name, p}, nil, err
+	}
+	for _, f := range []string{formatLTSV, formatJSON, formatCombined} {
+		p, err := NewParser(f, "", o.fields())
+		if err != nil {
+			if len(guess) == 0 {
+				return namedParser{}, nil, err
+			}
+			continue // e.g. a --group-by that only LTSV and JSON lines have
+		}
+		guess = append(guess, namedParser{f, p})
+	}
+	return guess[0], guess, nil
+}
+
 func (o *options) validate() ([]pathGroup, error) {
 	if o.MaxGroups < 1 {
 		return nil, fmt.Errorf("--max-groups %d: want at least 1", o.MaxGroups)
@@ -61,6 +123,12 @@ func (o *options) validate() ([]pathGroup, error) {
 	}
 	if err := metricname.Valid(o.Prefix); err != nil {
 		return nil, fmt.Errorf("--metric-key-prefix %q: %v", o.Prefix, err)
+	}
+	if o.Posfile != "" && (o.NoPosfile || o.StateDir != "") {
+		return nil, fmt.Errorf("--posfile excludes --no-posfile and --state-dir")
+	}
+	if o.Posfile != "" && (len(o.Files) != 1 || strings.ContainsAny(o.Files[0], "*?[")) {
+		return nil, fmt.Errorf("--posfile takes exactly one log file; for several, use --state-dir DIR (one state file per log)")
 	}
 	if o.GroupBy != "" && len(o.Groups) > 0 {
 		return nil, fmt.Errorf("--group-by and --group exclude each other")

@@ -25,13 +25,13 @@ func TestReadmeAgentConfig(t *testing.T) {
 	}
 	for name, c := range conf.Plugin.Metrics {
 		var o options
-		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(c.Command[1:]); err != nil {
+		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(normalizeArgs(c.Command[1:])); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if _, err := o.validate(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if _, err := NewParser(o.Format, o.NginxLogFormat, o.fields()); err != nil {
+		if _, _, err := o.formatParsers(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}

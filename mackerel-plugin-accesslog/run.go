@@ -32,7 +32,10 @@ const (
 // runner reads every log once and produces the run's statistics.
 type runner struct {
 	opts   *options
-	parser Parser
+	parser namedParser
+	// guess, when set, are the formats tried on each file's first lines
+	// (--format auto, the default); parser is then the fallback.
+	guess  []namedParser
 	groups []pathGroup
 	stderr io.Writer
 	now    time.Time
@@ -77,6 +80,7 @@ type fileRun struct {
 	run       *tail.Run
 	unlock    func()
 	prev      *fileState
+	parser    namedParser
 }
 
 // expandFiles resolves the --file arguments: globs are expanded now, so that
@@ -115,6 +119,12 @@ func expandFiles(args []string) ([]string, error) {
 }
 
 func (rn *runner) statePath(logPath string) string {
+	if p := rn.opts.Posfile; p != "" {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(state.Dir(), binaryName+".d", p) // where mackerelio's plugin keeps it
+	}
 	if rn.opts.StateDir != "" {
 		return state.PathIn(rn.opts.StateDir, binaryName, logPath, rn.opts.Prefix)
 	}
@@ -140,6 +150,19 @@ func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) 
 		return nil, 0, err
 	}
 	for _, p := range paths {
+		if rn.opts.NoPosfile {
+			fr, err := rn.openStateless(p)
+			switch {
+			case errors.Is(err, tail.ErrNotRegular):
+				rn.warn("%v: not read", err)
+				skipped++
+			case err != nil:
+				return fail(err)
+			default:
+				frs = append(frs, fr)
+			}
+			continue
+		}
 		fr := &fileRun{path: p, statePath: rn.statePath(p)}
 		unlock, err := state.Lock(fr.statePath)
 		if err != nil {
@@ -173,8 +196,38 @@ func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) 
 			return fail(err)
 		}
 		fr.run = run
+		fr.parser = rn.parserFor(fr)
 	}
 	return frs, skipped, nil
+}
+
+// openStateless plans a whole read of p with no state (--no-posfile).
+func (rn *runner) openStateless(p string) (*fileRun, error) {
+	run, err := tail.Open(p, nil, tail.Options{FromStart: true, Now: rn.now})
+	if err != nil {
+		return nil, err
+	}
+	fr := &fileRun{path: p, run: run, unlock: func() {}}
+	fr.parser = rn.parserFor(fr)
+	return fr, nil
+}
+
+// parserFor is the parser of one file: the --format's, or the format
+// guessed from the file's first lines.
+func (rn *runner) parserFor(fr *fileRun) namedParser {
+	if len(rn.guess) == 0 {
+		return rn.parser
+	}
+	for _, seg := range fr.run.Segments {
+		if seg.Name == fr.path {
+			p, ok := guessFormat(seg.File, rn.guess)
+			if ok && rn.opts.Verbose {
+				rn.warn("%s: %s format, guessed from its first lines", fr.path, p.name)
+			}
+			return p
+		}
+	}
+	return rn.parser
 }
 
 // elapsed is the time since the previous run: on the boot clock when the
@@ -215,7 +268,8 @@ func (rn *runner) Run() (*result, error) {
 			fr.unlock()
 		}
 	}()
-	res := &result{firstRun: true, skippedFiles: skippedFiles}
+	// Without state (--no-posfile) no interval is known: rates are left out.
+	res := &result{firstRun: !rn.opts.NoPosfile, skippedFiles: skippedFiles}
 	for _, fr := range frs {
 		for _, n := range fr.run.Notes {
 			rn.warn("%s", n)
@@ -239,6 +293,9 @@ func (rn *runner) Run() (*result, error) {
 		return nil, err
 	}
 	res.stats = *st
+	if rn.opts.NoPosfile {
+		return res, nil
+	}
 	if err := rn.save(frs); err != nil {
 		return nil, err
 	}
@@ -285,6 +342,7 @@ func (rn *runner) save(frs []*fileRun) error {
 
 type chunk struct {
 	buf, lines []byte
+	parser     namedParser
 }
 
 // process reads every segment of every file in order and parses the lines on
@@ -315,10 +373,11 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 	var readErr error
 	for _, fr := range frs {
 		for _, seg := range fr.run.Segments {
+			putLines := func(buf, lines []byte) { put(buf, lines, fr.parser) }
 			if seg.Start >= seg.End {
 				continue // nothing to read: the segment keeps its offset
 			}
-			err := tail.Chunks(seg, get, put, rn.opts.MaxLineBytes, func() { overlong++ })
+			err := tail.Chunks(seg, get, putLines, rn.opts.MaxLineBytes, func() { overlong++ })
 			if err != nil && readErr == nil {
 				readErr = err
 			}
@@ -337,7 +396,7 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 		}
 	}
 	if total.malformed > 0 && firstBad != nil {
-		rn.warn("%d malformed lines skipped (not %s format?); first: %s: %q", total.malformed, rn.formatName(), firstBad.badErr, firstBad.badExample)
+		rn.warn("%d malformed lines skipped (not %s format?); first: %s: %q", total.malformed, firstBad.badFormat, firstBad.badErr, firstBad.badExample)
 	}
 	if total.overlong > 0 {
 		rn.warn("%d lines longer than --max-line-bytes %d skipped", total.overlong, rn.opts.MaxLineBytes)
@@ -350,7 +409,7 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 // goroutine, with a single buffer; several take chunks from a channel, with
 // buffers made as the reader needs them, so a small run touches little
 // memory.
-func (rn *runner) pipeline(workers []*worker) (get func() []byte, put func(buf, lines []byte), wait func()) {
+func (rn *runner) pipeline(workers []*worker) (get func() []byte, put func(buf, lines []byte, p namedParser), wait func()) {
 	size := chunkSize + rn.opts.MaxLineBytes
 	if len(workers) == 1 {
 		var buf []byte
@@ -360,7 +419,7 @@ func (rn *runner) pipeline(workers []*worker) (get func() []byte, put func(buf, 
 			}
 			return buf
 		}
-		return get, func(_, lines []byte) { workers[0].lines(lines) }, func() {}
+		return get, func(_, lines []byte, p namedParser) { workers[0].lines(lines, p) }, func() {}
 	}
 	nbuf := len(workers) + 2
 	free := make(chan []byte, nbuf)
@@ -384,23 +443,16 @@ func (rn *runner) pipeline(workers []*worker) (get func() []byte, put func(buf, 
 		go func() {
 			defer wg.Done()
 			for c := range work {
-				w.lines(c.lines)
+				w.lines(c.lines, c.parser)
 				free <- c.buf
 			}
 		}()
 	}
-	put = func(buf, lines []byte) { work <- chunk{buf, lines} }
+	put = func(buf, lines []byte, p namedParser) { work <- chunk{buf, lines, p} }
 	return get, put, func() {
 		close(work)
 		wg.Wait()
 	}
-}
-
-func (rn *runner) formatName() string {
-	if rn.opts.NginxLogFormat != "" {
-		return "the --nginx-log-format"
-	}
-	return rn.opts.Format
 }
 
 // worker parses lines into its own stats; the run merges them at the end.
@@ -410,9 +462,10 @@ type worker struct {
 	rec        Record
 	badErr     error
 	badExample string
+	badFormat  string
 }
 
-func (w *worker) lines(b []byte) {
+func (w *worker) lines(b []byte, p namedParser) {
 	maxLine := w.rn.opts.MaxLineBytes
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
@@ -432,21 +485,21 @@ func (w *worker) lines(b []byte) {
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
 		}
-		w.line(line)
+		w.line(line, p)
 	}
 }
 
-func (w *worker) line(line []byte) {
+func (w *worker) line(line []byte, p namedParser) {
 	r := &w.rec
 	r.Reset()
-	err := w.rn.parser.Parse(line, r)
+	err := p.Parse(line, r)
 	if err == nil && (r.Status < 100 || r.Status > 599) {
 		err = errBadStatus
 	}
 	if err != nil {
 		w.st.malformed++
 		if w.badExample == "" {
-			w.badErr, w.badExample = err, printable(line, 120)
+			w.badErr, w.badExample, w.badFormat = err, printable(line, 120), p.name
 		}
 		return
 	}
