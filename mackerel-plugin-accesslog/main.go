@@ -62,7 +62,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 1
 	}
-	p.values = values(res, opts.MaxGroups)
-	helper.OutputValues()
+	if err := writeValues(stdout, opts.Prefix, values(res, opts.MaxGroups), rn.now); err != nil {
+		fmt.Fprintf(stderr, "%s: write the metrics: %v\n", binaryName, err)
+		return 1
+	}
 	return 0
 }

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
@@ -15,17 +18,50 @@ var percentiles = []int{50, 90, 95, 98, 99}
 
 var classes = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
-// plugin is what go-mackerel-plugin prints: graph definitions in meta mode,
-// values (computed beforehand by the runner) otherwise.
+// plugin is what go-mackerel-plugin prints in meta mode: the graph
+// definitions. Values are printed by writeValues.
 type plugin struct {
 	prefix  string
 	grouped bool
-	values  map[string]float64
 }
 
 func (p *plugin) MetricKeyPrefix() string { return p.prefix }
 
-func (p *plugin) FetchMetrics() (map[string]float64, error) { return p.values, nil }
+func (p *plugin) FetchMetrics() (map[string]float64, error) { return nil, nil }
+
+// writeValues prints values as mackerel-agent reads them, one
+// "prefix.name<TAB>value<TAB>epoch" line each, sorted, in one write (not one
+// per metric). Whole numbers are printed as integers while a float64 holds
+// them exactly; go-mackerel-plugin's printer converts through int, which
+// turns a value past 2^63 negative.
+func writeValues(w io.Writer, prefix string, values map[string]float64, now time.Time) error {
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b []byte
+	for _, k := range names {
+		v := values[k]
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue // never produced; mackerel-agent would drop the whole run
+		}
+		b = append(b, prefix...)
+		b = append(b, '.')
+		b = append(b, k...)
+		b = append(b, '\t')
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			b = strconv.AppendInt(b, int64(v), 10)
+		} else {
+			b = strconv.AppendFloat(b, v, 'f', 6, 64)
+		}
+		b = append(b, '\t')
+		b = strconv.AppendInt(b, now.Unix(), 10)
+		b = append(b, '\n')
+	}
+	_, err := w.Write(b)
+	return err
+}
 
 func metricsOf(names []string, suffix string, stacked bool) []mp.Metrics {
 	out := make([]mp.Metrics, len(names))
@@ -52,28 +88,8 @@ func latencyMetrics() []mp.Metrics {
 }
 
 // GraphDefinition declares every graph (meta mode); the names are documented
-// in README.md. When values are being printed it returns them as one flat
-// graph instead: go-mackerel-plugin looks values up by metric name alone, and
-// latency and upstream_latency share their metric names.
-func (p *plugin) GraphDefinition() map[string]mp.Graphs {
-	if p.values != nil {
-		return p.flat()
-	}
-	return p.graphs()
-}
-
-func (p *plugin) flat() map[string]mp.Graphs {
-	names := make([]string, 0, len(p.values))
-	for k := range p.values {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	ms := make([]mp.Metrics, len(names))
-	for i, n := range names {
-		ms[i] = mp.Metrics{Name: n}
-	}
-	return map[string]mp.Graphs{"": {Metrics: ms}}
-}
+// in README.md.
+func (p *plugin) GraphDefinition() map[string]mp.Graphs { return p.graphs() }
 
 func (p *plugin) graphs() map[string]mp.Graphs {
 	countMetrics := append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", true)...)

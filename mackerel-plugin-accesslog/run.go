@@ -212,11 +212,20 @@ func (rn *runner) openStateless(p string) (*fileRun, error) {
 	return fr, nil
 }
 
+func hasWork(r *tail.Run) bool {
+	for _, seg := range r.Segments {
+		if seg.Start < seg.End {
+			return true
+		}
+	}
+	return false
+}
+
 // parserFor is the parser of one file: the --format's, or the format
 // guessed from the file's first lines.
 func (rn *runner) parserFor(fr *fileRun) namedParser {
-	if len(rn.guess) == 0 {
-		return rn.parser
+	if len(rn.guess) == 0 || !hasWork(fr.run) {
+		return rn.parser // nothing to parse: nothing to guess
 	}
 	for _, seg := range fr.run.Segments {
 		if seg.Name == fr.path {
