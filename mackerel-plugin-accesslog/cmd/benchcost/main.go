@@ -133,7 +133,9 @@ func wholeFile(work string, ours, theirs *tool, n, rounds int, plugin string) {
 		saved[e.Name()] = b
 	}
 	appendLines(log, n, 99)
-	warm(log)
+	if err := loggen.Warm(log); err != nil {
+		fail(err)
+	}
 	ours.args = func(l string) []string {
 		return []string{plugin, "--from-start", "--max-read-bytes", "1099511627776", "--file", l, "--state-dir", filepath.Join(work, "whole-"+strconv.FormatInt(time.Now().UnixNano(), 10))}
 	}
@@ -201,21 +203,6 @@ func median(s []sample) sample {
 
 func best(s []sample) sample {
 	return slices.MinFunc(s, func(a, b sample) int { return int(a.wall - b.wall) })
-}
-
-// warm reads the file once so that every run reads it from the page cache.
-func warm(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		fail(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Read(buf); err != nil {
-			return
-		}
-	}
 }
 
 func machine() string {
