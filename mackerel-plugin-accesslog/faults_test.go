@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+	"github.com/sre-suite/mackerel-plugins/mackerel-plugin-accesslog/internal/loggen"
 )
 
 // Faults found by trying to break the plugin (issue 12), each run on the
@@ -224,6 +225,38 @@ func TestClockSteppedBack(t *testing.T) {
 	for k := range r.metrics {
 		if strings.Contains(k, ".rps") || k == "accesslog.bytes.sent" {
 			t.Errorf("%s reported while the interval is unknown", k)
+		}
+	}
+}
+
+// A large read is parsed by several goroutines, a small one by the reader
+// alone: both give the same metrics, line for line.
+func TestParallelAndInlineParsingAgree(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "access.log")
+	f, err := os.Create(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts, err := loggen.Write(f, 60000, "ltsv", 7)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]float64
+	for _, w := range []string{"1", "3"} {
+		r := runPlugin(t, filepath.Join(dir, "w"+w), nil, "--from-start", "--workers", w, "--group-by", "vhost", log)
+		if r.code != 0 {
+			t.Fatalf("--workers %s: exit %d %s", w, r.code, r.stderr)
+		}
+		got = append(got, r.metrics)
+	}
+	if got[0]["accesslog.access_num.total_count"] != 60000 || got[0]["accesslog.access_num.502_count"] != float64(counts[502]) {
+		t.Fatalf("counts %v, want 60000 lines, %d 502", got[0], counts[502])
+	}
+	for k, v := range got[0] {
+		if got[1][k] != v && !strings.Contains(k, "rps") && k != "accesslog.bytes.sent" {
+			t.Errorf("%s: %v with one worker, %v with three", k, v, got[1][k])
 		}
 	}
 }
