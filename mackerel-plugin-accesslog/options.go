@@ -25,7 +25,7 @@ type options struct {
 	FromStart       bool     `long:"from-start" description:"on the first run (no state yet), read files from their start instead of their end"`
 	MaxReadBytes    int64    `long:"max-read-bytes" default:"1073741824" value-name:"BYTES" description:"read at most this much per run; an older backlog is skipped and reported as skipped_bytes"`
 	MaxLineBytes    int      `long:"max-line-bytes" default:"262144" value-name:"BYTES" description:"longer lines are skipped and counted as overlong"`
-	Workers         int      `long:"workers" default:"0" value-name:"N" description:"parsing goroutines (default: one per CPU)"`
+	Workers         int      `long:"workers" default:"0" value-name:"N" description:"parsing goroutines (default: one per CPU when a run has 16 MiB or more to read, else the reading goroutine alone)"`
 	StateDir        string   `long:"state-dir" value-name:"DIR" description:"where state files are kept (default: $MACKEREL_PLUGIN_WORKDIR, else the temp dir)"`
 	Posfile         string   `long:"posfile" value-name:"PATH" description:"mackerelio's flag: the state file of the one log file (relative: under $MACKEREL_PLUGIN_WORKDIR/mackerel-plugin-accesslog.d)"`
 	NoPosfile       bool     `long:"no-posfile" description:"mackerelio's flag: keep no state, read every file whole at each run (rates are left out)"`
