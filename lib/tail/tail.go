@@ -383,7 +383,7 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 	same := cur.is(dev, ino, born) || remounted(f, cur, dev, ino, born, size)
 	back := r.returning(f, prev.Rotated, dev, ino, born, size)
 	switch {
-	case same && size >= cur.Offset && sameContent(f, cur):
+	case same && size >= cur.Offset && sameContent(f, cur) && !copiedAway(entries, prev.Siblings, path, ino, size, cur):
 		if cur.Offset == 0 {
 			// Nothing had been read, so no fingerprint can show a
 			// copytruncate: a rotation-named file that was not there
@@ -443,6 +443,35 @@ func (p Position) is(dev, ino uint64, born int64) bool {
 func remounted(f *os.File, p Position, dev, ino uint64, born int64, size int64) bool {
 	return p.Dev != dev && p.Inode == ino && (p.Born == 0 || born == 0) &&
 		p.FPLen > 0 && size >= p.Offset && sameContent(f, p)
+}
+
+// copiedAway reports whether a rotation-named file that appeared since the
+// last run holds what was read of the log and is larger than the log is now:
+// a copy is never larger than the file it was taken from unless that file
+// shrank since, so the log was truncated even though it begins (and, at the
+// offset, reads) as before: lines without timestamps, all alike.
+func copiedAway(entries []dirEntry, known []Sibling, log string, current uint64, size int64, cur Position) bool {
+	if known == nil || cur.Offset == 0 {
+		return false
+	}
+	for _, e := range entries {
+		if e.ino == current || e.size <= size || e.size < cur.Offset || !isRotationName(e.path, log) {
+			continue
+		}
+		if slices.Contains(known, e.sibling()) {
+			continue
+		}
+		f, _, err := openRegular(e.path)
+		if err != nil {
+			continue
+		}
+		same := sameContent(f, cur)
+		f.Close()
+		if same {
+			return true
+		}
+	}
+	return false
 }
 
 // returning finds, among the rotated files the last run followed, the one

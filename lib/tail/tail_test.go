@@ -564,3 +564,44 @@ func TestImpossibleStateRecovers(t *testing.T) {
 	appendTo(t, p, numbered(12, 14))
 	want(t, r.run(), 12, 14)
 }
+
+// copytruncate of a log whose lines are all alike: its content cannot tell
+// the regrown log from an append, but the copy, larger than the log now,
+// shows that the log shrank.
+func TestCopyTruncateOfIdenticalLines(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	r.maxLine, r.bufSize = 100, 4096
+	health := func(n int) string { return strings.Repeat("GET /health status=200\n", n) }
+	appendTo(t, p, health(1000))
+	if got := r.run(); len(got) != 1000 {
+		t.Fatalf("read %d lines", len(got))
+	}
+	appendTo(t, p, health(500)) // 1,500 lines when copied
+	time.Sleep(20 * time.Millisecond)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".1", b, 0o644)
+	os.Truncate(p, 0)
+	appendTo(t, p, health(1200)) // past the old offset, smaller than the copy
+	if got := r.run(); len(got) != 500+1200 {
+		t.Fatalf("read %d lines, want %d (500 from the copy, 1,200 regrown)", len(got), 1700)
+	}
+	appendTo(t, p, health(3))
+	if got := r.run(); len(got) != 3 {
+		t.Fatalf("then read %d lines, want 3", len(got))
+	}
+}
+
+// A copy of the log taken without truncating it (a backup) is no sign of a
+// truncation: the log is larger than its copy.
+func TestPlainCopyBesideTheLogIsNotATruncation(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 10))
+	want(t, r.run(), 0, 10)
+	appendTo(t, p, numbered(10, 12))
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".bak", b, 0o644)
+	appendTo(t, p, numbered(12, 13))
+	want(t, r.run(), 10, 13)
+}
