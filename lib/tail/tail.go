@@ -11,8 +11,10 @@
 //     stays tracked for a while because the writer may append to it until it
 //     reopens its log;
 //   - copytruncate: the file shrank, or regrew past the saved offset with other
-//     content (detected by a fingerprint of its first bytes); the copy holding
-//     the old content is found by the same fingerprint and its remainder read;
+//     content (detected by fingerprints of its first bytes and of the bytes
+//     before the offset, or, when every line is alike, by a new copy larger
+//     than the file); the copy holding the old content is found by the same
+//     fingerprints and its remainder read;
 //   - delete and recreate (with or without inode reuse): the new file is read
 //     from its start;
 //   - a half-written last line: never consumed until its newline arrives;
