@@ -25,7 +25,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var opts options
 	parser := flags.NewParser(&opts, flags.HelpFlag|flags.PassDoubleDash)
 	parser.Usage = "[OPTIONS] [LOGFILE...]"
-	rest, err := parser.ParseArgs(normalizeArgs(args))
+	args, err := normalizeArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v (see --help)\n", binaryName, err)
+		return 2
+	}
+	rest, err := parser.ParseArgs(args)
 	if err != nil {
 		var ferr *flags.Error
 		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {

@@ -119,6 +119,7 @@ func TestMigrationMistakesExplainThemselves(t *testing.T) {
 		{[]string{"-posfile", "x.pos", log, log + "2"}, "--state-dir"},
 		{[]string{"-format=xml", log}, "xml"},
 		{[]string{"-posfile", "x.pos", "-no-posfile", log}, "excludes"},
+		{[]string{"-formt=apache", log}, "unknown flag -formt"},
 	} {
 		r := runPlugin(t, dir, nil, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {

@@ -52,8 +52,10 @@ func (o *options) fields() Fields {
 // normalizeArgs accepts the single-dash spelling of long flags that Go's
 // flag package allows, as in mackerelio's plugin (-format=apache,
 // -metric-key-prefix x): "-name" and "-name=value" become "--name…" when
-// name is one of ours. Anything else is left for the parser to judge.
-func normalizeArgs(args []string) []string {
+// name is one of ours. "-name=value" with a name that is not ours is an
+// error naming it (go-flags would read "-formt=x" as -f "ormt=x", a file).
+// Anything else is left for the parser to judge.
+func normalizeArgs(args []string) ([]string, error) {
 	long := map[string]bool{}
 	t := reflect.TypeOf(options{})
 	for i := range t.NumField() {
@@ -64,17 +66,20 @@ func normalizeArgs(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i, a := range args {
 		if a == "--" {
-			return append(out, args[i:]...)
+			return append(out, args[i:]...), nil
 		}
 		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
-			name, _, _ := strings.Cut(a[1:], "=")
-			if long[name] {
+			name, _, hasValue := strings.Cut(a[1:], "=")
+			switch {
+			case long[name]:
 				a = "-" + a
+			case hasValue && len(name) > 1:
+				return nil, fmt.Errorf("unknown flag -%s", name)
 			}
 		}
 		out = append(out, a)
 	}
-	return out
+	return out, nil
 }
 
 // formatParsers returns the parser of --format, or, for auto, the parsers

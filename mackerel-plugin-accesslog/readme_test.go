@@ -25,7 +25,11 @@ func TestReadmeAgentConfig(t *testing.T) {
 	}
 	for name, c := range conf.Plugin.Metrics {
 		var o options
-		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(normalizeArgs(c.Command[1:])); err != nil {
+		args, err := normalizeArgs(c.Command[1:])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(args); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if _, err := o.validate(); err != nil {
