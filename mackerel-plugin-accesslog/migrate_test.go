@@ -101,6 +101,9 @@ func TestPosfileAndNoPosfile(t *testing.T) {
 		if _, ok := r.metrics["accesslog.rps.total"]; ok {
 			t.Fatal("a rate without an interval")
 		}
+		if r.stderr != "" {
+			t.Fatalf("-no-posfile: stderr %q", r.stderr)
+		}
 	}
 	if ents, _ := os.ReadDir(empty); len(ents) != 0 {
 		t.Fatalf("-no-posfile left files: %v", ents)

@@ -291,7 +291,7 @@ func (rn *runner) Run() (*result, error) {
 			rn.warn("%s: %d bytes behind, more than --max-read-bytes %d: skipped the oldest %d bytes", fr.path, sk+rn.opts.MaxReadBytes, rn.opts.MaxReadBytes, sk)
 		}
 	}
-	if !res.firstRun {
+	if !res.firstRun && !rn.opts.NoPosfile {
 		var ok bool
 		if res.elapsed, ok = rn.elapsed(frs); !ok {
 			rn.warn("the clock is before the last run (stepped back?) and no boot clock tells the interval: rates are left out of this run, counts are exact")
