@@ -382,10 +382,10 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 	var readErr error
 	for _, fr := range frs {
 		for _, seg := range fr.run.Segments {
-			putLines := func(buf, lines []byte) { put(buf, lines, fr.parser) }
 			if seg.Start >= seg.End {
 				continue // nothing to read: the segment keeps its offset
 			}
+			putLines := func(buf, lines []byte) { put(buf, lines, fr.parser) }
 			err := tail.Chunks(seg, get, putLines, rn.opts.MaxLineBytes, func() { overlong++ })
 			if err != nil && readErr == nil {
 				readErr = err
