@@ -67,7 +67,8 @@ func TestFullDiskWhileSavingLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	os.Mkdir(state, 0o700)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=100", "tmpfs", state).CombinedOutput(); err != nil {
+	// mode=0700: a state dir others can write to is refused by lib/state.
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=1m,nr_inodes=100,mode=0700", "tmpfs", state).CombinedOutput(); err != nil {
 		testenv.Skip(t, "mount tmpfs: %v: %s", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", state).Run() })
