@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -136,5 +137,47 @@ func TestGraphTitlesNameThePrefix(t *testing.T) {
 	r := runPlugin(t, t.TempDir(), []string{"MACKEREL_AGENT_PLUGIN_META=1"}, "--metric-key-prefix", "shop", "unused.log")
 	if r.code != 0 || !strings.Contains(r.stdout, `"label":"shop: Request time"`) {
 		t.Fatalf("exit %d %s", r.code, r.stdout)
+	}
+}
+
+// The first run after the switch resumes where mackerelio's plugin stopped,
+// from its position file ({"inode":…,"pos":…}), at its default place or at
+// -posfile; a position of another inode is not taken.
+func TestResumesFromMackerelioPosition(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "access.log")
+	writeFile(t, log, combinedLine(200)+combinedLine(200)+combinedLine(200))
+	fi, _ := os.Stat(log)
+	ino := fi.Sys().(*syscall.Stat_t).Ino
+	pos := func(path string, inode uint64, off int64) {
+		os.MkdirAll(filepath.Dir(path), 0o755)
+		os.WriteFile(path, []byte(fmt.Sprintf(`{"inode":%d,"pos":%d}`, inode, off)), 0o644)
+	}
+	writeFile(t, log, combinedLine(503)+combinedLine(404))
+
+	work := t.TempDir()
+	pos(filepath.Join(work, "mackerel-plugin-accesslog.d", log+".pos.json"), ino, fi.Size())
+	r := runPlugin(t, work, nil, log)
+	if r.code != 0 || r.metrics["accesslog.access_num.total_count"] != 2 || !strings.Contains(r.stderr, "mackerelio's position file") {
+		t.Fatalf("default place: exit %d %v %s", r.code, r.metrics, r.stderr)
+	}
+
+	work = t.TempDir()
+	pos(filepath.Join(work, "mackerel-plugin-accesslog.d", "site.pos"), ino, fi.Size())
+	r = runPlugin(t, work, nil, "-posfile", "site.pos", log)
+	if r.code != 0 || r.metrics["accesslog.access_num.total_count"] != 2 {
+		t.Fatalf("-posfile: exit %d %v %s", r.code, r.metrics, r.stderr)
+	}
+	writeFile(t, log, combinedLine(200))
+	r = runPlugin(t, work, nil, "-posfile", "site.pos", log)
+	if r.code != 0 || r.metrics["accesslog.access_num.total_count"] != 1 {
+		t.Fatalf("-posfile, next run: exit %d %v %s", r.code, r.metrics, r.stderr)
+	}
+
+	work = t.TempDir()
+	pos(filepath.Join(work, "mackerel-plugin-accesslog.d", log+".pos.json"), ino+1, 0)
+	r = runPlugin(t, work, nil, log)
+	if r.code != 0 || r.metrics["accesslog.access_num.total_count"] != 0 {
+		t.Fatalf("another inode: exit %d %v %s", r.code, r.metrics, r.stderr)
 	}
 }

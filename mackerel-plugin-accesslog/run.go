@@ -170,16 +170,7 @@ func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) 
 		}
 		fr.unlock = unlock
 		frs = append(frs, fr)
-		var st fileState
-		switch err := state.Load(fr.statePath, &st); {
-		case err == nil && st.Path == p:
-			fr.prev = &st
-		case err == nil:
-			rn.warn("state file %s belongs to %s, not %s; starting afresh", fr.statePath, st.Path, p)
-		case errors.Is(err, os.ErrNotExist):
-		default:
-			rn.warn("%v; replacing it and starting afresh", err)
-		}
+		fr.prev = rn.loadState(fr.statePath, p)
 		var prev *tail.State
 		if fr.prev != nil {
 			prev = &fr.prev.State
@@ -199,6 +190,37 @@ func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) 
 		fr.parser = rn.parserFor(fr)
 	}
 	return frs, skipped, nil
+}
+
+// loadState returns the saved state of log p, or nil (with a warning when
+// one was there but unusable). Without one, a position file left by
+// mackerelio's plugin (at --posfile, or where it keeps it by default) is
+// taken, so that switching plugins loses no line.
+func (rn *runner) loadState(path, p string) *fileState {
+	var st fileState
+	err := state.Load(path, &st)
+	switch {
+	case err == nil && st.Path == p:
+		return &st
+	case err == nil && st.Path == "" && rn.opts.Posfile != "":
+		// mackerelio's own format at --posfile: taken below.
+	case err == nil:
+		rn.warn("state file %s belongs to %s, not %s; starting afresh", path, st.Path, p)
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		rn.warn("%v; replacing it and starting afresh", err)
+		return nil
+	}
+	posfile := path
+	if rn.opts.Posfile == "" {
+		posfile = mackerelioPosfile(p)
+	}
+	if imported := importPosfile(posfile, p, rn.now); imported != nil {
+		rn.warn("%s: resuming at offset %d from mackerelio's position file %s", p, imported.Current.Offset, posfile)
+		return imported
+	}
+	return nil
 }
 
 // openStateless plans a whole read of p with no state (--no-posfile).

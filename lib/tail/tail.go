@@ -250,6 +250,10 @@ func kindOf(m os.FileMode) string {
 	return "type " + m.Type().String()
 }
 
+// FileID returns the device and inode of a file, as Position keeps them
+// (0, 0 where the platform has no inodes).
+func FileID(fi os.FileInfo) (dev, ino uint64) { return identity(fi) }
+
 // hash is the fingerprint of b.
 func hash(b []byte) string {
 	h := sha256.Sum256(b)
