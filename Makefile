@@ -36,6 +36,9 @@ lint: tools
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null; git ls-files --others --exclude-standard '*.go' 2>/dev/null)); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	@# Linux-only code sits behind build tags: vet the other platforms shipped too.
+	GOOS=darwin GOARCH=arm64 $(GO) vet ./...
+	GOOS=darwin GOARCH=amd64 $(GO) vet ./...
 	bin/tools/staticcheck ./...
 
 unit:
@@ -48,6 +51,8 @@ test: deps tools lint
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz-short
 
+# Each binary's bench.sh (accesslog's builds axslog from ../shared/third_party
+# and compares per-run cost and throughput), then the Go benchmarks.
 bench: build
 	@for d in $(BINARIES); do \
 	  if [ -x $$d/bench.sh ]; then echo "== $$d"; $$d/bench.sh || exit 1; fi; \

@@ -32,7 +32,7 @@ func BenchmarkRun(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		opts := options{Files: []string{logPath}, Format: "ltsv", Prefix: "accesslog", MaxReadBytes: 1 << 40, MaxLineBytes: 256 << 10, FromStart: true, StateDir: filepath.Join(dir, "state", time.Now().Format("150405.000000000"))}
-		rn := &runner{opts: &opts, parser: p, stderr: io.Discard, now: time.Now()}
+		rn := &runner{opts: &opts, parser: namedParser{"ltsv", p}, stderr: io.Discard, now: time.Now()}
 		res, err := rn.Run()
 		if err != nil {
 			b.Fatal(err)

@@ -25,6 +25,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var opts options
 	parser := flags.NewParser(&opts, flags.HelpFlag|flags.PassDoubleDash)
 	parser.Usage = "[OPTIONS] [LOGFILE...]"
+	args, err := normalizeArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v (see --help)\n", binaryName, err)
+		return 2
+	}
 	rest, err := parser.ParseArgs(args)
 	if err != nil {
 		var ferr *flags.Error
@@ -45,7 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 2
 	}
-	lineParser, err := NewParser(opts.Format, opts.NginxLogFormat, opts.fields())
+	lineParser, guess, err := opts.formatParsers()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 2
@@ -56,13 +61,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		helper.OutputDefinitions()
 		return 0
 	}
-	rn := &runner{opts: &opts, parser: lineParser, groups: groups, stderr: stderr, now: time.Now()}
+	rn := &runner{opts: &opts, parser: lineParser, guess: guess, groups: groups, stderr: stderr, now: time.Now(), clock: readClock()}
 	res, err := rn.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 1
 	}
-	p.values = values(res, opts.MaxGroups)
-	helper.OutputValues()
+	if err := writeValues(stdout, opts.Prefix, values(res, opts.MaxGroups), rn.now); err != nil {
+		fmt.Fprintf(stderr, "%s: write the metrics: %v\n", binaryName, err)
+		return 1
+	}
 	return 0
 }

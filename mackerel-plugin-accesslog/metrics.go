@@ -2,8 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"math"
 	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
@@ -14,17 +18,50 @@ var percentiles = []int{50, 90, 95, 98, 99}
 
 var classes = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
-// plugin is what go-mackerel-plugin prints: graph definitions in meta mode,
-// values (computed beforehand by the runner) otherwise.
+// plugin is what go-mackerel-plugin prints in meta mode: the graph
+// definitions. Values are printed by writeValues.
 type plugin struct {
 	prefix  string
 	grouped bool
-	values  map[string]float64
 }
 
 func (p *plugin) MetricKeyPrefix() string { return p.prefix }
 
-func (p *plugin) FetchMetrics() (map[string]float64, error) { return p.values, nil }
+func (p *plugin) FetchMetrics() (map[string]float64, error) { return nil, nil }
+
+// writeValues prints values as mackerel-agent reads them, one
+// "prefix.name<TAB>value<TAB>epoch" line each, sorted, in one write (not one
+// per metric). Whole numbers are printed as integers while a float64 holds
+// them exactly; go-mackerel-plugin's printer converts through int, which
+// turns a value past 2^63 negative.
+func writeValues(w io.Writer, prefix string, values map[string]float64, now time.Time) error {
+	names := make([]string, 0, len(values))
+	for k := range values {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b []byte
+	for _, k := range names {
+		v := values[k]
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			continue // never produced; mackerel-agent would drop the whole run
+		}
+		b = append(b, prefix...)
+		b = append(b, '.')
+		b = append(b, k...)
+		b = append(b, '\t')
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			b = strconv.AppendInt(b, int64(v), 10)
+		} else {
+			b = strconv.AppendFloat(b, v, 'f', 6, 64)
+		}
+		b = append(b, '\t')
+		b = strconv.AppendInt(b, now.Unix(), 10)
+		b = append(b, '\n')
+	}
+	_, err := w.Write(b)
+	return err
+}
 
 func metricsOf(names []string, suffix string, stacked bool) []mp.Metrics {
 	out := make([]mp.Metrics, len(names))
@@ -51,28 +88,8 @@ func latencyMetrics() []mp.Metrics {
 }
 
 // GraphDefinition declares every graph (meta mode); the names are documented
-// in README.md. When values are being printed it returns them as one flat
-// graph instead: go-mackerel-plugin looks values up by metric name alone, and
-// latency and upstream_latency share their metric names.
-func (p *plugin) GraphDefinition() map[string]mp.Graphs {
-	if p.values != nil {
-		return p.flat()
-	}
-	return p.graphs()
-}
-
-func (p *plugin) flat() map[string]mp.Graphs {
-	names := make([]string, 0, len(p.values))
-	for k := range p.values {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	ms := make([]mp.Metrics, len(names))
-	for i, n := range names {
-		ms[i] = mp.Metrics{Name: n}
-	}
-	return map[string]mp.Graphs{"": {Metrics: ms}}
-}
+// in README.md.
+func (p *plugin) GraphDefinition() map[string]mp.Graphs { return p.graphs() }
 
 func (p *plugin) graphs() map[string]mp.Graphs {
 	countMetrics := append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", true)...)
@@ -88,6 +105,7 @@ func (p *plugin) graphs() map[string]mp.Graphs {
 		"bytes":            {Label: "Bytes sent", Unit: mp.UnitBytesPerSecond, Metrics: []mp.Metrics{{Name: "sent", Label: "sent"}}},
 		"lines":            {Label: "Lines not counted", Unit: mp.UnitInteger, Metrics: []mp.Metrics{{Name: "malformed_count", Label: "malformed"}, {Name: "overlong_count", Label: "overlong"}}},
 		"skipped":          {Label: "Backlog skipped", Unit: mp.UnitBytes, Metrics: []mp.Metrics{{Name: "bytes", Label: "bytes"}}},
+		"files":            {Label: "Files not read", Unit: mp.UnitInteger, Metrics: []mp.Metrics{{Name: "skipped_count", Label: "not regular files"}}},
 	}
 	if p.grouped {
 		g["group_access_num.#"] = mp.Graphs{Label: "Requests per run by group", Unit: mp.UnitInteger, Metrics: append(append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", false)...), codeCounts...)}
@@ -95,6 +113,12 @@ func (p *plugin) graphs() map[string]mp.Graphs {
 		g["group_access_rate.#"] = mp.Graphs{Label: "Share of requests by group and status class", Unit: mp.UnitPercentage, Metrics: metricsOf(append(append([]string{}, classes...), codeNames()...), "_percentage", false)}
 		g["group_latency.#"] = mp.Graphs{Label: "Request time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
 		g["group_upstream_latency.#"] = mp.Graphs{Label: "Upstream response time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
+	}
+	// Titles name the prefix: several entries (one per site) would otherwise
+	// give graphs that all read "Request time".
+	for k, gr := range g {
+		gr.Label = p.prefix + ": " + gr.Label
+		g[k] = gr
 	}
 	return g
 }
@@ -113,11 +137,12 @@ func values(res *result, maxGroups int) map[string]float64 {
 	}
 	v["bytes.sent"] = 0
 	if secs > 0 {
-		v["bytes.sent"] = float64(st.all.bytes) / secs
+		v["bytes.sent"] = st.all.bytes.float() / secs
 	}
 	v["lines.malformed_count"] = float64(st.malformed)
 	v["lines.overlong_count"] = float64(st.overlong)
 	v["skipped.bytes"] = float64(res.skippedBytes)
+	v["files.skipped_count"] = float64(res.skippedFiles)
 
 	if len(st.groups) > 0 {
 		byName := map[string]*counts{}
@@ -136,6 +161,15 @@ func values(res *result, maxGroups int) map[string]float64 {
 			for i, c := range trackedCodes {
 				v["group_access_num."+name+"."+strconv.Itoa(c)+"_count"] = float64(g.code[i])
 				v["group_access_rate."+name+"."+strconv.Itoa(c)+"_percentage"] = ratio(g.code[i], g.total)
+			}
+		}
+	}
+	if !res.firstRun && secs <= 0 {
+		// The interval is unknown (the clock went back): a rate of 0 would
+		// be false, so there is none.
+		for k := range v {
+			if strings.HasPrefix(k, "rps") || strings.HasPrefix(k, "group_rps.") || k == "bytes.sent" {
+				delete(v, k)
 			}
 		}
 	}
@@ -161,7 +195,7 @@ func addLatency(v map[string]float64, key string, h *histogram) {
 	if h.n == 0 {
 		return
 	}
-	v[key+".average"] = float64(h.sum) / float64(h.n) / 1e6
+	v[key+".average"] = h.sum.float() / float64(h.n) / 1e6
 	for i, q := range h.percentiles(percentiles) {
 		v[fmt.Sprintf("%s.%d_percentile", key, percentiles[i])] = float64(q) / 1e6
 	}

@@ -129,7 +129,9 @@ func newFieldSpec(format string, f Fields) (fieldSpec, error) {
 	}
 	s.names[slotUpstream] = withDefaults(f.UpstreamTime, defaultUpstreamKeys)
 	s.names[slotBytes] = withDefaults(f.Bytes, bytesKeys)
-	s.names[slotPath] = withDefaults(f.Path, pathKeys)
+	if !f.SkipPath {
+		s.names[slotPath] = withDefaults(f.Path, pathKeys)
+	}
 	if f.GroupBy != "" {
 		s.names[slotGroup] = []string{f.GroupBy}
 	}

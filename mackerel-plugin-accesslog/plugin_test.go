@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
@@ -20,6 +21,7 @@ type pluginRun struct {
 	code    int
 	stdout  string
 	stderr  string
+	took    time.Duration
 	metrics map[string]float64
 }
 
@@ -28,7 +30,7 @@ func runPlugin(t testing.TB, workdir string, env []string, args ...string) plugi
 	t.Helper()
 	bin := testenv.BuildBinary(t, "mackerel-plugin-accesslog")
 	r := testenv.Run(t, bin, append([]string{"MACKEREL_PLUGIN_WORKDIR=" + workdir}, env...), args...)
-	run := pluginRun{code: r.Code, stdout: r.Stdout, stderr: r.Stderr}
+	run := pluginRun{code: r.Code, stdout: r.Stdout, stderr: r.Stderr, took: r.Took}
 	if r.Code == 0 && !strings.HasPrefix(r.Stdout, "# mackerel-agent-plugin") {
 		run.metrics = testenv.Metrics(t, r.Stdout)
 	}

@@ -25,13 +25,17 @@ func TestReadmeAgentConfig(t *testing.T) {
 	}
 	for name, c := range conf.Plugin.Metrics {
 		var o options
-		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(c.Command[1:]); err != nil {
+		args, err := normalizeArgs(c.Command[1:])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(args); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if _, err := o.validate(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if _, err := NewParser(o.Format, o.NginxLogFormat, o.fields()); err != nil {
+		if _, _, err := o.formatParsers(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}

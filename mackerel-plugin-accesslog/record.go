@@ -30,6 +30,7 @@ type Fields struct {
 	UpstreamTime string   // --upstream-time-key, default "upstream_response_time" (LTSV/JSON also try "apptime")
 	Bytes        string   // default "size" for LTSV, "body_bytes_sent" for nginx formats
 	Path         string   // request path or the whole request line; default "uri" / "request"
+	SkipPath     bool     // the path is not wanted (no --group): not looked for
 	GroupBy      string   // --group-by; "" when not grouping
 	TimeUnit     string   // "s" (default), "ms", "us": the unit of the request-time fields
 }

@@ -83,11 +83,11 @@ func (w *logWriter) run() {
 			return
 		default:
 		}
+		w.mu.Lock() // the rng too: the driver draws lines while it holds the lock
 		n := 1
 		if w.rng.IntN(20) == 0 {
 			n = 50 + w.rng.IntN(200) // a burst
 		}
-		w.mu.Lock()
 		for range n {
 			w.writeLocked(w.line())
 		}

@@ -20,7 +20,10 @@ import (
 
 const (
 	binaryName = "mackerel-plugin-accesslog"
-	chunkSize  = 1 << 20
+	chunkSize  = 256 << 10
+	// inlineBelow: a run with less to read is parsed by the reading
+	// goroutine alone (see process).
+	inlineBelow = 16 << 20
 	// maxTrackedGroups bounds memory when --group-by meets a field with
 	// unbounded values: further new values are counted in "other" at once.
 	maxTrackedGroups = 5000
@@ -29,18 +32,45 @@ const (
 // runner reads every log once and produces the run's statistics.
 type runner struct {
 	opts   *options
-	parser Parser
+	parser namedParser
+	// guess, when set, are the formats tried on each file's first lines
+	// (--format auto, the default); parser is then the fallback.
+	guess  []namedParser
 	groups []pathGroup
 	stderr io.Writer
 	now    time.Time
+	clock  runClock
 }
 
 // result is one run's outcome.
 type result struct {
 	stats        stats
 	skippedBytes int64
-	elapsed      time.Duration // since the previous run; 0 when unknown (first run)
+	skippedFiles int           // paths that are not regular files (a FIFO…)
+	elapsed      time.Duration // since the previous run; 0 when unknown
 	firstRun     bool
+}
+
+// fileState is what is kept per log between runs: where tail stopped, and
+// the run's clock.
+type fileState struct {
+	tail.State
+	Clock runClock `json:"clock"`
+}
+
+// runClock is a run's time on a clock that wall-clock steps do not move;
+// zero where there is none.
+type runClock struct {
+	Boot   string `json:"boot_id,omitempty"`
+	Uptime int64  `json:"uptime_ns,omitempty"`
+}
+
+// since returns the time from prev to c, when both are on the same boot.
+func (c runClock) since(prev runClock) (time.Duration, bool) {
+	if c.Boot == "" || c.Boot != prev.Boot || c.Uptime <= prev.Uptime {
+		return 0, false
+	}
+	return time.Duration(c.Uptime - prev.Uptime), true
 }
 
 // fileRun is one log file's plan, lock and state path within a run.
@@ -49,7 +79,8 @@ type fileRun struct {
 	statePath string
 	run       *tail.Run
 	unlock    func()
-	prev      *tail.State
+	prev      *fileState
+	parser    namedParser
 }
 
 // expandFiles resolves the --file arguments: globs are expanded now, so that
@@ -88,6 +119,12 @@ func expandFiles(args []string) ([]string, error) {
 }
 
 func (rn *runner) statePath(logPath string) string {
+	if p := rn.opts.Posfile; p != "" {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(state.Dir(), binaryName+".d", p) // where mackerelio's plugin keeps it
+	}
 	if rn.opts.StateDir != "" {
 		return state.PathIn(rn.opts.StateDir, binaryName, logPath, rn.opts.Prefix)
 	}
@@ -98,20 +135,34 @@ func (rn *runner) warn(format string, args ...any) {
 	fmt.Fprintf(rn.stderr, "%s: %s\n", binaryName, fmt.Sprintf(format, args...))
 }
 
-// open plans every file. On any error nothing has been read and every lock
-// taken is released, so all state files stay as they were.
-func (rn *runner) open(paths []string) ([]*fileRun, error) {
-	var frs []*fileRun
-	fail := func(err error) ([]*fileRun, error) {
+// open plans every file. A path that is not a regular file (a FIFO, which
+// would block) is left out with a warning and counted in skipped. On any
+// other error nothing has been read and every lock taken is released, so all
+// state files stay as they were.
+func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) {
+	fail := func(err error) ([]*fileRun, int, error) {
 		for _, fr := range frs {
 			if fr.run != nil {
 				fr.run.Close()
 			}
 			fr.unlock()
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	for _, p := range paths {
+		if rn.opts.NoPosfile {
+			fr, err := rn.openStateless(p)
+			switch {
+			case errors.Is(err, tail.ErrNotRegular):
+				rn.warn("%v: not read", err)
+				skipped++
+			case err != nil:
+				return fail(err)
+			default:
+				frs = append(frs, fr)
+			}
+			continue
+		}
 		fr := &fileRun{path: p, statePath: rn.statePath(p)}
 		unlock, err := state.Lock(fr.statePath)
 		if err != nil {
@@ -119,23 +170,117 @@ func (rn *runner) open(paths []string) ([]*fileRun, error) {
 		}
 		fr.unlock = unlock
 		frs = append(frs, fr)
-		var st tail.State
-		switch err := state.Load(fr.statePath, &st); {
-		case err == nil && st.Path == p:
-			fr.prev = &st
-		case err == nil:
-			rn.warn("state file %s belongs to %s, not %s; starting afresh", fr.statePath, st.Path, p)
-		case errors.Is(err, os.ErrNotExist):
-		default:
-			rn.warn("%v; replacing it and starting afresh", err)
+		fr.prev = rn.loadState(fr.statePath, p)
+		var prev *tail.State
+		if fr.prev != nil {
+			prev = &fr.prev.State
 		}
-		run, err := tail.Open(p, fr.prev, tail.Options{FromStart: rn.opts.FromStart, Now: rn.now})
+		run, err := tail.Open(p, prev, tail.Options{FromStart: rn.opts.FromStart, Now: rn.now})
+		if errors.Is(err, tail.ErrNotRegular) {
+			rn.warn("%v: not read, its state left as it was", err)
+			skipped++
+			fr.unlock()
+			frs = frs[:len(frs)-1]
+			continue
+		}
 		if err != nil {
 			return fail(err)
 		}
 		fr.run = run
+		fr.parser = rn.parserFor(fr)
 	}
-	return frs, nil
+	return frs, skipped, nil
+}
+
+// loadState returns the saved state of log p, or nil (with a warning when
+// one was there but unusable). Without one, a position file left by
+// mackerelio's plugin (at --posfile, or where it keeps it by default) is
+// taken, so that switching plugins loses no line.
+func (rn *runner) loadState(path, p string) *fileState {
+	var st fileState
+	err := state.Load(path, &st)
+	switch {
+	case err == nil && st.Path == p:
+		return &st
+	case err == nil && st.Path == "" && rn.opts.Posfile != "":
+		// mackerelio's own format at --posfile: taken below.
+	case err == nil:
+		rn.warn("state file %s belongs to %s, not %s; starting afresh", path, st.Path, p)
+		return nil
+	case errors.Is(err, os.ErrNotExist):
+	default:
+		rn.warn("%v; replacing it and starting afresh", err)
+		return nil
+	}
+	posfile := path
+	if rn.opts.Posfile == "" {
+		posfile = mackerelioPosfile(p)
+	}
+	if imported := importPosfile(posfile, p, rn.now); imported != nil {
+		rn.warn("%s: resuming at offset %d from mackerelio's position file %s", p, imported.Current.Offset, posfile)
+		return imported
+	}
+	return nil
+}
+
+// openStateless plans a whole read of p with no state (--no-posfile).
+func (rn *runner) openStateless(p string) (*fileRun, error) {
+	run, err := tail.Open(p, nil, tail.Options{FromStart: true, Now: rn.now})
+	if err != nil {
+		return nil, err
+	}
+	fr := &fileRun{path: p, run: run, unlock: func() {}}
+	fr.parser = rn.parserFor(fr)
+	return fr, nil
+}
+
+func hasWork(r *tail.Run) bool {
+	for _, seg := range r.Segments {
+		if seg.Start < seg.End {
+			return true
+		}
+	}
+	return false
+}
+
+// parserFor is the parser of one file: the --format's, or the format
+// guessed from the file's first lines.
+func (rn *runner) parserFor(fr *fileRun) namedParser {
+	if len(rn.guess) == 0 || !hasWork(fr.run) {
+		return rn.parser // nothing to parse: nothing to guess
+	}
+	for _, seg := range fr.run.Segments {
+		if seg.Name == fr.path {
+			p, ok := guessFormat(seg.File, rn.guess)
+			if ok && rn.opts.Verbose {
+				rn.warn("%s: %s format, guessed from its first lines", fr.path, p.name)
+			}
+			return p
+		}
+	}
+	return rn.parser
+}
+
+// elapsed is the time since the previous run: on the boot clock when the
+// state has it, else on the wall clock; false when neither can tell (the
+// wall clock is before the last run and the machine rebooted, or the state
+// is from before the boot clock was kept).
+func (rn *runner) elapsed(frs []*fileRun) (time.Duration, bool) {
+	var best time.Duration
+	found := false
+	for _, fr := range frs {
+		if fr.prev == nil {
+			continue
+		}
+		d, ok := rn.clock.since(fr.prev.Clock)
+		if !ok && rn.now.After(fr.prev.LastRun) {
+			d, ok = rn.now.Sub(fr.prev.LastRun), true
+		}
+		if ok && (!found || d < best) {
+			best, found = d, true
+		}
+	}
+	return best, found
 }
 
 // Run reads all files and, only when everything was read, saves their states.
@@ -144,7 +289,7 @@ func (rn *runner) Run() (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	frs, err := rn.open(paths)
+	frs, skippedFiles, err := rn.open(paths)
 	if err != nil {
 		return nil, err
 	}
@@ -154,91 +299,122 @@ func (rn *runner) Run() (*result, error) {
 			fr.unlock()
 		}
 	}()
-	res := &result{firstRun: true}
-	var last time.Time
+	// Without state (--no-posfile) no interval is known: rates are left out.
+	res := &result{firstRun: !rn.opts.NoPosfile, skippedFiles: skippedFiles}
 	for _, fr := range frs {
 		for _, n := range fr.run.Notes {
 			rn.warn("%s", n)
 		}
 		if fr.prev != nil {
 			res.firstRun = false
-			if fr.prev.LastRun.After(last) {
-				last = fr.prev.LastRun
-			}
 		}
 		if sk := fr.run.LimitBacklog(rn.opts.MaxReadBytes); sk > 0 {
 			res.skippedBytes += sk
 			rn.warn("%s: %d bytes behind, more than --max-read-bytes %d: skipped the oldest %d bytes", fr.path, sk+rn.opts.MaxReadBytes, rn.opts.MaxReadBytes, sk)
 		}
 	}
-	if !last.IsZero() && rn.now.After(last) {
-		res.elapsed = rn.now.Sub(last)
+	if !res.firstRun && !rn.opts.NoPosfile {
+		var ok bool
+		if res.elapsed, ok = rn.elapsed(frs); !ok {
+			rn.warn("the clock is before the last run (stepped back?) and no boot clock tells the interval: rates are left out of this run, counts are exact")
+		}
 	}
 	st, err := rn.process(frs)
 	if err != nil {
 		return nil, err
 	}
 	res.stats = *st
+	if rn.opts.NoPosfile {
+		return res, nil
+	}
+	if err := rn.save(frs); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// save commits every file's state, or none: with several files, each is
+// first written whole beside its state file (an error there, a full disk,
+// leaves every state as it was, so the next run reads the same lines again
+// and none is lost), then renamed over it, which needs no space. One file's
+// state is saved in place: lib/state writes it atomically.
+func (rn *runner) save(frs []*fileRun) error {
+	suffix := ".next"
+	if len(frs) == 1 {
+		suffix = ""
+	}
+	var written []string
 	for _, fr := range frs {
-		next := fr.run.Finish()
+		next := fileState{State: fr.run.Finish(), Clock: rn.clock}
 		if rn.opts.Verbose {
 			for _, seg := range fr.run.Segments {
 				rn.warn("%s: read %s bytes %d..%d (%s)", fr.path, seg.Name, seg.Start, seg.End, seg.Why)
 			}
 			rn.warn("%s: next run starts at offset %d of inode %d; %d rotated files followed", fr.path, next.Current.Offset, next.Current.Inode, len(next.Rotated))
 		}
-		if err := state.Save(fr.statePath, next); err != nil {
-			return nil, err
+		if err := state.Save(fr.statePath+suffix, next); err != nil {
+			for _, w := range written {
+				os.Remove(w)
+			}
+			return fmt.Errorf("%w; no state was changed, so this run's lines are read again by the next", err)
+		}
+		written = append(written, fr.statePath+suffix)
+	}
+	for i, fr := range frs {
+		if suffix == "" {
+			break
+		}
+		if err := os.Rename(written[i], fr.statePath); err != nil {
+			return fmt.Errorf("commit state %s: %w", fr.statePath, err)
 		}
 	}
-	return res, nil
+	return nil
 }
 
 type chunk struct {
 	buf, lines []byte
+	parser     namedParser
 }
 
 // process reads every segment of every file in order and parses the lines on
 // all workers at once: the reading goroutine only cuts chunks at newlines.
 func (rn *runner) process(frs []*fileRun) (*stats, error) {
+	var planned int64
+	for _, fr := range frs {
+		for _, seg := range fr.run.Segments {
+			planned += seg.End - seg.Start
+		}
+	}
 	workers := rn.opts.Workers
 	if workers <= 0 {
+		// One per CPU for a large read; a per-minute increment is parsed
+		// by the reading goroutine alone, which costs less CPU in all.
 		workers = runtime.GOMAXPROCS(0)
+		if planned < inlineBelow {
+			workers = 1
+		}
 	}
-	nbuf := workers + 2
-	free := make(chan []byte, nbuf)
-	for range nbuf {
-		free <- make([]byte, chunkSize+rn.opts.MaxLineBytes)
-	}
-	work := make(chan chunk, nbuf)
 	results := make([]*worker, workers)
-	var wg sync.WaitGroup
 	for i := range results {
-		w := &worker{rn: rn}
-		w.st.all.reqTime, w.st.all.upstream = newDenseHistogram(), newDenseHistogram()
-		results[i] = w
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for c := range work {
-				w.lines(c.lines)
-				free <- c.buf
-			}
-		}()
+		results[i] = &worker{rn: rn}
+		results[i].st.all.reqTime, results[i].st.all.upstream = newDenseHistogram(), newDenseHistogram()
 	}
+	get, put, wait := rn.pipeline(results)
 	var overlong uint64
 	var readErr error
 	for _, fr := range frs {
 		for _, seg := range fr.run.Segments {
-			err := tail.Chunks(seg, func() []byte { return <-free }, func(buf, lines []byte) { work <- chunk{buf, lines} },
-				rn.opts.MaxLineBytes, func() { overlong++ })
+			if seg.Start >= seg.End {
+				continue // nothing to read: the segment keeps its offset
+			}
+			putLines := func(buf, lines []byte) { put(buf, lines, fr.parser) }
+			err := tail.Chunks(seg, get, putLines, rn.opts.MaxLineBytes, func() { overlong++ })
 			if err != nil && readErr == nil {
 				readErr = err
 			}
 		}
 	}
-	close(work)
-	wg.Wait()
+	wait()
 	if readErr != nil {
 		return nil, readErr
 	}
@@ -251,7 +427,7 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 		}
 	}
 	if total.malformed > 0 && firstBad != nil {
-		rn.warn("%d malformed lines skipped (not %s format?); first: %s: %q", total.malformed, rn.formatName(), firstBad.badErr, firstBad.badExample)
+		rn.warn("%d malformed lines skipped (not %s format?); first: %s: %q", total.malformed, firstBad.badFormat, firstBad.badErr, firstBad.badExample)
 	}
 	if total.overlong > 0 {
 		rn.warn("%d lines longer than --max-line-bytes %d skipped", total.overlong, rn.opts.MaxLineBytes)
@@ -259,11 +435,55 @@ func (rn *runner) process(frs []*fileRun) (*stats, error) {
 	return total, nil
 }
 
-func (rn *runner) formatName() string {
-	if rn.opts.NginxLogFormat != "" {
-		return "the --nginx-log-format"
+// pipeline returns the buffers' source and sink for tail.Chunks, and a wait
+// that returns once every chunk is parsed. One worker parses in the reading
+// goroutine, with a single buffer; several take chunks from a channel, with
+// buffers made as the reader needs them, so a small run touches little
+// memory.
+func (rn *runner) pipeline(workers []*worker) (get func() []byte, put func(buf, lines []byte, p namedParser), wait func()) {
+	size := chunkSize + rn.opts.MaxLineBytes
+	if len(workers) == 1 {
+		var buf []byte
+		get = func() []byte {
+			if buf == nil {
+				buf = make([]byte, size)
+			}
+			return buf
+		}
+		return get, func(_, lines []byte, p namedParser) { workers[0].lines(lines, p) }, func() {}
 	}
-	return rn.opts.Format
+	nbuf := len(workers) + 2
+	free := make(chan []byte, nbuf)
+	work := make(chan chunk, nbuf)
+	made := 0
+	get = func() []byte {
+		select {
+		case b := <-free:
+			return b
+		default:
+		}
+		if made < nbuf {
+			made++
+			return make([]byte, size)
+		}
+		return <-free
+	}
+	var wg sync.WaitGroup
+	for _, w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				w.lines(c.lines, c.parser)
+				free <- c.buf
+			}
+		}()
+	}
+	put = func(buf, lines []byte, p namedParser) { work <- chunk{buf, lines, p} }
+	return get, put, func() {
+		close(work)
+		wg.Wait()
+	}
 }
 
 // worker parses lines into its own stats; the run merges them at the end.
@@ -273,9 +493,10 @@ type worker struct {
 	rec        Record
 	badErr     error
 	badExample string
+	badFormat  string
 }
 
-func (w *worker) lines(b []byte) {
+func (w *worker) lines(b []byte, p namedParser) {
 	maxLine := w.rn.opts.MaxLineBytes
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
@@ -295,21 +516,21 @@ func (w *worker) lines(b []byte) {
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
 		}
-		w.line(line)
+		w.line(line, p)
 	}
 }
 
-func (w *worker) line(line []byte) {
+func (w *worker) line(line []byte, p namedParser) {
 	r := &w.rec
 	r.Reset()
-	err := w.rn.parser.Parse(line, r)
+	err := p.Parse(line, r)
 	if err == nil && (r.Status < 100 || r.Status > 599) {
 		err = errBadStatus
 	}
 	if err != nil {
 		w.st.malformed++
 		if w.badExample == "" {
-			w.badErr, w.badExample = err, printable(line, 120)
+			w.badErr, w.badExample, w.badFormat = err, printable(line, 120), p.name
 		}
 		return
 	}

@@ -1,28 +1,55 @@
 package main
 
 import (
+	"math/bits"
 	"slices"
 )
+
+// sum adds non-negative values exactly in 128 bits: request times up to
+// maxTimeUS and byte counts up to 10^18 a line would overflow an int64 after
+// a few thousand lines.
+type sum struct{ hi, lo uint64 }
+
+func (s *sum) add(v int64) {
+	var carry uint64
+	s.lo, carry = bits.Add64(s.lo, uint64(v), 0)
+	s.hi += carry
+}
+
+func (s *sum) merge(o sum) {
+	var carry uint64
+	s.lo, carry = bits.Add64(s.lo, o.lo, 0)
+	s.hi += o.hi + carry
+}
+
+func (s sum) float() float64 { return float64(s.hi)*(1<<64) + float64(s.lo) }
 
 // histogram counts occurrences of each value (whole microseconds), so that
 // memory grows with the number of distinct values, not of lines, and
 // percentiles are exact.
 type histogram struct {
 	counts map[int64]uint64
-	// dense, when allocated, counts whole milliseconds below denseLimit
-	// (what nginx's $request_time writes) without a map lookup: the hot
-	// path of the run's overall histograms. Groups keep the map only.
-	dense []uint64
-	n     uint64
-	sum   int64
-	max   int64
+	// dense counts whole milliseconds below denseLimit (what nginx's
+	// $request_time writes) without a map lookup: the hot path of the run's
+	// overall histograms, allocated at the first value, so that a run with
+	// nothing new does not pay for it. Groups keep the map only.
+	dense    []uint64
+	useDense bool
+	n        uint64
+	sum      sum
+	max      int64
 }
 
-const denseLimit = 60_000 // ms
+// denseLimit covers requests under 10 s in 80 KB: a per-minute run touches
+// little memory, and slower requests are rare enough for the map.
+const denseLimit = 10_000 // ms
 
-func newDenseHistogram() histogram { return histogram{dense: make([]uint64, denseLimit)} }
+func newDenseHistogram() histogram { return histogram{useDense: true} }
 
 func (h *histogram) add(v int64) {
+	if h.dense == nil && h.useDense {
+		h.dense = make([]uint64, denseLimit)
+	}
 	if h.dense != nil && v >= 0 && v < denseLimit*1000 && v%1000 == 0 {
 		h.dense[v/1000]++
 	} else {
@@ -32,7 +59,7 @@ func (h *histogram) add(v int64) {
 		h.counts[v]++
 	}
 	h.n++
-	h.sum += v
+	h.sum.add(v)
 	if v > h.max || h.n == 1 {
 		h.max = v
 	}
@@ -52,7 +79,7 @@ func (h *histogram) fold() {
 		}
 		h.counts[int64(i)*1000] += c
 	}
-	h.dense = nil
+	h.dense, h.useDense = nil, false
 }
 
 func (h *histogram) merge(o *histogram) {
@@ -70,7 +97,7 @@ func (h *histogram) merge(o *histogram) {
 		h.max = o.max
 	}
 	h.n += o.n
-	h.sum += o.sum
+	h.sum.merge(o.sum)
 }
 
 // percentiles returns, for each p (in percent, ascending), the nearest-rank
@@ -132,7 +159,7 @@ type counts struct {
 	total    uint64
 	class    [6]uint64 // [1]..[5]: 1xx..5xx
 	code     [len(trackedCodes)]uint64
-	bytes    int64
+	bytes    sum
 	reqTime  histogram
 	upstream histogram
 }
@@ -144,7 +171,7 @@ func (c *counts) add(r *Record) {
 		c.code[i]++
 	}
 	if r.HasBytesSent {
-		c.bytes += r.BytesSent
+		c.bytes.add(r.BytesSent)
 	}
 	if r.HasReqTime {
 		c.reqTime.add(r.ReqTimeUS)
@@ -162,7 +189,7 @@ func (c *counts) merge(o *counts) {
 	for i := range c.code {
 		c.code[i] += o.code[i]
 	}
-	c.bytes += o.bytes
+	c.bytes.merge(o.bytes)
 	c.reqTime.merge(&o.reqTime)
 	c.upstream.merge(&o.upstream)
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // bruteForce is the nearest-rank definition applied to the sorted values.
@@ -96,5 +99,14 @@ func TestTopGroupsFoldsRestIntoOther(t *testing.T) {
 	s.topGroups(3)
 	if len(s.groups) != 4 || s.groups["e"].total != 5 || s.groups["d"].total != 4 || s.groups["c"].total != 3 || s.groups[otherGroup].total != 1+2 {
 		t.Fatalf("%v", s.groups)
+	}
+}
+
+func TestWriteValuesKeepsLargeWholeNumbers(t *testing.T) {
+	var b strings.Builder
+	writeValues(&b, "p", map[string]float64{"a": 42, "b": 0.5, "c": 1e19, "d": math.NaN()}, time.Unix(100, 0))
+	want := "p.a\t42\t100\np.b\t0.500000\t100\np.c\t10000000000000000000.000000\t100\n"
+	if b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
 	}
 }

@@ -239,7 +239,8 @@ http {
 	}
 	d.nginx = exec.Command(nginxBin, "-p", nd, "-c", confPath)
 	d.nginx.Stdout, d.nginx.Stderr = logf, logf
-	d.nginx.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	d.nginx.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	dieWithParent(d.nginx.SysProcAttr)
 	if err := d.nginx.Start(); err != nil {
 		return fmt.Errorf("start nginx: %w", err)
 	}

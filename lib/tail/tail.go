@@ -11,11 +11,20 @@
 //     stays tracked for a while because the writer may append to it until it
 //     reopens its log;
 //   - copytruncate: the file shrank, or regrew past the saved offset with other
-//     content (detected by a fingerprint of its first bytes); the copy holding
-//     the old content is found by the same fingerprint and its remainder read;
+//     content (detected by fingerprints of its first bytes and of the bytes
+//     before the offset, or, when every line is alike, by a new copy larger
+//     than the file); the copy holding the old content is found by the same
+//     fingerprints and its remainder read;
 //   - delete and recreate (with or without inode reuse): the new file is read
 //     from its start;
-//   - a half-written last line: never consumed until its newline arrives.
+//   - a half-written last line: never consumed until its newline arrives;
+//   - a rotated file that comes back under the log's name (a rename undone,
+//     a symlink pointed back): resumed where it was left;
+//   - the file system mounted again from another device (the device number
+//     changed): the file is known by inode and birth time, or by inode and
+//     fingerprints where no birth time is kept;
+//   - a FIFO or a device under the log's name: refused at once
+//     (ErrNotRegular), never waited on.
 package tail
 
 import (
@@ -30,10 +39,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // FingerprintSize is how many leading bytes identify a file's content.
@@ -53,6 +59,12 @@ type Position struct {
 	// the file was truncated and rewritten.
 	Fingerprint string `json:"fingerprint,omitempty"`
 	FPLen       int64  `json:"fp_len"`
+	// TailFingerprint is a hash of the TailLen bytes just before Offset, as
+	// the run that reached Offset read them: a log truncated and rewritten
+	// with the same first bytes (lines without timestamps, health checks)
+	// still differs there.
+	TailFingerprint string `json:"tail_fingerprint,omitempty"`
+	TailLen         int64  `json:"tail_len,omitempty"`
 	// InLongLine: the last run stopped inside an overlong line that is being
 	// skipped; the next run discards up to its newline.
 	InLongLine bool `json:"in_long_line,omitempty"`
@@ -120,6 +132,39 @@ type Segment struct {
 	// so that the fingerprint is of what was read, not of what the file
 	// holds by the end of the run (it may have been truncated meanwhile).
 	head []byte
+	// tail keeps the last FingerprintSize bytes consumed, which end at
+	// tailEnd: what the tail fingerprint is made of.
+	tail    []byte
+	tailEnd int64
+}
+
+// keepTail records b, consumed up to file offset end, keeping the last
+// FingerprintSize bytes.
+func (s *Segment) keepTail(b []byte, end int64) {
+	if len(b) == 0 {
+		return
+	}
+	if len(b) >= FingerprintSize {
+		s.tail = append(s.tail[:0], b[len(b)-FingerprintSize:]...)
+	} else {
+		if over := len(s.tail) + len(b) - FingerprintSize; over > 0 {
+			s.tail = s.tail[:copy(s.tail, s.tail[over:])]
+		}
+		s.tail = append(s.tail, b...)
+	}
+	s.tailEnd = end
+}
+
+// tailAt returns the tail fingerprint to save with p: of the last bytes this
+// run consumed, or the saved one when the offset did not move.
+func (s *Segment) tailAt(p Position) (string, int64) {
+	if len(s.tail) > 0 && s.tailEnd == p.Offset {
+		return hash(s.tail), int64(len(s.tail))
+	}
+	if p.Offset == s.pos.Offset {
+		return p.TailFingerprint, p.TailLen
+	}
+	return "", 0
 }
 
 // keepHead records data (read at file offset base) into s.head while the
@@ -161,17 +206,58 @@ type Run struct {
 	now      time.Time
 	files    []*os.File
 	siblings []Sibling // rotation-named files beside the log when the run began
+	away     []Rotated // followed files not found this run, remembered a while
 }
 
 // ErrMissing is returned (wrapped) when the log file does not exist.
 var ErrMissing = errors.New("log file does not exist")
 
-func identity(fi os.FileInfo) (dev, ino uint64) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0
+// ErrNotRegular is returned (wrapped) when the log path is a FIFO, a device,
+// a socket or a directory: nothing to read incrementally, and a FIFO would
+// block.
+var ErrNotRegular = errors.New("not a regular file")
+
+// openRegular opens path without blocking and checks that it is a regular
+// file.
+func openRegular(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, openFlags, 0)
+	if err != nil {
+		return nil, nil, err
 	}
-	return uint64(st.Dev), st.Ino
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kindOf(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
+func kindOf(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "type " + m.Type().String()
+}
+
+// FileID returns the device and inode of a file, as Position keeps them
+// (0, 0 where the platform has no inodes).
+func FileID(fi os.FileInfo) (dev, ino uint64) { return identity(fi) }
+
+// hash is the fingerprint of b.
+func hash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }
 
 // fingerprint hashes the first n bytes of f; ok is false when f has fewer.
@@ -179,27 +265,68 @@ func fingerprint(f *os.File, n int64) (string, bool) {
 	if n <= 0 {
 		return "", true
 	}
-	buf := make([]byte, n)
-	if _, err := f.ReadAt(buf, 0); err != nil {
-		return "", false
-	}
-	h := sha256.Sum256(buf)
-	return hex.EncodeToString(h[:]), true
+	return fingerprintAt(f, 0, n)
 }
 
-// sameContent reports whether f still begins with the bytes p fingerprinted.
-func sameContent(f *os.File, p Position) bool {
-	if p.FPLen == 0 {
-		return true
+// fingerprintAt hashes the n bytes of f at off; ok is false when f has fewer.
+func fingerprintAt(f *os.File, off, n int64) (string, bool) {
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, off); err != nil {
+		return "", false
 	}
-	fp, ok := fingerprint(f, p.FPLen)
-	return ok && fp == p.Fingerprint
+	return hash(buf), true
+}
+
+// sameContent reports whether f still holds the bytes p fingerprinted: its
+// first bytes and those just before p.Offset.
+func sameContent(f *os.File, p Position) bool {
+	if p.FPLen > 0 {
+		if fp, ok := fingerprint(f, p.FPLen); !ok || fp != p.Fingerprint {
+			return false
+		}
+	}
+	if p.TailLen > 0 {
+		if fp, ok := fingerprintAt(f, p.Offset-p.TailLen, p.TailLen); !ok || fp != p.TailFingerprint {
+			return false
+		}
+	}
+	return true
+}
+
+// invalid names what makes a saved position impossible ("" when nothing):
+// a hand-edited or damaged state file must not make every run fail.
+func (p Position) invalid() string {
+	switch {
+	case p.Offset < 0:
+		return fmt.Sprintf("negative offset %d", p.Offset)
+	case p.FPLen < 0 || p.FPLen > FingerprintSize || p.FPLen > p.Offset || (p.FPLen > 0) != (p.Fingerprint != ""):
+		return fmt.Sprintf("fingerprint length %d at offset %d", p.FPLen, p.Offset)
+	case p.TailLen < 0 || p.TailLen > FingerprintSize || p.TailLen > p.Offset || (p.TailLen > 0) != (p.TailFingerprint != ""):
+		return fmt.Sprintf("tail fingerprint length %d at offset %d", p.TailLen, p.Offset)
+	}
+	return ""
+}
+
+// invalid names what is impossible in a saved state ("" when nothing).
+func (st *State) invalid() string {
+	if why := st.Current.invalid(); why != "" {
+		return why
+	}
+	for _, r := range st.Rotated {
+		if why := r.Position.invalid(); why != "" {
+			return "rotated file " + r.Path + ": " + why
+		}
+	}
+	return ""
 }
 
 // Open plans a run for path from the previous state (nil on the first run).
 // The caller reads every segment, calls Done on each, then Close, and saves
 // Finish's State. A missing path is an error wrapping ErrMissing, and nothing
-// is planned, so the saved state stays as it was.
+// is planned, so the saved state stays as it was; a path that is not a
+// regular file is an error wrapping ErrNotRegular, found without blocking. A
+// previous state with impossible values (a negative offset) is set aside with
+// a note, as if there were none.
 func Open(path string, prev *State, opt Options) (*Run, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
@@ -207,26 +334,28 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 	if opt.RotatedKeep == 0 {
 		opt.RotatedKeep = 10 * time.Minute
 	}
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s", ErrMissing, path)
 		}
+		if errors.Is(err, ErrNotRegular) {
+			return nil, fmt.Errorf("log file %w", err)
+		}
 		return nil, fmt.Errorf("open log file %s: %w", path, err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("stat log file %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("log file %s is not a regular file", path)
 	}
 	dev, ino := identity(fi)
 	born := birthTimeOf(f)
 	size := fi.Size()
 	r := &Run{Path: path, now: opt.Now, files: []*os.File{f}}
+	setAside := false
+	if prev != nil {
+		if why := prev.invalid(); why != "" {
+			setAside = true
+			r.Notes = append(r.Notes, fmt.Sprintf("saved state of %s is impossible (%s); starting afresh at the end of the file", path, why))
+			prev = nil
+		}
+	}
 	r.current = Position{Dev: dev, Inode: ino, Born: born}
 	entries := scanDir(path)
 	for _, e := range entries {
@@ -239,7 +368,7 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 		r.FirstRun = true
 		start := size
 		why := "first run: starting at the end"
-		if opt.FromStart {
+		if opt.FromStart && !setAside { // an offset set aside was past the start
 			start, why = 0, "first run: from the start"
 		}
 		r.current.Offset = start
@@ -257,9 +386,10 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 	}
 
 	cur := prev.Current
-	same := cur.is(dev, ino, born)
+	same := cur.is(dev, ino, born) || remounted(f, cur, dev, ino, born, size)
+	back := r.returning(f, prev.Rotated, dev, ino, born, size)
 	switch {
-	case same && size >= cur.Offset && sameContent(f, cur):
+	case same && size >= cur.Offset && sameContent(f, cur) && !copiedAway(entries, prev.Siblings, path, ino, size, cur):
 		if cur.Offset == 0 {
 			// Nothing had been read, so no fingerprint can show a
 			// copytruncate: a rotation-named file that was not there
@@ -267,7 +397,7 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 			r.findNewCopy(entries, prev.Siblings, ino)
 		}
 		r.current = cur
-		r.current.Born = born
+		r.current.Dev, r.current.Born = dev, born
 		r.addCurrent(f, cur.Offset, size, "append", cur.InLongLine)
 	case same:
 		// Same file, other content: truncated in place (copytruncate), or
@@ -280,12 +410,19 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 		r.findCopy(entries, cur, path, opt)
 		r.addCurrent(f, 0, size, why, false)
 	default:
-		// Another file under the name: rename rotation, or delete+recreate.
+		// Another file under the name: rename rotation, delete+recreate, or
+		// a rotated file brought back (its rest is read from where it was).
 		if !r.alreadyFollowed(cur) {
 			r.follow(entries, Rotated{Path: path, Position: cur, LastSeen: opt.Now}, opt)
 		}
 		if prev.Siblings != nil {
 			r.followIntermediates(entries, cur, prev.Siblings, opt)
+		}
+		if back != nil {
+			r.current = back.Position
+			r.current.Dev, r.current.Born = dev, born
+			r.addCurrent(f, back.Position.Offset, size, "rotated file back under the log's name", back.Position.InLongLine)
+			break
 		}
 		r.addCurrent(f, 0, size, "new file", false)
 	}
@@ -293,18 +430,67 @@ func Open(path string, prev *State, opt Options) (*Run, error) {
 }
 
 // is reports whether p describes the file with this device, inode and birth
-// time (a zero birth time, unknown, matches any).
+// time (a zero birth time, unknown, matches any). Where both birth times are
+// known they decide, whatever the device: the same file system mounted again
+// from another device keeps inodes and birth times but not the device number.
 func (p Position) is(dev, ino uint64, born int64) bool {
-	return p.Dev == dev && p.Inode == ino && (p.Born == 0 || born == 0 || p.Born == born)
+	if p.Inode != ino {
+		return false
+	}
+	if p.Born != 0 && born != 0 {
+		return p.Born == born
+	}
+	return p.Dev == dev
 }
 
-// birthTimeOf is birthTime for an open file.
-func birthTimeOf(f *os.File) int64 {
-	var stx unix.Statx_t
-	if err := unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_BTIME, &stx); err != nil || stx.Mask&unix.STATX_BTIME == 0 {
-		return 0
+// remounted reports whether f, on another device than p says but with its
+// inode, is p's file on a file system without birth times that was mounted
+// again: it must hold every byte p fingerprinted.
+func remounted(f *os.File, p Position, dev, ino uint64, born int64, size int64) bool {
+	return p.Dev != dev && p.Inode == ino && (p.Born == 0 || born == 0) &&
+		p.FPLen > 0 && size >= p.Offset && sameContent(f, p)
+}
+
+// copiedAway reports whether a rotation-named file that appeared since the
+// last run holds what was read of the log and is larger than the log is now:
+// a copy is never larger than the file it was taken from unless that file
+// shrank since, so the log was truncated even though it begins (and, at the
+// offset, reads) as before: lines without timestamps, all alike.
+func copiedAway(entries []dirEntry, known []Sibling, log string, current uint64, size int64, cur Position) bool {
+	if known == nil || cur.Offset == 0 {
+		return false
 	}
-	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+	for _, e := range entries {
+		if e.ino == current || e.size <= size || e.size < cur.Offset || !isRotationName(e.path, log) {
+			continue
+		}
+		if slices.Contains(known, e.sibling()) {
+			continue
+		}
+		f, _, err := openRegular(e.path)
+		if err != nil {
+			continue
+		}
+		same := sameContent(f, cur)
+		f.Close()
+		if same {
+			return true
+		}
+	}
+	return false
+}
+
+// returning finds, among the rotated files the last run followed, the one
+// now under the log's name, provided it still holds what was read of it.
+// The caller skips it when following the rotated files.
+func (r *Run) returning(f *os.File, rotated []Rotated, dev, ino uint64, born, size int64) *Rotated {
+	for i, old := range rotated {
+		p := old.Position
+		if (p.is(dev, ino, born) || remounted(f, p, dev, ino, born, size)) && size >= p.Offset && sameContent(f, p) {
+			return &rotated[i]
+		}
+	}
+	return nil
 }
 
 type dirEntry struct {
@@ -320,18 +506,6 @@ func (e dirEntry) sibling() Sibling {
 		return Sibling{Inode: e.ino, Born: e.born}
 	}
 	return Sibling{Inode: e.ino, Born: e.mtime.UnixNano()}
-}
-
-// birthTime asks statx for a file's birth time; 0 when it is not known.
-func birthTime(path string) int64 {
-	var stx unix.Statx_t
-	if err := unix.Statx(unix.AT_FDCWD, path, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BTIME, &stx); err != nil {
-		return 0
-	}
-	if stx.Mask&unix.STATX_BTIME == 0 {
-		return 0
-	}
-	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
 }
 
 // scanDir lists the regular files beside log.
@@ -372,16 +546,16 @@ func (r *Run) alreadyFollowed(p Position) bool {
 // follow finds a rotated file by device and inode and plans its remainder.
 func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
 	for _, e := range entries {
-		if e.dev != old.Position.Dev || e.ino != old.Position.Inode {
+		if e.ino != old.Position.Inode {
 			continue
 		}
 		if born := e.born; born == 0 && old.Position.Born != 0 {
 			e.born = birthTime(e.path)
 		}
-		if !old.Position.is(e.dev, e.ino, e.born) {
-			continue // the inode now belongs to another file
+		if !old.Position.is(e.dev, e.ino, e.born) && (old.Position.Born != 0 || old.Position.FPLen == 0) {
+			continue // the inode now belongs to another file (or another device)
 		}
-		f, err := os.Open(e.path)
+		f, _, err := openRegular(e.path)
 		if err != nil {
 			r.Notes = append(r.Notes, fmt.Sprintf("rotated log %s: %v; its unread lines are lost", e.path, err))
 			return
@@ -397,7 +571,9 @@ func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
 			lastSeen = opt.Now
 		}
 		keep := opt.Now.Sub(e.mtime) < opt.RotatedKeep
-		r.rotated = append(r.rotated, Rotated{Path: e.path, Position: old.Position, LastSeen: lastSeen})
+		pos := old.Position
+		pos.Dev = e.dev
+		r.rotated = append(r.rotated, Rotated{Path: e.path, Position: pos, LastSeen: lastSeen})
 		idx := len(r.rotated) - 1
 		if !keep {
 			// Written to long ago: read its rest once more, then forget it.
@@ -410,8 +586,13 @@ func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
 		return
 	}
 	if old.Path == r.Path {
-		r.Notes = append(r.Notes, fmt.Sprintf("rotated log of %s (inode %d) not found in %s (compressed, moved or deleted); lines written to it after the last run are lost",
+		r.Notes = append(r.Notes, fmt.Sprintf("rotated log of %s (inode %d) not found in %s (compressed, moved or deleted); lines written to it after the last run are not counted unless it comes back under the log's name",
 			r.Path, old.Position.Inode, filepath.Dir(r.Path)))
+	}
+	// Remembered for a while without being read: a symlink pointed back, or
+	// a rename undone, resumes it where it was left.
+	if !old.LastSeen.IsZero() && opt.Now.Sub(old.LastSeen) < opt.RotatedKeep {
+		r.away = append(r.away, old)
 	}
 }
 
@@ -431,7 +612,7 @@ func (r *Run) followIntermediates(entries []dirEntry, old Position, known []Sibl
 	}
 	sort.Slice(mids, func(i, j int) bool { return mids[i].mtime.Before(mids[j].mtime) })
 	for _, e := range mids {
-		f, err := os.Open(e.path)
+		f, _, err := openRegular(e.path)
 		if err != nil {
 			continue
 		}
@@ -475,7 +656,7 @@ func (r *Run) findNewCopy(entries []dirEntry, known []Sibling, current uint64) {
 	if newest == nil {
 		return
 	}
-	f, err := os.Open(newest.path)
+	f, _, err := openRegular(newest.path)
 	if err != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("copy of %s at %s: %v; its lines are lost", r.Path, newest.path, err))
 		return
@@ -504,7 +685,7 @@ func (r *Run) findCopy(entries []dirEntry, cur Position, path string, opt Option
 	}
 	sort.Slice(cands, func(i, j int) bool { return cands[i].mtime.After(cands[j].mtime) })
 	for _, e := range cands {
-		f, err := os.Open(e.path)
+		f, _, err := openRegular(e.path)
 		if err != nil {
 			continue
 		}
@@ -533,6 +714,7 @@ func (r *Run) addCurrent(f *os.File, start, end int64, why string, inLong bool) 
 	r.current.InLongLine = inLong
 	if start == 0 {
 		r.current.Fingerprint, r.current.FPLen = "", 0
+		r.current.TailFingerprint, r.current.TailLen = "", 0
 	}
 	r.Segments = append(r.Segments, &Segment{File: f, Name: r.Path, Start: start, End: end, Why: why, InLongLine: inLong, pos: &r.current, isRot: -1})
 }
@@ -594,6 +776,7 @@ func (r *Run) Finish() State {
 			p.InLongLine = s.InLongLine
 		}
 		p.Fingerprint, p.FPLen = s.fingerprintAt(p)
+		p.TailFingerprint, p.TailLen = s.tailAt(p)
 		if s.isRot < 0 {
 			st.Current = p
 			continue
@@ -607,6 +790,7 @@ func (r *Run) Finish() State {
 		}
 		st.Rotated = append(st.Rotated, old)
 	}
+	st.Rotated = append(st.Rotated, r.away...)
 	st.Siblings = r.siblings
 	if st.Siblings == nil {
 		st.Siblings = []Sibling{} // "none", unlike a state from before siblings were kept
@@ -634,6 +818,13 @@ func Chunks(seg *Segment, get func() []byte, put func(buf, lines []byte), maxLin
 		return fmt.Errorf("tail: buffer of %d bytes cannot hold a line of %d", len(buf), maxLine)
 	}
 	carry := 0 // buf[:carry] is a line begun in the previous chunk
+	// consume marks data (read at file offset base) as consumed up to file
+	// offset to; it must run before the lines are put, as the consumer may
+	// rewrite them in place.
+	consume := func(data []byte, base, to int64) {
+		seg.keepTail(data[consumed-base:to-base], to)
+		consumed = to
+	}
 	for off < seg.End {
 		want := min(int64(len(buf)-carry), seg.End-off)
 		n, err := seg.File.ReadAt(buf[carry:carry+int(want)], off)
@@ -652,19 +843,21 @@ func Chunks(seg *Segment, get func() []byte, put func(buf, lines []byte), maxLin
 		if skipping {
 			i := bytes.IndexByte(data, '\n')
 			if i < 0 {
-				carry, consumed = 0, off
+				consume(data, base, off)
+				carry = 0
 				continue
 			}
 			skipping = false
 			start = i + 1
-			consumed = base + int64(start)
+			consume(data, base, base+int64(start))
 		}
 		last := bytes.LastIndexByte(data[start:], '\n')
 		if last < 0 {
 			if len(data)-start > maxLine {
 				onLong()
 				skipping = true
-				carry, consumed = 0, off
+				consume(data, base, off)
+				carry = 0
 				continue
 			}
 			copy(buf, data[start:])
@@ -672,16 +865,21 @@ func Chunks(seg *Segment, get func() []byte, put func(buf, lines []byte), maxLin
 			continue
 		}
 		end := start + last + 1
-		consumed = base + int64(end)
 		rest := data[end:]
+		longRest := len(rest) > maxLine
+		if longRest {
+			consume(data, base, off)
+		} else {
+			consume(data, base, base+int64(end))
+		}
 		// Hand the lines over first: with a single buffer (ReadLines) get
 		// returns the same one, and the carry must not overwrite them.
 		put(buf, data[start:end])
 		next := get()
-		if len(rest) > maxLine {
+		if longRest {
 			onLong()
 			skipping = true
-			carry, consumed = 0, off
+			carry = 0
 		} else {
 			copy(next, rest)
 			carry = len(rest)

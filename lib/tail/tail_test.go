@@ -8,8 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
 // reader runs the plugin's cycle (open, read every segment, finish, save) and
@@ -356,6 +359,10 @@ func FuzzChunks(f *testing.F) {
 		if !seg.done || seg.result.Offset != wantOff {
 			t.Fatalf("consumed %d, want %d", seg.result.Offset, wantOff)
 		}
+		// The tail fingerprint is made of the bytes consumed, ending there.
+		if wantTail := content[max(0, wantOff-FingerprintSize):wantOff]; !bytes.Equal(seg.tail, wantTail) || (wantOff > 0 && seg.tailEnd != wantOff) {
+			t.Fatalf("tail window %q ending at %d, want %q ending at %d", seg.tail, seg.tailEnd, wantTail, wantOff)
+		}
 	})
 }
 
@@ -426,4 +433,175 @@ func TestTruncatedDuringTheRun(t *testing.T) {
 		want(t, got, 1, 5)
 		want(t, r.run(), 100, 110)
 	}
+}
+
+// A FIFO under the log's name is refused at once: opening it for reading
+// would wait for a writer.
+func TestFIFOIsRefusedWithoutBlocking(t *testing.T) {
+	p, _ := setup(t)
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		testenv.Skip(t, "mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		run, err := Open(p, nil, Options{})
+		if run != nil {
+			run.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), "FIFO") {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Open blocked on a FIFO")
+	}
+}
+
+// A FIFO named like a rotation beside the log is never opened.
+func TestFIFOBesideTheLogIsIgnored(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 3))
+	want(t, r.run(), 0, 3)
+	if err := syscall.Mkfifo(p+".1", 0o644); err != nil {
+		testenv.Skip(t, "mkfifo: %v", err)
+	}
+	os.Truncate(p, 0) // a copytruncate: the copy is looked for among the siblings
+	appendTo(t, p, numbered(3, 5))
+	done := make(chan []string, 1)
+	go func() { done <- r.run() }()
+	select {
+	case got := <-done:
+		want(t, got, 3, 5)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the run blocked on a FIFO beside the log")
+	}
+}
+
+// A rename undone: the rotated file comes back under the log's name and is
+// resumed where it was left, not read again from its start.
+func TestRotatedFileBackUnderTheName(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 110))
+	want(t, r.run(), 0, 110)
+	os.Rename(p, p+".1")
+	appendTo(t, p, numbered(110, 112))
+	want(t, r.run(), 110, 112)
+	// Undone: the new file is dropped and the old one renamed back.
+	os.Rename(p+".1", p)
+	appendTo(t, p, numbered(112, 115))
+	want(t, r.run(), 112, 115)
+	appendTo(t, p, numbered(115, 116))
+	want(t, r.run(), 115, 116)
+}
+
+// A symlink pointed to another file and back, the targets in another
+// directory: the first target is remembered and resumed.
+func TestSymlinkPointedBack(t *testing.T) {
+	dir := t.TempDir()
+	targets := t.TempDir()
+	a, b := filepath.Join(targets, "a.log"), filepath.Join(targets, "b.log")
+	p := filepath.Join(dir, "access.log")
+	r := &reader{t: t, path: p, opt: Options{FromStart: true}}
+	appendTo(t, a, numbered(0, 100))
+	appendTo(t, b, numbered(1000, 1001))
+	if err := os.Symlink(a, p); err != nil {
+		t.Fatal(err)
+	}
+	want(t, r.run(), 0, 100)
+	os.Remove(p)
+	os.Symlink(b, p)
+	want(t, r.run(), 1000, 1001)
+	appendTo(t, a, numbered(100, 103))
+	os.Remove(p)
+	os.Symlink(a, p)
+	want(t, r.run(), 100, 103)
+}
+
+// copytruncate where the regrown log begins with the same bytes as the old
+// one (lines without timestamps): the bytes before the offset differ.
+func TestCopyTruncateWithTheSameHead(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	r.maxLine, r.bufSize = 100, 4096
+	health := strings.Repeat("GET /health status=200\n", 400) // 9,200 bytes
+	appendTo(t, p, health+numbered(0, 100))
+	got := r.run()
+	if len(got) != 500 {
+		t.Fatalf("read %d lines", len(got))
+	}
+	appendTo(t, p, numbered(100, 110))
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".1", b, 0o644)
+	os.Truncate(p, 0)
+	appendTo(t, p, health+numbered(200, 1300)) // past the old offset
+	got = r.run()
+	if len(got) != 10+400+1100 {
+		t.Fatalf("read %d lines, want %d", len(got), 10+400+1100)
+	}
+	want(t, got[:10], 100, 110)
+	want(t, got[410:], 200, 1300)
+}
+
+// A state with impossible values is set aside with a note; the run goes on.
+func TestImpossibleStateRecovers(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 10))
+	want(t, r.run(), 0, 10)
+	r.st.Current.Offset = -5
+	appendTo(t, p, numbered(10, 12))
+	if got := r.run(); len(got) != 0 {
+		t.Fatalf("read %d lines from a state set aside (start at the end)", len(got))
+	}
+	if len(r.notes) != 1 || !strings.Contains(r.notes[0], "negative offset -5") {
+		t.Fatalf("notes: %q", r.notes)
+	}
+	appendTo(t, p, numbered(12, 14))
+	want(t, r.run(), 12, 14)
+}
+
+// copytruncate of a log whose lines are all alike: its content cannot tell
+// the regrown log from an append, but the copy, larger than the log now,
+// shows that the log shrank.
+func TestCopyTruncateOfIdenticalLines(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	r.maxLine, r.bufSize = 100, 4096
+	health := func(n int) string { return strings.Repeat("GET /health status=200\n", n) }
+	appendTo(t, p, health(1000))
+	if got := r.run(); len(got) != 1000 {
+		t.Fatalf("read %d lines", len(got))
+	}
+	appendTo(t, p, health(500)) // 1,500 lines when copied
+	time.Sleep(20 * time.Millisecond)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".1", b, 0o644)
+	os.Truncate(p, 0)
+	appendTo(t, p, health(1200)) // past the old offset, smaller than the copy
+	if got := r.run(); len(got) != 500+1200 {
+		t.Fatalf("read %d lines, want %d (500 from the copy, 1,200 regrown)", len(got), 1700)
+	}
+	appendTo(t, p, health(3))
+	if got := r.run(); len(got) != 3 {
+		t.Fatalf("then read %d lines, want 3", len(got))
+	}
+}
+
+// A copy of the log taken without truncating it (a backup) is no sign of a
+// truncation: the log is larger than its copy.
+func TestPlainCopyBesideTheLogIsNotATruncation(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 10))
+	want(t, r.run(), 0, 10)
+	appendTo(t, p, numbered(10, 12))
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p+".bak", b, 0o644)
+	appendTo(t, p, numbered(12, 13))
+	want(t, r.run(), 10, 13)
 }

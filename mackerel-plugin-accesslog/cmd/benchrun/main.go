@@ -51,7 +51,9 @@ func main() {
 		}
 		f.Close()
 		fi, _ := os.Stat(logPath)
-		warm(logPath)
+		if err := loggen.Warm(logPath); err != nil {
+			fail(err)
+		}
 		best := time.Duration(1<<63 - 1)
 		var rss int64
 		for r := 0; r < *runs; r++ {
@@ -65,21 +67,6 @@ func main() {
 		mb := float64(fi.Size()) / 1e6
 		fmt.Printf("%-12d %10.0f %10.3f %12.0f %10.2f %12.1f\n", n, mb, best.Seconds(), mb/best.Seconds(), float64(n)/best.Seconds()/1e6, float64(rss)/1024)
 		os.Remove(logPath)
-	}
-}
-
-// warm reads the file once so that every run reads it from the page cache.
-func warm(path string) {
-	f, err := os.Open(path)
-	if err != nil {
-		fail(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 1<<20)
-	for {
-		if _, err := f.Read(buf); err != nil {
-			return
-		}
 	}
 }
 

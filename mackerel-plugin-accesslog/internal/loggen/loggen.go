@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"strconv"
 	"time"
 )
@@ -90,4 +91,16 @@ func Write(w io.Writer, n int, format string, seed uint64) (map[int]int, error) 
 		}
 	}
 	return count, bw.Flush()
+}
+
+// Warm reads the file at path once, so that the runs measured next read it
+// from the page cache.
+func Warm(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(io.Discard, f)
+	return err
 }
