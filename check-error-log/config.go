@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
 )
 
@@ -117,7 +118,8 @@ func webhookURL(o options, getenv func(string) string) (string, error) {
 	}
 	raw, from := o.SlackWebhook, "--slack-webhook"
 	if o.SlackFile != "" {
-		b, err := os.ReadFile(o.SlackFile)
+		// A FIFO or device here would block the check past its timeout.
+		b, err := cli.ReadRegular(o.SlackFile, 64<<10)
 		if err != nil {
 			return "", fmt.Errorf("--slack-webhook-file: %v", err)
 		}

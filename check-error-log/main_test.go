@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,5 +124,33 @@ func TestKilledWhilePosting(t *testing.T) {
 	testenv.Run(t, bin, env, args...)
 	if posts, _ := slack.got(); len(posts) != 1 {
 		t.Errorf("%d posts after another run", len(posts))
+	}
+}
+
+// A FIFO as the webhook file or among the logs would block the check past
+// mackerel-agent's timeout: it is refused at once, and a real log beside it
+// is still read.
+func TestSpecialFilesDoNotBlock(t *testing.T) {
+	bin := testenv.BuildBinary(t, "check-error-log")
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "error.log")
+	appendFile(t, log, "")
+	state := []string{"--state-dir", dir, "--timeout", "5"}
+
+	r := testenv.Run(t, bin, nil, append([]string{"-f", log, "-p", "Fatal", "--slack-webhook-file", fifo}, state...)...)
+	if r.Code != 3 || !strings.Contains(r.Stdout, "--slack-webhook-file") || !strings.Contains(r.Stdout, "not a regular file") {
+		t.Errorf("FIFO webhook file: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+
+	args := append([]string{"-f", log, "-f", fifo, "-p", "Fatal"}, state...)
+	testenv.Run(t, bin, nil, args...) // first run: starts at the logs' ends
+	appendFile(t, log, "PHP Fatal error:  Uncaught Error: boom in /app/x.php:3\n")
+	r = testenv.Run(t, bin, nil, args...)
+	if !strings.Contains(r.Stdout, "1 error") || !strings.Contains(r.Stdout+r.Stderr, fifo) {
+		t.Errorf("FIFO among the logs: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
 }

@@ -27,6 +27,10 @@ func (c *config) result(f *findings, slack string) check.Result {
 	if f.total == 0 {
 		head = "no errors on " + c.host
 	}
+	if len(f.problems) > 0 {
+		// The status may come from --error-status: the first line says why.
+		head += fmt.Sprintf("; %s not read", plural(len(f.problems), "log", "logs"))
+	}
 	lines := []string{head}
 	lines = append(lines, f.problems...)
 	if f.skipped > 0 {

@@ -67,7 +67,7 @@ func TestMessageFits(t *testing.T) {
 		if len(line) > maxMessage {
 			t.Errorf("key length %d: line of %d bytes", keyLen, len(line))
 		}
-		if !strings.HasPrefix(line, "ErrorLog CRITICAL: 820 errors in 40 groups on web-1\nlog file does not exist") ||
+		if !strings.HasPrefix(line, "ErrorLog CRITICAL: 820 errors in 40 groups on web-1; 1 log not read\nlog file does not exist") ||
 			!strings.Contains(line, "more groups not shown)") || !strings.Contains(line, "\n40× 00 ") {
 			t.Errorf("key length %d:\n%s", keyLen, line)
 		}

@@ -110,7 +110,7 @@ func TestRotation(t *testing.T) {
 		if want := w.seq - base - lost; counted != want {
 			t.Fatalf("after %s: %d errors counted, %d written", s.name, counted, want)
 		}
-		if lost > 0 && strings.HasPrefix(s.name, "delete") && !strings.Contains(last.Message, "lines written to it after the last run are lost") {
+		if lost > 0 && strings.HasPrefix(s.name, "delete") && !strings.Contains(last.Message, "lines written to it after the last run are not counted") {
 			t.Errorf("the loss is not said: %q", last.Message)
 		}
 	}
@@ -146,7 +146,7 @@ func TestMissingLog(t *testing.T) {
 	c.run(time.Now())
 	appendFile(t, log, "PHP Fatal error: x\n")
 	r := c.run(time.Now())
-	want := "1 error in 1 group on web-1\n" +
+	want := "1 error in 1 group on web-1; 2 logs not read\n" +
 		`--file "` + filepath.Join(dir, "*.nomatch") + `" matches no file` + "\n" +
 		"log file does not exist: " + filepath.Join(dir, "gone.log") + "\n1× PHP Fatal error: x"
 	if r.Status != check.Warning || r.Message != want {
@@ -159,7 +159,7 @@ func TestMissingLog(t *testing.T) {
 	// Once it exists, it is read from its start.
 	appendFile(t, gone, "PHP Fatal error: in the new file\n")
 	c.o.Warning = 1
-	if r := c.run(time.Now()); !strings.HasPrefix(r.Message, "1 error in 1 group on web-1\n--file") || !strings.HasSuffix(r.Message, "1× PHP Fatal error: in the new file") {
+	if r := c.run(time.Now()); !strings.HasPrefix(r.Message, "1 error in 1 group on web-1; 1 log not read\n--file") || !strings.HasSuffix(r.Message, "1× PHP Fatal error: in the new file") {
 		t.Errorf("created log: %q", r.Message)
 	}
 }
