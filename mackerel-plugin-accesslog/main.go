@@ -50,19 +50,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 2
 	}
+	now := time.Now()
+	fleetSide, err := newFleetSide(&opts, stderr, now)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
+		return 2
+	}
 	p := &plugin{prefix: opts.Prefix, grouped: opts.GroupBy != "" || len(groups) > 0}
-	helper := mp.NewMackerelPlugin(p)
+	helper := mp.NewMackerelPlugin(fleetSide.wrap(p))
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
 		helper.OutputDefinitions()
 		return 0
 	}
-	rn := &runner{opts: &opts, parser: lineParser, groups: groups, stderr: stderr, now: time.Now()}
+	rn := &runner{opts: &opts, parser: lineParser, groups: groups, stderr: stderr, now: now, fleet: fleetSide}
 	res, err := rn.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 1
 	}
 	p.values = values(res, opts.MaxGroups)
+	fleetSide.deliver(p.values)
 	helper.OutputValues()
 	return 0
 }

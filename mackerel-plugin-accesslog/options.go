@@ -26,6 +26,7 @@ type options struct {
 	StateDir        string   `long:"state-dir" value-name:"DIR" description:"where state files are kept (default: $MACKEREL_PLUGIN_WORKDIR, else the temp dir)"`
 	Verbose         bool     `short:"v" long:"verbose" description:"say on stderr which byte ranges of which files are read, and why"`
 	Version         bool     `long:"version" description:"print the version and exit"`
+	fleetOptions             // --fleet-*: fleet.go
 }
 
 type pathGroup struct {

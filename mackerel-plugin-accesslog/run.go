@@ -33,6 +33,7 @@ type runner struct {
 	groups []pathGroup
 	stderr io.Writer
 	now    time.Time
+	fleet  *fleetSide // nil without --fleet-redis
 }
 
 // result is one run's outcome.
@@ -179,6 +180,9 @@ func (rn *runner) Run() (*result, error) {
 		return nil, err
 	}
 	res.stats = *st
+	if err := rn.fleet.spool(frs, &res.stats); err != nil {
+		return nil, err
+	}
 	for _, fr := range frs {
 		next := fr.run.Finish()
 		if rn.opts.Verbose {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 )
 
 // options are the command-line flags; README.md documents each.
@@ -26,13 +28,13 @@ type options struct {
 	Version           bool          `long:"version" description:"print the version and exit"`
 }
 
-var serviceName = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 var metricPrefix = regexp.MustCompile(`^[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*$`)
 
 func (o *options) validate() error {
+	if err := fleet.CheckService(o.Service); err != nil {
+		return fmt.Errorf("--service: %v", err)
+	}
 	switch {
-	case !serviceName.MatchString(o.Service):
-		return fmt.Errorf("--service %q: want a Mackerel service name ([a-zA-Z0-9_-])", o.Service)
 	case !metricPrefix.MatchString(o.Prefix):
 		return fmt.Errorf("--metric-key-prefix %q: only [-a-zA-Z0-9_.] may be used", o.Prefix)
 	case o.Grace < 0:

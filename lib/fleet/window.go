@@ -53,3 +53,17 @@ func windowKeys(service string, w Window) []string {
 	tag := keyPrefix + "{" + service + ":" + w.String() + "}:"
 	return []string{tag + "meta", tag + "ids", tag + "hosts", tag + "data"}
 }
+
+// CheckService says whether name can be a Mackerel service name (and so a
+// part of the keys).
+func CheckService(name string) error {
+	if name == "" {
+		return fmt.Errorf("service name is empty")
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("service name %q: only [-a-zA-Z0-9_] may be used", name)
+		}
+	}
+	return nil
+}
