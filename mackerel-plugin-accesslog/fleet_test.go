@@ -87,7 +87,9 @@ type fleetSim struct {
 	written  int
 }
 
-func (s *fleetSim) log(h int) string { return filepath.Join(s.dir, fmt.Sprintf("host%02d", h), "access.log") }
+func (s *fleetSim) log(h int) string {
+	return filepath.Join(s.dir, fmt.Sprintf("host%02d", h), "access.log")
+}
 
 func (s *fleetSim) write(h, n int) {
 	s.t.Helper()
