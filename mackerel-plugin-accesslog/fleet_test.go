@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,4 +358,136 @@ func TestFleetTwentyHosts(t *testing.T) {
 		t.Errorf("%v lines in the windows, %d written", total, s.written)
 	}
 	t.Logf("%d lines, %d contributions, %d windows", s.written, len(s.byID), len(want))
+}
+
+// TestFleetRunRepeatedFromTheSameStateReplacesItsContribution: a run that
+// spooled its contribution but died before saving the logs' states is
+// repeated from the same states by the next run, whose contribution (the
+// same lines and the new ones) replaces the first: delivered, it counts
+// every line once.
+func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
+	srv := fleettest.StartRedis(t)
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	writeFile(t, logPath, ltsvLine(200, "0.100")+ltsvLine(500, "0.200"))
+	opts := options{Files: []string{logPath}, Format: "ltsv", Prefix: "accesslog", MaxReadBytes: 1 << 30, MaxLineBytes: 1 << 16,
+		FromStart: true, StateDir: filepath.Join(dir, "state")}
+	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", time.Minute, 5*time.Second
+	p, err := NewParser("ltsv", "", opts.fields())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(now time.Time) (*fleetSide, *result) {
+		fs, err := newFleetSide(&opts, os.Stderr, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rn := &runner{opts: &opts, parser: p, stderr: os.Stderr, now: now, fleet: fs}
+		res, err := rn.Run()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fs, res
+	}
+	now := time.Now().Add(-2 * time.Minute)
+	fs, _ := run(now)
+	spooled, _ := fs.load()
+	// The run "died" before saving its state: put the state back as it was.
+	states, _ := filepath.Glob(filepath.Join(dir, "state", "mackerel-plugin-accesslog-*.json"))
+	if len(states) != 1 || len(spooled) != 1 {
+		t.Fatalf("states %v, spooled %d", states, len(spooled))
+	}
+	os.Remove(states[0])
+	writeFile(t, logPath, ltsvLine(503, "0.300"))
+	fs, res := run(now.Add(30 * time.Second))
+	again, _ := fs.load()
+	if len(again) != 1 || again[0].ID != spooled[0].ID || again[0].All.Total != 3 || res.stats.all.total != 3 {
+		t.Fatalf("after the repeated run: %d spooled, ids %v / %s, totals %v", len(again), again, spooled[0].ID, res.stats.all.total)
+	}
+	v := map[string]float64{}
+	fs.deliver(v)
+	if v["fleet.delivered_count"] != 1 || v["fleet.pending_count"] != 0 {
+		t.Fatalf("delivery: %v", v)
+	}
+	st, err := fleet.Open(fleet.Config{URL: srv.URL()}, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f, err := st.Freeze(context.Background(), again[0].Window)
+	if err != nil || f.All.Total != 3 {
+		t.Fatalf("window holds %v lines (%v), want 3", f, err)
+	}
+}
+
+// TestFleetRedisSilentStillPrintsHostMetrics: a Redis that accepts
+// connections and never answers costs the run --fleet-timeout, not the
+// agent's timeout; the host metrics are printed and the contribution is
+// pending.
+func TestFleetRedisSilentStillPrintsHostMetrics(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	writeFile(t, logPath, ltsvLine(200, "0.100"))
+	start := time.Now()
+	r := runPlugin(t, dir, nil, "--file", logPath, "--from-start", "--fleet-redis", "redis://"+l.Addr().String()+"/0",
+		"--fleet-service", "web", "--fleet-timeout", "2s")
+	took := time.Since(start)
+	if r.code != 0 || r.metrics["accesslog.access_num.total_count"] != 1 || r.metrics["accesslog.fleet.pending_count"] != 1 ||
+		r.metrics["accesslog.fleet.pending_requests"] != 1 || !strings.Contains(r.stderr, "kept in") {
+		t.Fatalf("exit %d, metrics %v, stderr %s", r.code, r.metrics, r.stderr)
+	}
+	if took > 25*time.Second {
+		t.Errorf("the run took %v with --fleet-timeout 2s: past mackerel-agent's 30 s", took)
+	}
+}
+
+// TestFleetFlagErrors: one line naming the flag, exit 2; the password from a
+// file is never printed.
+func TestFleetFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	writeFile(t, logPath, "")
+	for _, args := range [][]string{
+		{"--fleet-service", "web"},
+		{"--fleet-redis", "redis://127.0.0.1:1/0"},
+		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "a b"},
+		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-window", "1500ms"},
+	} {
+		r := runPlugin(t, dir, nil, append([]string{"--file", logPath}, args...)...)
+		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--fleet-") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+	pw := filepath.Join(dir, "pw")
+	os.WriteFile(pw, []byte("hunter2-secret\n"), 0o600)
+	r := runPlugin(t, dir, nil, "--file", logPath, "--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web",
+		"--fleet-redis-password-file", pw, "--fleet-timeout", "1s")
+	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "hunter2") {
+		t.Errorf("exit %d; the password must never be printed: %s", r.code, r.stderr)
+	}
 }
