@@ -45,6 +45,7 @@ type fleetSide struct {
 	stderr   io.Writer
 	verbose  bool
 	now      time.Time
+	current  *fleet.Contribution // this run's, so that it is not read back from disk
 }
 
 func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, error) {
@@ -117,6 +118,7 @@ func (fs *fleetSide) spool(frs []*fileRun, st *stats) error {
 	if err := os.MkdirAll(fs.spoolDir, 0o700); err != nil {
 		return fmt.Errorf("fleet spool: %w", err)
 	}
+	fs.current = c
 	if fs.verbose {
 		fs.warn("spooled contribution %s: %d requests, window %s", c.ID, c.All.Total, c.Window)
 	}
@@ -136,18 +138,26 @@ func (fs *fleetSide) save(c *fleet.Contribution) error {
 
 // fleetCounts adds the plugin's counts to the fleet's.
 func fleetCounts(dst *fleet.Counts, src *counts) {
-	var add fleet.Counts
-	add.Total, add.Class, add.Code, add.Bytes = src.total, src.class, src.code, src.bytes
+	dst.Total += src.total
+	for i := range dst.Class {
+		dst.Class[i] += src.class[i]
+	}
+	for i := range dst.Code {
+		dst.Code[i] += src.code[i]
+	}
+	dst.Bytes += src.bytes
 	for _, p := range []struct {
 		dst *fleet.Histogram
 		src *histogram
-	}{{&add.ReqTime, &src.reqTime}, {&add.Upstream, &src.upstream}} {
+	}{{&dst.ReqTime, &src.reqTime}, {&dst.Upstream, &src.upstream}} {
 		p.src.fold()
+		if p.dst.Counts == nil {
+			p.dst.Counts = make(map[int64]uint64, len(p.src.counts))
+		}
 		for v, n := range p.src.counts {
 			p.dst.AddN(v, n)
 		}
 	}
-	dst.Merge(&add)
 }
 
 // fleetReport is what a delivery leaves to report.
@@ -232,6 +242,10 @@ func (fs *fleetSide) load() ([]*fleet.Contribution, error) {
 	var out []*fleet.Contribution
 	var bad []string
 	for _, n := range names {
+		if fs.current != nil && filepath.Base(n) == fs.current.ID+".json" {
+			out = append(out, fs.current)
+			continue
+		}
 		var c fleet.Contribution
 		if err := state.Load(n, &c); err != nil || c.ID+".json" != filepath.Base(n) {
 			os.Rename(n, n+".bad")

@@ -10,8 +10,10 @@ import (
 // per histogram value, "[g/GROUP/]req/v/MICROSECONDS" (or up/…). Group names
 // are metric-name safe, so they never hold a '/'.
 
-// op is one change to the data hash: "i" adds Value to Field, "m" raises it
-// to Value.
+// op is one change to the data hash: "i" adds value to field, "m" raises
+// field to value, "h" adds each "VALUE COUNT" pair of value (space
+// separated) to field prefix+VALUE: one argument per histogram instead of
+// one per distinct value.
 type op struct{ kind, field, value string }
 
 func (c *Contribution) ops() []op {
@@ -47,9 +49,14 @@ func countsOps(ops []op, scope string, c *Counts) []op {
 		add(h.name+"/n", int64(h.h.N))
 		add(h.name+"/sum", h.h.Sum)
 		ops = append(ops, op{"m", scope + h.name + "/max", strconv.FormatInt(h.h.Max, 10)})
+		packed := make([]byte, 0, len(h.h.Counts)*10)
 		for v, n := range h.h.Counts {
-			add(h.name+"/v/"+strconv.FormatInt(v, 10), int64(n))
+			packed = strconv.AppendInt(packed, v, 10)
+			packed = append(packed, ' ')
+			packed = strconv.AppendUint(packed, n, 10)
+			packed = append(packed, ' ')
 		}
+		ops = append(ops, op{"h", scope + h.name + "/v/", string(packed)})
 	}
 	return ops
 }

@@ -1,6 +1,11 @@
 package fleet
 
-import "slices"
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+)
 
 // Histogram counts each value (whole microseconds) once per occurrence, as
 // mackerel-plugin-accesslog's run histogram does: memory grows with the
@@ -71,4 +76,59 @@ func Rank(p int, n uint64) uint64 {
 		r = 1
 	}
 	return r
+}
+
+// histogramJSON is a Histogram on disk: the counts as a flat array
+// [value, count, value, count, ...], cheaper to write and read than an
+// object keyed by strings.
+type histogramJSON struct {
+	Counts []int64 `json:"counts,omitempty"`
+	N      uint64  `json:"n"`
+	Sum    int64   `json:"sum"`
+	Max    int64   `json:"max"`
+}
+
+// MarshalJSON writes the flat form.
+func (h Histogram) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 64+len(h.Counts)*12)
+	b = append(b, `{"n":`...)
+	b = strconv.AppendUint(b, h.N, 10)
+	b = append(b, `,"sum":`...)
+	b = strconv.AppendInt(b, h.Sum, 10)
+	b = append(b, `,"max":`...)
+	b = strconv.AppendInt(b, h.Max, 10)
+	b = append(b, `,"counts":[`...)
+	first := true
+	for v, c := range h.Counts {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = strconv.AppendInt(b, v, 10)
+		b = append(b, ',')
+		b = strconv.AppendUint(b, c, 10)
+	}
+	return append(b, "]}"...), nil
+}
+
+// UnmarshalJSON reads the flat form and checks it against n, sum and max.
+func (h *Histogram) UnmarshalJSON(b []byte) error {
+	var j histogramJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	if len(j.Counts)%2 != 0 {
+		return fmt.Errorf("histogram counts: odd length %d", len(j.Counts))
+	}
+	*h = Histogram{}
+	for i := 0; i < len(j.Counts); i += 2 {
+		if j.Counts[i+1] < 0 {
+			return fmt.Errorf("histogram: negative count %d", j.Counts[i+1])
+		}
+		h.AddN(j.Counts[i], uint64(j.Counts[i+1]))
+	}
+	if h.N != j.N || h.Sum != j.Sum || (h.N > 0 && h.Max != j.Max) {
+		return fmt.Errorf("histogram: counts give n=%d sum=%d max=%d, declared n=%d sum=%d max=%d", h.N, h.Sum, h.Max, j.N, j.Sum, j.Max)
+	}
+	return nil
 }

@@ -102,6 +102,8 @@ for i = 6, #ARGV, 3 do
   local f, v = ARGV[i+1], ARGV[i+2]
   if ARGV[i] == 'i' then
     redis.call('HINCRBY', data, f, v)
+  elseif ARGV[i] == 'h' then
+    for x, n in string.gmatch(v, '(%-?%d+) (%d+) ') do redis.call('HINCRBY', data, f .. x, n) end
   else
     local cur = redis.call('HGET', data, f)
     if not cur or tonumber(v) > tonumber(cur) then redis.call('HSET', data, f, v) end
