@@ -491,3 +491,29 @@ func TestFlagErrorsAreOneLineExit2(t *testing.T) {
 		}
 	}
 }
+
+// TestOnRedisCluster: hosts deliver to a three-node Redis Cluster (windows
+// land on different nodes) and the aggregator, given one node, prints every
+// window once.
+func TestOnRedisCluster(t *testing.T) {
+	nodes := fleettest.StartCluster(t)
+	st := openStore(t, nodes[0].URL(), true)
+	ws := recentWindows(5)
+	for i, w := range ws {
+		deliver(t, st, fmt.Sprintf("a%d", i), "a", w, 10+i)
+		deliver(t, st, fmt.Sprintf("b%d", i), "b", w, 3)
+	}
+	code, out, errs := runAgg(t, "--redis", nodes[2].URL(), "--redis-cluster", "--service", "web", "--grace", "0s")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	got := windowsOf(t, out)
+	for i, w := range ws {
+		if got[w.Start]["accesslog.access_num.total_count"] != float64(13+i) || got[w.Start]["accesslog.fleet.hosts_count"] != 2 {
+			t.Errorf("window %d: %v", w.Start, got[w.Start])
+		}
+	}
+	if code, out, _ = runAgg(t, "--redis", nodes[1].URL(), "--redis-cluster", "--service", "web", "--grace", "0s"); code != 0 || out != "" {
+		t.Errorf("second run: exit %d, %q", code, out)
+	}
+}
