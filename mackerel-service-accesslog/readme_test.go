@@ -26,7 +26,9 @@ func TestReadme(t *testing.T) {
 	}
 	snippet := testenv.ReadmeAgentConfig(t, "README.md")
 	var conf struct {
-		Plugin struct{ Metrics map[string]struct{ Command []string } }
+		Plugin struct {
+			Metrics map[string]struct{ Command []string }
+		}
 	}
 	if _, err := toml.Decode(string(snippet), &conf); err != nil || len(conf.Plugin.Metrics) != 1 {
 		t.Fatalf("snippet: %v, %d plugins", err, len(conf.Plugin.Metrics))
