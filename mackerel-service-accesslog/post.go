@@ -55,7 +55,7 @@ func newPoster(opts *options) (*poster, error) {
 	}
 	base = cmp(base, defaultAPIBase)
 	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("Mackerel API base %q: want http(s)://host", base)
+		return nil, fmt.Errorf("the Mackerel API base %q: want http(s)://host", base)
 	}
 	return &poster{base: strings.TrimRight(base, "/"), apikey: key, retries: opts.Retries, client: &http.Client{Timeout: 15 * time.Second}}, nil
 }
