@@ -517,3 +517,25 @@ func TestOnRedisCluster(t *testing.T) {
 		t.Errorf("second run: exit %d, %q", code, out)
 	}
 }
+
+// TestRedisPassword: a Redis with requirepass is read with the password from
+// $FLEET_REDIS_PASSWORD or --redis-password-file; a wrong one is an error
+// that does not print it.
+func TestRedisPassword(t *testing.T) {
+	srv := fleettest.StartRedis(t, "--requirepass", "s3cret-pw")
+	t.Setenv("FLEET_REDIS_PASSWORD", "s3cret-pw")
+	st := openStore(t, srv.URL(), false)
+	ws := recentWindows(1)
+	deliver(t, st, "a1", "a", ws[0], 4)
+	t.Setenv("FLEET_REDIS_PASSWORD", "wrong-pw")
+	code, out, errs := runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s")
+	if code != 1 || out != "" || strings.Contains(errs, "wrong-pw") || !strings.Contains(strings.ToLower(errs), "pass") {
+		t.Fatalf("wrong password: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	pw := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(pw, []byte("s3cret-pw\n"), 0o600)
+	code, out, errs = runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--redis-password-file", pw)
+	if code != 0 || windowsOf(t, out)[ws[0].Start]["accesslog.access_num.total_count"] != 4 || strings.Contains(out+errs, "s3cret") {
+		t.Fatalf("password file: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}

@@ -127,7 +127,8 @@ const (
 // and records the window in the service's index. When the window is closed
 // already, c moves to the window open now: retarget is called with c
 // changed before it is applied there, and must persist it (so that a retry
-// after a failure goes to the same window and is recognised as a duplicate).
+// after a failure goes to the same window and is recognised as a duplicate);
+// nil when c is not kept anywhere.
 func (s *Store) Deliver(ctx context.Context, c *Contribution, now func() time.Time, retarget func(*Contribution) error) (Outcome, error) {
 	for range 4 {
 		res, err := s.apply(ctx, c)
@@ -147,6 +148,9 @@ func (s *Store) Deliver(ctx context.Context, c *Contribution, now func() time.Ti
 				return "", fmt.Errorf("window %s is %s but it is the current window: is this host's clock behind?", c.Window, res)
 			}
 			c.Window = next
+			if retarget == nil {
+				continue
+			}
 			if err := retarget(c); err != nil {
 				return "", err
 			}

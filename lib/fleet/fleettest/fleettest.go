@@ -65,7 +65,7 @@ func (r *Redis) waitPing() {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		out, err := r.Cli("ping")
-		if err == nil && strings.TrimSpace(out) == "PONG" {
+		if err == nil && (strings.TrimSpace(out) == "PONG" || strings.HasPrefix(out, "NOAUTH")) { // alive, with --requirepass
 			return
 		}
 		if r.proc.Exited() || time.Now().After(deadline) {
