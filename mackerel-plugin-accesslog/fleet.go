@@ -29,6 +29,7 @@ type fleetOptions struct {
 	FleetHost              string        `long:"fleet-host" value-name:"NAME" description:"this host's name in the service's windows (default: the hostname)"`
 	FleetWindow            time.Duration `long:"fleet-window" default:"1m" value-name:"DURATION" description:"window length, whole seconds; every host of a service must use the same"`
 	FleetTimeout           time.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" description:"time a run may spend delivering to Redis; what is not delivered stays in the spool for a later run"`
+	FleetSpoolMax          int           `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
 }
 
 // fleetSide adds each run's figures to the service's window: first into a
@@ -64,6 +65,9 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	}
 	if f.FleetTimeout <= 0 {
 		return nil, fmt.Errorf("--fleet-timeout %v: want more than 0s", f.FleetTimeout)
+	}
+	if f.FleetSpoolMax < 1 {
+		return nil, fmt.Errorf("--fleet-spool-max %d: want at least 1", f.FleetSpoolMax)
 	}
 	host := f.FleetHost
 	if host == "" {
@@ -110,6 +114,7 @@ func (fs *fleetSide) spool(frs []*fileRun, st *stats) error {
 		Service: fs.opts.FleetService,
 		Host:    fs.host,
 		Window:  fleet.WindowOf(fs.now, fs.opts.FleetWindow),
+		At:      fs.now.UnixNano(),
 	}
 	fleetCounts(&c.All, &st.all)
 	for raw, g := range st.groups {
@@ -162,11 +167,11 @@ func fleetCounts(dst *fleet.Counts, src *counts) {
 
 // fleetReport is what a delivery leaves to report.
 type fleetReport struct {
-	delivered, pending int
-	pendingRequests    uint64
+	delivered, pending, dropped int
+	pendingRequests             uint64
 }
 
-// deliver sends every spooled contribution to Redis, oldest window first,
+// deliver sends every spooled contribution to Redis, oldest run first,
 // within --fleet-timeout, and adds the fleet.* metrics to values. Redis
 // being down or slow is said on stderr; the run's host metrics are printed
 // all the same.
@@ -178,6 +183,7 @@ func (fs *fleetSide) deliver(values map[string]float64) {
 	values["fleet.delivered_count"] = float64(r.delivered)
 	values["fleet.pending_count"] = float64(r.pending)
 	values["fleet.pending_requests"] = float64(r.pendingRequests)
+	values["fleet.dropped_count"] = float64(r.dropped)
 }
 
 func (fs *fleetSide) deliverSpool() fleetReport {
@@ -197,15 +203,36 @@ func (fs *fleetSide) deliverSpool() fleetReport {
 		ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout)
 		defer cancel()
 		r.delivered, err = fs.send(ctx, spooled)
-		if err != nil {
-			fs.warn("%v; %d contributions kept in %s for a later run", err, len(spooled)-r.delivered, fs.spoolDir)
+		left := spooled[r.delivered:]
+		if over := len(left) - fs.opts.FleetSpoolMax; over > 0 {
+			r.dropped = fs.drop(left[:over])
+			left = left[over:]
 		}
-		for _, c := range spooled[r.delivered:] {
+		if err != nil {
+			fs.warn("%v; %d contributions kept in %s for a later run", err, len(left), fs.spoolDir)
+		}
+		for _, c := range left {
 			r.pending++
 			r.pendingRequests += c.All.Total
 		}
 	}
 	return r
+}
+
+// drop removes the oldest undelivered contributions when the spool is
+// full, and says what was lost.
+func (fs *fleetSide) drop(oldest []*fleet.Contribution) int {
+	var requests uint64
+	n := 0
+	for _, c := range oldest {
+		if err := os.Remove(fs.path(c)); err == nil {
+			n++
+			requests += c.All.Total
+		}
+	}
+	fs.warn("spool over --fleet-spool-max %d: dropped the %d oldest contributions (%d requests, windows from %s); they will not count in the service's metrics",
+		fs.opts.FleetSpoolMax, n, requests, oldest[0].Window)
+	return n
 }
 
 func (fs *fleetSide) send(ctx context.Context, spooled []*fleet.Contribution) (int, error) {
@@ -232,7 +259,7 @@ func (fs *fleetSide) send(ctx context.Context, spooled []*fleet.Contribution) (i
 	return len(spooled), nil
 }
 
-// load reads the spool, oldest window first. An unreadable file is set
+// load reads the spool, oldest run first. An unreadable file is set
 // aside (renamed *.bad), so that it never blocks the others.
 func (fs *fleetSide) load() ([]*fleet.Contribution, error) {
 	names, err := filepath.Glob(filepath.Join(fs.spoolDir, "*.json"))
@@ -255,8 +282,8 @@ func (fs *fleetSide) load() ([]*fleet.Contribution, error) {
 		out = append(out, &c)
 	}
 	sort.Slice(out, func(i, j int) bool {
-		if out[i].Window.Start != out[j].Window.Start {
-			return out[i].Window.Start < out[j].Window.Start
+		if out[i].At != out[j].At {
+			return out[i].At < out[j].At
 		}
 		return out[i].ID < out[j].ID
 	})
@@ -296,6 +323,7 @@ func (p fleetPlugin) GraphDefinition() map[string]mp.Graphs {
 			{Name: "delivered_count", Label: "delivered this run"},
 			{Name: "pending_count", Label: "pending (spooled)"},
 			{Name: "pending_requests", Label: "requests pending"},
+			{Name: "dropped_count", Label: "dropped (spool full)"},
 		}}
 	}
 	return g

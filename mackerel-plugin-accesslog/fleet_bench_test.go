@@ -47,7 +47,7 @@ func BenchmarkRunFleet(b *testing.B) {
 					FromStart: true, StateDir: filepath.Join(dir, "state", name, time.Now().Format("150405.000000000"))}
 				if withFleet {
 					opts.FleetRedis, opts.FleetService, opts.FleetHost = srv.URL(), "bench", "h"
-					opts.FleetWindow, opts.FleetTimeout = time.Minute, 10*time.Second
+					opts.FleetWindow, opts.FleetTimeout, opts.FleetSpoolMax = time.Minute, 10*time.Second, 10
 				}
 				now := time.Now()
 				fs, err := newFleetSide(&opts, io.Discard, now)

@@ -373,6 +373,7 @@ func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
 	opts := options{Files: []string{logPath}, Format: "ltsv", Prefix: "accesslog", MaxReadBytes: 1 << 30, MaxLineBytes: 1 << 16,
 		FromStart: true, StateDir: filepath.Join(dir, "state")}
 	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", time.Minute, 5*time.Second
+	opts.FleetSpoolMax = 10
 	p, err := NewParser("ltsv", "", opts.fields())
 	if err != nil {
 		t.Fatal(err)
@@ -455,7 +456,7 @@ func TestFleetRedisSilentStillPrintsHostMetrics(t *testing.T) {
 	writeFile(t, logPath, ltsvLine(200, "0.100"))
 	start := time.Now()
 	r := runPlugin(t, dir, nil, "--file", logPath, "--from-start", "--fleet-redis", "redis://"+l.Addr().String()+"/0",
-		"--fleet-service", "web", "--fleet-timeout", "2s")
+		"--fleet-service", "web", "--fleet-timeout", "2s", "--fleet-spool-max", "2")
 	took := time.Since(start)
 	if r.code != 0 || r.metrics["accesslog.access_num.total_count"] != 1 || r.metrics["accesslog.fleet.pending_count"] != 1 ||
 		r.metrics["accesslog.fleet.pending_requests"] != 1 || !strings.Contains(r.stderr, "kept in") {
@@ -463,6 +464,16 @@ func TestFleetRedisSilentStillPrintsHostMetrics(t *testing.T) {
 	}
 	if took > 25*time.Second {
 		t.Errorf("the run took %v with --fleet-timeout 2s: past mackerel-agent's 30 s", took)
+	}
+	// Two more runs: the spool holds at most --fleet-spool-max 2, the oldest dropped and said so.
+	for i, want := range []float64{0, 1} {
+		writeFile(t, logPath, ltsvLine(200, "0.100")+ltsvLine(200, "0.100"))
+		r = runPlugin(t, dir, nil, "--file", logPath, "--fleet-redis", "redis://"+l.Addr().String()+"/0",
+			"--fleet-service", "web", "--fleet-timeout", "1s", "--fleet-spool-max", "2")
+		if r.code != 0 || r.metrics["accesslog.fleet.dropped_count"] != want || r.metrics["accesslog.fleet.pending_count"] != float64(i+2) && want == 0 ||
+			want == 1 && (r.metrics["accesslog.fleet.pending_count"] != 2 || r.metrics["accesslog.fleet.pending_requests"] != 4 || !strings.Contains(r.stderr, "dropped the 1 oldest contributions (1 requests")) {
+			t.Fatalf("run %d: exit %d, metrics %v, stderr %s", i+2, r.code, r.metrics, r.stderr)
+		}
 	}
 }
 

@@ -53,6 +53,7 @@ type Contribution struct {
 	Service string             `json:"service"`
 	Host    string             `json:"host"`
 	Window  Window             `json:"window"`
+	At      int64              `json:"at"` // when the run read the lines (Unix ns): the spool's order
 	All     Counts             `json:"all"`
 	Groups  map[string]*Counts `json:"groups,omitempty"` // by metric-name-safe group name
 }
