@@ -8,6 +8,7 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
@@ -65,6 +66,7 @@ func (a *aggregator) run(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	a.warnMixedLengths(windows)
 	for _, w := range windows {
 		f, err := a.store.Freeze(ctx, w)
 		switch {
@@ -106,4 +108,22 @@ func (a *aggregator) handOver(ctx context.Context, f *fleet.Frozen, ms []metric)
 // describe names a window for people: its start in UTC and its length.
 func describe(w fleet.Window) string {
 	return fmt.Sprintf("%s (%d s)", time.Unix(w.Start, 0).UTC().Format(time.RFC3339), w.Len)
+}
+
+// warnMixedLengths says when hosts of the service use different
+// --fleet-window lengths: their windows overlap, and each is posted alone.
+func (a *aggregator) warnMixedLengths(windows []fleet.Window) {
+	lengths := map[int64]bool{}
+	for _, w := range windows {
+		lengths[w.Len] = true
+	}
+	if len(lengths) > 1 {
+		var ls []string
+		for l := range lengths {
+			ls = append(ls, strconv.FormatInt(l, 10)+" s")
+		}
+		sort.Strings(ls)
+		fmt.Fprintf(a.stderr, "%s: service %s has windows of %s: every host must use the same --fleet-window, or its lines are posted in overlapping windows\n",
+			binaryName, a.opts.Service, strings.Join(ls, " and "))
+	}
 }

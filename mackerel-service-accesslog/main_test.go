@@ -148,6 +148,13 @@ func TestPrintsEachClosedWindowOnce(t *testing.T) {
 	if code != 0 || out != "" {
 		t.Fatalf("second run: exit %d, printed %q (%s), want nothing", code, out, errs)
 	}
+	// A host with another --fleet-window is pointed out.
+	deliver(t, st, "x1", "x", fleet.Window{Start: ws[0].Start, Len: 5}, 1)
+	deliver(t, st, "x2", "x", fleet.Window{Start: ws[0].Start - 60, Len: 60}, 1)
+	code, _, errs = runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s")
+	if code != 0 || !strings.Contains(errs, "windows of 5 s and 60 s") {
+		t.Errorf("mixed window lengths: exit %d, stderr %q", code, errs)
+	}
 	// The default grace keeps a window that has just ended.
 	justEnded := fleet.WindowOf(time.Now().Add(-15*time.Second), 10*time.Second)
 	deliver(t, st, "c1", "c", justEnded, 1)
