@@ -155,12 +155,27 @@ func TestPrintsEachClosedWindowOnce(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "windows of 5 s and 60 s") {
 		t.Errorf("mixed window lengths: exit %d, stderr %q", code, errs)
 	}
-	// The default grace keeps a window that has just ended.
+	// The default grace keeps a window that has just ended (service web2: no window posted yet).
+	st2, err := fleet.Open(fleet.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
 	justEnded := fleet.WindowOf(time.Now().Add(-15*time.Second), 10*time.Second)
-	deliver(t, st, "c1", "c", justEnded, 1)
-	code, out, _ = runAgg(t, "--redis", srv.URL(), "--service", "web")
+	c := &fleet.Contribution{ID: "c1", Service: "web2", Host: "c", Window: justEnded}
+	c.All.Total, c.All.Class[2] = 1, 1
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := st2.Deliver(ctx, c, time.Now, nil); err != nil || c.Window != justEnded {
+		t.Fatalf("deliver: %v, window %v", err, c.Window)
+	}
+	code, out, _ = runAgg(t, "--redis", srv.URL(), "--service", "web2")
 	if code != 0 || out != "" {
 		t.Fatalf("default --grace: exit %d, printed %q, want nothing yet", code, out)
+	}
+	code, out, _ = runAgg(t, "--redis", srv.URL(), "--service", "web2", "--grace", "1s")
+	if code != 0 || windowsOf(t, out)[justEnded.Start]["accesslog.access_num.total_count"] != 1 {
+		t.Fatalf("--grace 1s: exit %d, printed %q", code, out)
 	}
 }
 
