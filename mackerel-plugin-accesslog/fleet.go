@@ -195,9 +195,24 @@ func (fs *fleetSide) deliverSpool() fleetReport {
 		return r
 	}
 	defer unlock()
-	spooled, err := fs.load()
+	all, err := fs.load()
 	if err != nil {
 		fs.warn("%v", err)
+	}
+	// A contribution spooled by a run that began after this one is left to
+	// that run: it may yet fail to save its logs' states and be repeated
+	// under the same id with more lines.
+	var spooled, later []*fleet.Contribution
+	for _, c := range all {
+		if c.At > fs.now.UnixNano() {
+			later = append(later, c)
+		} else {
+			spooled = append(spooled, c)
+		}
+	}
+	for _, c := range later {
+		r.pending++
+		r.pendingRequests += c.All.Total
 	}
 	if len(spooled) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout)

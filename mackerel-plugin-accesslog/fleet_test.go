@@ -502,3 +502,32 @@ func TestFleetFlagErrors(t *testing.T) {
 		t.Errorf("exit %d; the password must never be printed: %s", r.code, r.stderr)
 	}
 }
+
+// TestFleetLeavesALaterRunsContribution: a delivering run does not deliver
+// what a run that began after it spooled (that run may still fail and be
+// repeated under the same id); it counts it as pending.
+func TestFleetLeavesALaterRunsContribution(t *testing.T) {
+	srv := fleettest.StartRedis(t)
+	dir := t.TempDir()
+	opts := options{Files: []string{filepath.Join(dir, "access.log")}, Prefix: "accesslog", StateDir: dir}
+	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", time.Minute, 5*time.Second
+	opts.FleetSpoolMax = 10
+	now := time.Now()
+	fs, err := newFleetSide(&opts, os.Stderr, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(fs.spoolDir, 0o700)
+	for i, at := range []time.Time{now.Add(-time.Minute), now.Add(time.Second)} {
+		c := &fleet.Contribution{ID: fmt.Sprintf("c%d", i), Service: "web", Host: "h1", Window: fleet.WindowOf(at, time.Minute), At: at.UnixNano()}
+		c.All.Total, c.All.Class[2] = uint64(i+1), uint64(i+1)
+		if err := fs.save(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v := map[string]float64{}
+	fs.deliver(v)
+	if v["fleet.delivered_count"] != 1 || v["fleet.pending_count"] != 1 || v["fleet.pending_requests"] != 2 {
+		t.Fatalf("%v: want the earlier one delivered, the later one pending", v)
+	}
+}
