@@ -531,3 +531,36 @@ func TestFleetLeavesALaterRunsContribution(t *testing.T) {
 		t.Fatalf("%v: want the earlier one delivered, the later one pending", v)
 	}
 }
+
+// TestFleetUnderRealMackerelAgent: the real mackerel-agent runs the plugin
+// with the fleet flags and the password in the config's env; the host
+// metrics and fleet.* reach the agent, and the lines reach the window.
+func TestFleetUnderRealMackerelAgent(t *testing.T) {
+	srv := fleettest.StartRedis(t, "--requirepass", "agent-pw")
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "access.log")
+	writeFile(t, logPath, ltsvLine(200, "0.120")+ltsvLine(503, "2.000"))
+	bin := testenv.BuildBinary(t, "mackerel-plugin-accesslog")
+	section := fmt.Sprintf("[plugin.metrics.accesslog]\ncommand = [%q, \"--file\", %q, \"--from-start\", \"--fleet-redis\", %q, \"--fleet-service\", \"web\", \"--fleet-host\", \"h1\"]\nenv = { FLEET_REDIS_PASSWORD = \"agent-pw\" }\n",
+		bin, logPath, srv.URL())
+	m := testenv.AgentOnce(t, section, "MACKEREL_PLUGIN_WORKDIR="+dir)
+	if m["accesslog.access_num.total_count"] != 2 || m["accesslog.fleet.delivered_count"] != 1 || m["accesslog.fleet.pending_count"] != 0 {
+		t.Fatalf("agent got %v", m)
+	}
+	t.Setenv("FLEET_REDIS_PASSWORD", "agent-pw")
+	st, err := fleet.Open(fleet.Config{URL: srv.URL()}, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ws, err := st.Closed(ctx, time.Now().Add(time.Hour), 10)
+	if err != nil || len(ws) != 1 {
+		t.Fatalf("windows %v %v", ws, err)
+	}
+	f, err := st.Freeze(ctx, ws[0])
+	if err != nil || f.All.Total != 2 || f.All.Code[fleet.CodeIndex(503)] != 1 || f.Hosts["h1"] != 1 {
+		t.Fatalf("window %v: %+v %v", ws[0], f, err)
+	}
+}
