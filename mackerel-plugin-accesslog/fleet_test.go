@@ -85,6 +85,7 @@ type fleetSim struct {
 	byID     map[string][]fleetLine
 	hostOf   map[string]string
 	landed   map[string]string // id → window it was applied to
+	spooled  map[string]string // id → window it was spooled for
 	written  int
 }
 
@@ -132,6 +133,7 @@ func (s *fleetSim) run(h int, extra ...string) pluginRun {
 		}
 		s.byID[m[1]] = s.pending[h]
 		s.hostOf[m[1]] = host
+		s.spooled[m[1]] = m[3]
 		s.pending[h] = nil
 	}
 	for _, m := range deliveredRE.FindAllStringSubmatch(r.stderr, -1) {
@@ -261,7 +263,8 @@ func aggregate(t *testing.T, redisURL string, killAfter time.Duration) map[int64
 func TestFleetTwentyHosts(t *testing.T) {
 	srv := fleettest.StartRedis(t, "--appendonly", "yes", "--appendfsync", "always")
 	s := &fleetSim{t: t, dir: t.TempDir(), redisURL: srv.URL(), window: "2s", r: rand.New(rand.NewPCG(11, 12)),
-		pending: map[int][]fleetLine{}, byID: map[string][]fleetLine{}, hostOf: map[string]string{}, landed: map[string]string{}}
+		pending: map[int][]fleetLine{}, byID: map[string][]fleetLine{}, hostOf: map[string]string{}, landed: map[string]string{},
+		spooled: map[string]string{}}
 	const hosts = 20
 	for h := range hosts {
 		os.MkdirAll(filepath.Dir(s.log(h)), 0o755)
@@ -277,17 +280,17 @@ func TestFleetTwentyHosts(t *testing.T) {
 		}
 	}
 	for round := range 6 {
-		if round == 2 {
-			srv.Stop()
-		}
 		for h := range hosts {
+			if round == 2 && h == hosts/2 {
+				srv.Stop() // half the hosts delivered this round, half spool
+			}
 			s.write(h, s.r.IntN(60))
 			if round > 0 && s.r.IntN(4) == 0 { // a first run knows no rotated file
 				s.rotate(h)
 				s.write(h, s.r.IntN(30))
 			}
 			r := s.run(h)
-			if round == 2 {
+			if round == 2 && h >= hosts/2 {
 				if r.metrics["accesslog.fleet.pending_count"] < 1 || !strings.Contains(r.stderr, "kept in") {
 					t.Fatalf("Redis down: pending %v, stderr %s", r.metrics["accesslog.fleet.pending_count"], r.stderr)
 				}
@@ -298,9 +301,13 @@ func TestFleetTwentyHosts(t *testing.T) {
 		}
 		switch round {
 		case 2:
+			// Redis back; the windows of the first half close (and freeze)
+			// before the second half delivers: their contributions move.
 			srv.Start()
+			time.Sleep(2100 * time.Millisecond)
+			collect(aggregate(t, srv.URL(), 0))
 		case 3:
-			collect(aggregate(t, srv.URL(), 30*time.Millisecond)) // killed, maybe mid-window
+			collect(aggregate(t, srv.URL(), time.Duration(20+s.r.IntN(200))*time.Millisecond)) // killed, maybe mid-window
 			collect(aggregate(t, srv.URL(), 0))                   // restarted
 		default:
 			var wg sync.WaitGroup
@@ -357,7 +364,13 @@ func TestFleetTwentyHosts(t *testing.T) {
 	if total != float64(s.written) {
 		t.Errorf("%v lines in the windows, %d written", total, s.written)
 	}
-	t.Logf("%d lines, %d contributions, %d windows", s.written, len(s.byID), len(want))
+	moved := 0
+	for id, w := range s.landed {
+		if s.spooled[id] != w {
+			moved++
+		}
+	}
+	t.Logf("%d lines, %d contributions (%d moved from a closed window to the open one), %d windows", s.written, len(s.byID), moved, len(want))
 }
 
 // TestFleetRunRepeatedFromTheSameStateReplacesItsContribution: a run that
