@@ -308,7 +308,7 @@ func TestFleetTwentyHosts(t *testing.T) {
 			collect(aggregate(t, srv.URL(), 0))
 		case 3:
 			collect(aggregate(t, srv.URL(), time.Duration(20+s.r.IntN(200))*time.Millisecond)) // killed, maybe mid-window
-			collect(aggregate(t, srv.URL(), 0))                   // restarted
+			collect(aggregate(t, srv.URL(), 0))                                                // restarted
 		default:
 			var wg sync.WaitGroup
 			for range 2 {
