@@ -74,7 +74,7 @@ dist:
 	  rm -rf $$d; echo "$(DIST_DIR)/$$name.zip"; \
 	done
 
-demo: build deps
+demo: build deps tools
 	@scripts/demo
 
 clean:

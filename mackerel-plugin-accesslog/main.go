@@ -55,19 +55,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 2
 	}
+	now := time.Now()
+	fleetSide, err := newFleetSide(&opts, stderr, now)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
+		return 2
+	}
 	p := &plugin{prefix: opts.Prefix, grouped: opts.GroupBy != "" || len(groups) > 0}
-	helper := mp.NewMackerelPlugin(p)
+	helper := mp.NewMackerelPlugin(fleetSide.wrap(p))
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
 		helper.OutputDefinitions()
 		return 0
 	}
-	rn := &runner{opts: &opts, parser: lineParser, guess: guess, groups: groups, stderr: stderr, now: time.Now(), clock: readClock()}
+	rn := &runner{opts: &opts, parser: lineParser, guess: guess, groups: groups, stderr: stderr, now: now, clock: readClock(), fleet: fleetSide}
 	res, err := rn.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 1
 	}
-	if err := writeValues(stdout, opts.Prefix, values(res, opts.MaxGroups), rn.now); err != nil {
+	vals := values(res, opts.MaxGroups)
+	fleetSide.deliver(vals)
+	if err := writeValues(stdout, opts.Prefix, vals, rn.now); err != nil {
 		fmt.Fprintf(stderr, "%s: write the metrics: %v\n", binaryName, err)
 		return 1
 	}

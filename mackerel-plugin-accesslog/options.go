@@ -31,6 +31,7 @@ type options struct {
 	NoPosfile       bool     `long:"no-posfile" description:"mackerelio's flag: keep no state, read every file whole at each run (rates are left out)"`
 	Verbose         bool     `short:"v" long:"verbose" description:"say on stderr which byte ranges of which files are read, and why"`
 	Version         bool     `long:"version" description:"print the version and exit"`
+	fleetOptions             // --fleet-*: fleet.go
 }
 
 type pathGroup struct {

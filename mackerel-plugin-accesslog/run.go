@@ -40,6 +40,7 @@ type runner struct {
 	stderr io.Writer
 	now    time.Time
 	clock  runClock
+	fleet  *fleetSide // nil without --fleet-redis
 }
 
 // result is one run's outcome.
@@ -326,6 +327,11 @@ func (rn *runner) Run() (*result, error) {
 	res.stats = *st
 	if rn.opts.NoPosfile {
 		return res, nil
+	}
+	// The fleet's contribution is on disk before the offsets move: a run
+	// that dies between the two reads the same lines again and replaces it.
+	if err := rn.fleet.spool(frs, &res.stats); err != nil {
+		return nil, err
 	}
 	if err := rn.save(frs); err != nil {
 		return nil, err

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"math"
 	"math/bits"
 	"slices"
+
+	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 )
 
 // sum adds non-negative values exactly in 128 bits: request times up to
@@ -23,6 +26,14 @@ func (s *sum) merge(o sum) {
 }
 
 func (s sum) float() float64 { return float64(s.hi)*(1<<64) + float64(s.lo) }
+
+// int64 is the sum as an int64, and false when it does not fit.
+func (s sum) int64() (int64, bool) {
+	if s.hi != 0 || s.lo > math.MaxInt64 {
+		return math.MaxInt64, false
+	}
+	return int64(s.lo), true
+}
 
 // histogram counts occurrences of each value (whole microseconds), so that
 // memory grows with the number of distinct values, not of lines, and
@@ -101,38 +112,11 @@ func (h *histogram) merge(o *histogram) {
 }
 
 // percentiles returns, for each p (in percent, ascending), the nearest-rank
-// percentile: the smallest value v such that at least p% of the values are
-// <= v. It needs at least one value.
+// percentile: lib/fleet's, so that host and service figures are computed
+// alike. It needs at least one value.
 func (h *histogram) percentiles(ps []int) []int64 {
 	h.fold()
-	keys := make([]int64, 0, len(h.counts))
-	for v := range h.counts {
-		keys = append(keys, v)
-	}
-	slices.Sort(keys)
-	out := make([]int64, len(ps))
-	var cum uint64
-	i := 0
-	for _, v := range keys {
-		cum += h.counts[v]
-		for i < len(ps) && cum >= rank(ps[i], h.n) {
-			out[i] = v
-			i++
-		}
-		if i == len(ps) {
-			break
-		}
-	}
-	return out
-}
-
-// rank is the 1-based nearest rank of percentile p among n values: ceil(p*n/100).
-func rank(p int, n uint64) uint64 {
-	r := (uint64(p)*n + 99) / 100
-	if r == 0 {
-		r = 1
-	}
-	return r
+	return (&fleet.Histogram{Counts: h.counts, N: h.n}).Percentiles(ps)
 }
 
 // The status codes counted one by one, besides their class.

@@ -125,6 +125,9 @@ func (d *demo) run() error {
 	if err := d.deploy("status"); err != nil {
 		return err
 	}
+	if err := d.fleet(); err != nil {
+		return err
+	}
 
 	fmt.Println()
 	versions := d.versions()

@@ -1,0 +1,152 @@
+package fleet
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// A window's data hash has one field per counter, "[g/GROUP/]NAME", and one
+// per histogram value, "[g/GROUP/]req/v/MICROSECONDS" (or up/…). Group names
+// are metric-name safe, so they never hold a '/'.
+
+// op is one change to the data hash: "i" adds value to field, "m" raises
+// field to value, "h" adds each "VALUE COUNT" pair of value (space
+// separated) to field prefix+VALUE: one argument per histogram instead of
+// one per distinct value.
+type op struct{ kind, field, value string }
+
+func (c *Contribution) ops() []op {
+	var ops []op
+	ops = countsOps(ops, "", &c.All)
+	for name, g := range c.Groups {
+		ops = countsOps(ops, "g/"+name+"/", g)
+	}
+	return ops
+}
+
+func countsOps(ops []op, scope string, c *Counts) []op {
+	add := func(field string, v int64) {
+		if v != 0 {
+			ops = append(ops, op{"i", scope + field, strconv.FormatInt(v, 10)})
+		}
+	}
+	add("total", int64(c.Total))
+	for i := 1; i < len(c.Class); i++ {
+		add("class/"+strconv.Itoa(i), int64(c.Class[i]))
+	}
+	for i, code := range TrackedCodes {
+		add("code/"+strconv.Itoa(code), int64(c.Code[i]))
+	}
+	add("bytes", c.Bytes)
+	for _, h := range []struct {
+		name string
+		h    *Histogram
+	}{{"req", &c.ReqTime}, {"up", &c.Upstream}} {
+		if h.h.N == 0 {
+			continue
+		}
+		add(h.name+"/n", int64(h.h.N))
+		add(h.name+"/sum", h.h.Sum)
+		ops = append(ops, op{"m", scope + h.name + "/max", strconv.FormatInt(h.h.Max, 10)})
+		packed := make([]byte, 0, len(h.h.Counts)*10)
+		for v, n := range h.h.Counts {
+			packed = strconv.AppendInt(packed, v, 10)
+			packed = append(packed, ' ')
+			packed = strconv.AppendUint(packed, n, 10)
+			packed = append(packed, ' ')
+		}
+		ops = append(ops, op{"h", scope + h.name + "/v/", string(packed)})
+	}
+	return ops
+}
+
+// decodeData reads a window's data hash back into counts. The n, sum and max
+// fields are checked against the values, so a damaged hash is an error, not
+// a wrong percentile.
+func decodeData(fields map[string]string) (all Counts, groups map[string]*Counts, err error) {
+	groups = map[string]*Counts{}
+	declared := map[*Histogram]*declaredSums{}
+	for f, s := range fields {
+		v, perr := strconv.ParseInt(s, 10, 64)
+		if perr != nil {
+			return all, nil, fmt.Errorf("data field %s=%q: not an integer", f, s)
+		}
+		c := &all
+		name := f
+		if rest, ok := strings.CutPrefix(f, "g/"); ok {
+			g, n, ok := strings.Cut(rest, "/")
+			if !ok {
+				return all, nil, fmt.Errorf("data field %s: no name after the group", f)
+			}
+			if groups[g] == nil {
+				groups[g] = &Counts{}
+			}
+			c, name = groups[g], n
+		}
+		if err := setField(c, name, v, declared); err != nil {
+			return all, nil, fmt.Errorf("data field %s: %v", f, err)
+		}
+	}
+	for h, d := range declared {
+		if uint64(d.n) != h.N || d.sum != h.Sum || d.max != h.Max {
+			return all, nil, fmt.Errorf("data hash damaged: a histogram declares n=%d sum=%d max=%d but its values give n=%d sum=%d max=%d", d.n, d.sum, d.max, h.N, h.Sum, h.Max)
+		}
+	}
+	return all, groups, nil
+}
+
+// declaredSums are a histogram's stored n, sum and max.
+type declaredSums struct{ n, sum, max int64 }
+
+func setField(c *Counts, name string, v int64, declared map[*Histogram]*declaredSums) error {
+	head, tail, _ := strings.Cut(name, "/")
+	switch head {
+	case "total":
+		c.Total = uint64(v)
+	case "bytes":
+		c.Bytes = v
+	case "class":
+		i, err := strconv.Atoi(tail)
+		if err != nil || i < 1 || i > 5 {
+			return fmt.Errorf("unknown class")
+		}
+		c.Class[i] = uint64(v)
+	case "code":
+		code, err := strconv.Atoi(tail)
+		i := CodeIndex(code)
+		if err != nil || i < 0 {
+			return fmt.Errorf("untracked code")
+		}
+		c.Code[i] = uint64(v)
+	case "req", "up":
+		h := &c.ReqTime
+		if head == "up" {
+			h = &c.Upstream
+		}
+		d := declared[h]
+		if d == nil {
+			d = &declaredSums{}
+			declared[h] = d
+		}
+		switch {
+		case tail == "n":
+			d.n = v
+		case tail == "sum":
+			d.sum = v
+		case tail == "max":
+			d.max = v
+		case strings.HasPrefix(tail, "v/"):
+			x, err := strconv.ParseInt(tail[2:], 10, 64)
+			if err != nil {
+				return fmt.Errorf("bad histogram value")
+			}
+			h.AddN(x, uint64(v))
+		default:
+			return fmt.Errorf("unknown histogram field")
+		}
+	default:
+		return fmt.Errorf("unknown field")
+	}
+	return nil
+}

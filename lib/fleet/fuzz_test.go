@@ -1,0 +1,79 @@
+package fleet
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+// FuzzHistogramJSON: a spool file's histogram either is refused or reads
+// back to one whose n, sum and max agree with its values, and writes out
+// and reads back the same.
+func FuzzHistogramJSON(f *testing.F) {
+	f.Add([]byte(`{"n":3,"sum":3000,"max":2000,"counts":[1000,1,2000,1,0,1]}`))
+	f.Add([]byte(`{"n":0,"sum":0,"max":0,"counts":[]}`))
+	f.Add([]byte(`{"n":1,"sum":-5,"max":-5,"counts":[-5,1]}`))
+	f.Add([]byte(`{"counts":[1,2,3]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var h Histogram
+		if err := json.Unmarshal(b, &h); err != nil {
+			return
+		}
+		var n uint64
+		for _, c := range h.Counts {
+			n += c
+		}
+		if n != h.N {
+			t.Fatalf("accepted %s: counts add to %d, n=%d", b, n, h.N)
+		}
+		out, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Histogram
+		if err := json.Unmarshal(out, &back); err != nil || back.N != h.N || back.Sum != h.Sum || back.Max != h.Max || len(back.Counts) != len(h.Counts) {
+			t.Fatalf("%s → %s → %+v (%v)", b, out, back, err)
+		}
+		if h.N > 0 {
+			h.Percentiles(Percentiles)
+		}
+	})
+}
+
+// FuzzDecodeData: whatever a window's data hash holds, decoding it returns
+// an error or counts whose histograms agree with their declared n, sum and
+// max, and computing values from them does not panic.
+func FuzzDecodeData(f *testing.F) {
+	f.Add("total", "3", "req/v/1000", "3")
+	f.Add("g/api/total", "1", "g/api/req/n", "1")
+	f.Add("class/2", "5", "code/503", "1")
+	f.Add("req/n", "2", "req/v/-1", "2")
+	f.Add("g//x", "1", "up/max", "9")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
+		all, groups, err := decodeData(map[string]string{k1: v1, k2: v2})
+		if err != nil {
+			return
+		}
+		fr := &Frozen{Window: Window{Start: 0, Len: 60}, All: all, Groups: groups, Hosts: map[string]int64{"h": 1}}
+		fr.Values(2)
+	})
+}
+
+// FuzzParseWindow: an index member either parses to a window that prints
+// back as itself or is refused.
+func FuzzParseWindow(f *testing.F) {
+	f.Add("1700000000+60")
+	f.Add("-5+1")
+	f.Add("1+0")
+	f.Fuzz(func(t *testing.T, s string) {
+		w, err := ParseWindow(s)
+		if err != nil {
+			return
+		}
+		if w.Len <= 0 {
+			t.Fatalf("%q: length %d accepted", s, w.Len)
+		}
+		if again, err := ParseWindow(w.String()); err != nil || again != w {
+			t.Fatalf("%q → %v → %v (%v)", s, w, again, err)
+		}
+	})
+}
