@@ -97,7 +97,7 @@ func testBasicAuth(t *testing.T, module bool) {
 		env  []string
 		args []string
 	}{
-		"no password":                   {[]string{unset}, flags},
+		"no user, no password":          {[]string{unset}, []string{"--nginx-url", ng.APIURL, "--nginx-zone", balancertest.Zone, "--nginx-name", "web-lb"}},
 		"wrong file":                    {[]string{unset}, with("--nginx-password-file", wrong)},
 		"wrong environment":             {[]string{unset + "=" + wrongPassword}, flags},
 		"wrong file, right environment": {[]string{unset + "=" + rightPassword}, with("--nginx-password-file", wrong)},
@@ -110,6 +110,7 @@ func testBasicAuth(t *testing.T, module bool) {
 			t.Errorf("%s: exit %d\nstdout: %s\nstderr: %s", what, run.code, run.stdout, run.stderr)
 		}
 		assertNoSecret(t, what, run)
+		t.Logf("%s: exit %d, stderr:\n%s", what, run.code, run.stderr)
 	}
 
 	// Meta mode reads the listing with the password too: the drop-in's
