@@ -52,12 +52,7 @@ func assertNoSecret(t *testing.T, what string, run pluginRun) {
 	}
 }
 
-func TestBasicAuth(t *testing.T) {
-	for _, module := range []bool{false, true} {
-		name := map[bool]string{false: "lua-drop-in", true: "c-module"}[module]
-		t.Run(name, func(t *testing.T) { testBasicAuth(t, module) })
-	}
-}
+func TestBasicAuth(t *testing.T) { eachNginxKind(t, testBasicAuth) }
 
 func testBasicAuth(t *testing.T, module bool) {
 	ng := startAuthNginx(t, module)

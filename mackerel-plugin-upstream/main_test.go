@@ -138,9 +138,15 @@ timeout = "1s"
 // module: the module reports no in-flight count, so there is no active
 // metric, and its total counts only the servers it lists.
 func TestThroughMackerelAgentWithOneBalancerUnreachable(t *testing.T) {
+	eachNginxKind(t, testThroughMackerelAgent)
+}
+
+// eachNginxKind runs f as a subtest with the Lua drop-in (module false)
+// and with the real C module.
+func eachNginxKind(t *testing.T, f func(t *testing.T, module bool)) {
 	for _, module := range []bool{false, true} {
 		name := map[bool]string{false: "lua-drop-in", true: "c-module"}[module]
-		t.Run(name, func(t *testing.T) { testThroughMackerelAgent(t, module) })
+		t.Run(name, func(t *testing.T) { f(t, module) })
 	}
 }
 

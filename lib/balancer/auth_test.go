@@ -120,21 +120,7 @@ func testNginxBasicAuthOnRealNginx(t *testing.T, k nginxKind) {
 // transport's errors carry the URL, never its password.
 func TestNginxUnreachableNeverShowsThePassword(t *testing.T) {
 	dead := fmt.Sprintf("http://127.0.0.1:%d/dynamic", testenv.FreePort(t))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	stalled := "http://" + l.Addr().String() + "/dynamic"
+	stalled := "http://" + silentListener(t) + "/dynamic"
 	for _, c := range []struct{ name, url, want string }{
 		{"refused", dead, "connection refused"},
 		{"stalled", stalled, "deadline exceeded"},
@@ -171,4 +157,31 @@ func TestNginxBadURLNeverShowsThePassword(t *testing.T) {
 		assertNoPassword(t, fmt.Sprintf("%q", raw), err)
 		t.Logf("%v", err)
 	}
+}
+
+// silentListener accepts TCP connections on loopback and never answers nor
+// closes them until the test ends; it returns its address.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return l.Addr().String()
 }
