@@ -299,19 +299,31 @@ func unwrapURLError(err error) error {
 
 // redactURLText hides the user info of a URL as written, also one that
 // does not parse or has no authority (url.URL.Redacted would miss
-// "ops:pw@host"): everything before the last '@' after the scheme.
+// "ops:pw@host"): everything before the last '@' after the scheme. A
+// "://" counts as the end of the scheme only after a scheme's characters,
+// so one inside the password is hidden with it.
 func redactURLText(s string) string {
 	at := strings.LastIndexByte(s, '@')
 	if at < 0 {
 		return s
 	}
-	start := strings.Index(s, "://")
-	if start < 0 || start > at {
-		start = 0
-	} else {
-		start += len("://")
+	start := 0
+	if i := strings.Index(s, "://"); i > 0 && i < at && isScheme(s[:i]) {
+		start = i + len("://")
 	}
 	return s[:start] + "xxxxx" + s[at:]
+}
+
+// isScheme tells whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, '+', '-' or '.').
+func isScheme(s string) bool {
+	for i, c := range s {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // urlParseReason tells why s does not parse without quoting its user
