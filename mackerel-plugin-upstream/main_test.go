@@ -138,9 +138,15 @@ timeout = "1s"
 // module: the module reports no in-flight count, so there is no active
 // metric, and its total counts only the servers it lists.
 func TestThroughMackerelAgentWithOneBalancerUnreachable(t *testing.T) {
+	eachNginxKind(t, testThroughMackerelAgent)
+}
+
+// eachNginxKind runs f as a subtest with the Lua drop-in (module false)
+// and with the real C module.
+func eachNginxKind(t *testing.T, f func(t *testing.T, module bool)) {
 	for _, module := range []bool{false, true} {
 		name := map[bool]string{false: "lua-drop-in", true: "c-module"}[module]
-		t.Run(name, func(t *testing.T) { testThroughMackerelAgent(t, module) })
+		t.Run(name, func(t *testing.T) { f(t, module) })
 	}
 }
 
@@ -294,9 +300,12 @@ func assertGraphs(t *testing.T, keys []string, want ...string) {
 }
 
 func TestUsageErrors(t *testing.T) {
+	t.Setenv("UPSTREAM_NGINX_PASSWORD", "") // run reads it
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[[balancer]]\nname = \"x\"\ndriver = \"f5\"\nupstreams = [\"a\"]\n"), 0o644)
+	badURL := filepath.Join(dir, "badurl.toml")
+	os.WriteFile(badURL, []byte("[[balancer]]\nname = \"a\"\ndriver = \"ngx_dynamic_upstream\"\nurl = \"http://ops:hunter22@127.0.0.1:port/d\"\nupstreams = [\"z\"]\n"), 0o644)
 	fifo := filepath.Join(dir, "fifo.toml")
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
@@ -323,6 +332,13 @@ func TestUsageErrors(t *testing.T) {
 		{append(nginx, "--nginx-password", "hunter22"), "unknown flag --nginx-password: the password comes from --nginx-password-file or $UPSTREAM_NGINX_PASSWORD, never from the command line"},
 		{append(nginx, "--nginx-password-file", filepath.Join(dir, "none")), "--nginx-password-file: open "},
 		{[]string{"--nginx-password-file", bad}, "--nginx-password-file needs --nginx-url"},
+		{append(nginx, "--nginx-user", "ops"), "--nginx-user ops without a password: give --nginx-password-file, or set $UPSTREAM_NGINX_PASSWORD"},
+		{[]string{"--nginx-url", "http://ops:hunter22@127.0.0.1:6000/dynamic", "--nginx-zone", "z"}, "--nginx-url: no user or password in the URL"},
+		{[]string{"--nginx-url", "http://ops@127.0.0.1:6000/dynamic", "--nginx-zone", "z"}, "use --nginx-user, and --nginx-password-file or $UPSTREAM_NGINX_PASSWORD"},
+		{[]string{"--nginx-url", "ftp://127.0.0.1/dynamic", "--nginx-zone", "z"}, `balancer nginx: url "ftp://127.0.0.1/dynamic" is not http(s)://host/path`},
+		{[]string{"--nginx-url", "http://127.0.0.1:port/dynamic", "--nginx-zone", "z"}, `balancer nginx: url "http://127.0.0.1:port/dynamic": invalid port`},
+		{[]string{"--nginx-url", "http://127.0.0.1/dynamic", "--nginx-zone", "a&b"}, `balancer nginx: upstream name "a&b" has characters a query cannot carry unescaped`},
+		{[]string{"--config", badURL}, `balancer a: url "http://xxxxx@127.0.0.1:port/d": invalid port`},
 	} {
 		var out, errb bytes.Buffer
 		code := run(c.args, &out, &errb)

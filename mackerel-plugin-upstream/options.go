@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -15,10 +16,10 @@ type options struct {
 	Config    string   `short:"c" long:"config" value-name:"FILE" description:"TOML file with [[balancer]] tables (the file deploy-tool reads); other keys are ignored"`
 	Balancers []string `short:"b" long:"balancer" value-name:"NAME" description:"with --config: report only this balancer; repeatable (default: all)"`
 
-	NginxURL          string   `long:"nginx-url" value-name:"URL" description:"base URL of an ngx_dynamic_upstream (or nginx/ Lua drop-in) location, e.g. http://127.0.0.1:6000/dynamic"`
+	NginxURL          string   `long:"nginx-url" value-name:"URL" description:"base URL of an ngx_dynamic_upstream (or nginx/ Lua drop-in) location, e.g. http://127.0.0.1:6000/dynamic (no user or password in it: see --nginx-user)"`
 	NginxZones        []string `long:"nginx-zone" value-name:"ZONE" description:"zone name of an upstream to read there (upstream= in the API); repeatable"`
 	NginxName         string   `long:"nginx-name" default:"nginx" value-name:"NAME" description:"balancer name for --nginx-url, used in metric names"`
-	NginxUser         string   `long:"nginx-user" value-name:"USER" description:"basic auth user for --nginx-url"`
+	NginxUser         string   `long:"nginx-user" value-name:"USER" description:"basic auth user for --nginx-url; the password comes from --nginx-password-file or $UPSTREAM_NGINX_PASSWORD"`
 	NginxPasswordFile string   `long:"nginx-password-file" value-name:"FILE" description:"file holding the basic auth password for --nginx-url (one line); else $UPSTREAM_NGINX_PASSWORD"`
 
 	HAProxySocket   string   `long:"haproxy-socket" value-name:"PATH|HOST:PORT" description:"HAProxy stats socket (runtime API) to read"`
@@ -95,9 +96,15 @@ func (o *options) configs(getenv func(string) string) ([]balancer.Config, error)
 		}
 	}
 	if o.NginxURL != "" {
+		if u, err := url.Parse(o.NginxURL); err == nil && u.User != nil {
+			return nil, fmt.Errorf("--nginx-url: no user or password in the URL (ps and mackerel-agent.conf would show them): use --nginx-user, and --nginx-password-file or $%s", passwordEnv)
+		}
 		pw, err := o.password(getenv)
 		if err != nil {
 			return nil, err
+		}
+		if o.NginxUser != "" && pw == "" {
+			return nil, fmt.Errorf("--nginx-user %s without a password: give --nginx-password-file, or set $%s in mackerel-agent's environment", o.NginxUser, passwordEnv)
 		}
 		out = append(out, balancer.Config{
 			Name: o.NginxName, Driver: balancer.DriverNginx, URL: o.NginxURL, Upstreams: o.NginxZones,
@@ -115,7 +122,10 @@ func (o *options) configs(getenv func(string) string) ([]balancer.Config, error)
 	}
 	seen := map[string]bool{}
 	for _, c := range out {
-		if err := c.Validate(); err != nil {
+		// Building a driver touches nothing yet checks every value (a URL
+		// that is not http(s), an upstream name a query cannot carry): a
+		// bad value is exit 2 now, not a balancer left out at each run.
+		if _, err := balancer.New(c); err != nil {
 			return nil, err
 		}
 		if seen[c.Name] {

@@ -40,10 +40,10 @@ type Nginx struct {
 func NewNginx(cfg Config) (*Nginx, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("balancer %s: url %q: %v", cfg.Name, cfg.URL, err)
+		return nil, fmt.Errorf("balancer %s: url %q: %v", cfg.Name, redactURLText(cfg.URL), urlParseReason(cfg.URL))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("balancer %s: url %q is not http(s)://host/path", cfg.Name, cfg.URL)
+		return nil, fmt.Errorf("balancer %s: url %q is not http(s)://host/path", cfg.Name, redactURLText(cfg.URL))
 	}
 	for _, up := range cfg.Upstreams {
 		if !queryValueOK(up) {
@@ -293,6 +293,52 @@ func unwrapURLError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return fmt.Errorf("%s %s: %v", ue.Op, redactURL(ue.URL), ue.Err)
+	}
+	return err
+}
+
+// redactURLText hides the user info of a URL as written, also one that
+// does not parse or has no authority (url.URL.Redacted would miss
+// "ops:pw@host"): everything before the last '@' after the scheme. A
+// "://" counts as the end of the scheme only after a scheme's characters,
+// so one inside the password is hidden with it.
+func redactURLText(s string) string {
+	at := strings.LastIndexByte(s, '@')
+	if at < 0 {
+		return s
+	}
+	start := 0
+	if i := strings.Index(s, "://"); i > 0 && i < at && isScheme(s[:i]) {
+		start = i + len("://")
+	}
+	return s[:start] + "xxxxx" + s[at:]
+}
+
+// isScheme tells whether s is a URL scheme (RFC 3986: a letter, then
+// letters, digits, '+', '-' or '.').
+func isScheme(s string) bool {
+	for i, c := range s {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || !('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// urlParseReason tells why s does not parse without quoting its user
+// info: url.Parse's error repeats the URL, and its reason may quote the
+// password (a password with '/' is read as host:port, "invalid port
+// \":PASSWORD\""). The reason is taken from the redacted URL; if that
+// parses, the fault is in the hidden part.
+func urlParseReason(s string) error {
+	_, err := url.Parse(redactURLText(s))
+	if err == nil {
+		return errors.New("its user info does not parse (write / ? # and % in the password as %XX)")
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
 	}
 	return err
 }

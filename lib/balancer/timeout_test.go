@@ -1,7 +1,6 @@
 package balancer_test
 
 import (
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,21 +33,7 @@ func TestNginxBasicAuth(t *testing.T) {
 }
 
 func TestHAProxySocketThatNeverAnswersTimesOut(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	b, err := balancer.New(balancer.Config{Name: "h", Driver: balancer.DriverHAProxy, Socket: l.Addr().String(),
+	b, err := balancer.New(balancer.Config{Name: "h", Driver: balancer.DriverHAProxy, Socket: silentListener(t),
 		Upstreams: []string{"app"}, Timeout: balancer.Duration(300 * time.Millisecond)})
 	if err != nil {
 		t.Fatal(err)

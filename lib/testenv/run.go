@@ -63,16 +63,50 @@ func ReadmeAgentConfig(t testing.TB, readme string) []byte {
 	if m == nil {
 		t.Fatalf("%s has no toml block", readme)
 	}
+	agentConfigtest(t, readme, m[1])
+	return m[1]
+}
+
+// AgentConfigMarker is the line that marks the next ```toml block of a
+// README as a mackerel-agent.conf snippet for ReadmeAgentConfigs; it does
+// not show on GitHub.
+const AgentConfigMarker = "<!-- mackerel-agent.conf -->"
+
+// ReadmeAgentConfigs returns every ```toml block of a README that follows
+// a line AgentConfigMarker, in order, each accepted by the real
+// mackerel-agent's configtest without a warning. It is for READMEs whose
+// first toml block is something else (a tool's own config file); it fails
+// the test when no block is marked.
+func ReadmeAgentConfigs(t testing.TB, readme string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile("(?s)" + regexp.QuoteMeta(AgentConfigMarker) + "[ \t]*\r?\n```toml\n(.*?)```")
+	var out [][]byte
+	for _, m := range re.FindAllSubmatch(b, -1) {
+		agentConfigtest(t, readme, m[1])
+		out = append(out, m[1])
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s has no toml block right after a line %s", readme, AgentConfigMarker)
+	}
+	return out
+}
+
+// agentConfigtest runs `mackerel-agent configtest` on a README's snippet.
+func agentConfigtest(t testing.TB, readme string, snippet []byte) {
+	t.Helper()
 	agent := Tool(t, "mackerel-agent")
 	path := t.TempDir() + "/mackerel-agent.conf"
-	if err := os.WriteFile(path, append([]byte("apikey = \"placeholder\"\n"), m[1]...), 0o644); err != nil {
+	if err := os.WriteFile(path, append([]byte("apikey = \"placeholder\"\n"), snippet...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(agent, "configtest", "-conf", path).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SUCCESS") || strings.Contains(string(out), "WARNING") {
-		t.Fatalf("mackerel-agent configtest of %s's snippet: %v\n%s", readme, err, out)
+		t.Fatalf("mackerel-agent configtest of %s's snippet: %v\n%s\n%s", readme, err, out, snippet)
 	}
-	return m[1]
 }
 
 func mergeEnv(base, change []string) []string {

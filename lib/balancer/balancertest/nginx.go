@@ -67,6 +67,12 @@ type NginxOptions struct {
 	SecondServers []string
 	// ModulePath is the module's .so; StartNginxWith fills it in.
 	ModulePath string
+
+	// APIHtpasswd, when set, is the content of an htpasswd file
+	// (`user:{PLAIN}password` or `user:$apr1$…` lines) and the API location
+	// requires HTTP basic auth against it (401 otherwise), for the drop-in
+	// and the module alike. The loopback allow list stays.
+	APIHtpasswd string
 }
 
 // StartNginx starts nginx (Debian's, with the Lua module) under a private
@@ -276,6 +282,13 @@ func NginxConfig(dir string, apiPort, frontendPort int, o NginxOptions) (string,
 		"Extra":       o.LocationExtra,
 		"ServerExtra": o.ServerExtra,
 	}
+	if o.APIHtpasswd != "" {
+		path := filepath.Join(dir, "api.htpasswd")
+		if err := os.WriteFile(path, []byte(o.APIHtpasswd), 0o644); err != nil {
+			return "", fmt.Errorf("balancertest: %v", err)
+		}
+		data["Htpasswd"] = path
+	}
 	if o.Module {
 		if o.ModulePath == "" {
 			return "", fmt.Errorf("balancertest: Module without ModulePath (see DynamicUpstreamModule)")
@@ -431,6 +444,10 @@ http {
         location /dynamic {
             allow 127.0.0.1;
             deny all;
+{{- if .Htpasswd}}
+            auth_basic "dynamic_upstream";
+            auth_basic_user_file {{.Htpasswd}};
+{{- end}}
 {{- if .Module}}
             dynamic_upstream;
 {{- else}}
