@@ -25,6 +25,7 @@ import (
 type fleetOptions struct {
 	FleetRedis             string        `long:"fleet-redis" value-name:"URL" description:"also add what each run read to the service's window in this Redis (redis://host:port/db, rediss:// for TLS), for mackerel-service-accesslog"`
 	FleetRedisPasswordFile string        `long:"fleet-redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD, else the URL's)"`
+	FleetRedisCAFile       string        `long:"fleet-redis-ca-file" value-name:"FILE" description:"with rediss://: PEM CA certificates to verify Redis's certificate with, instead of the system's"`
 	FleetRedisCluster      bool          `long:"fleet-redis-cluster" description:"--fleet-redis names one node of a Redis Cluster"`
 	FleetService           string        `long:"fleet-service" value-name:"NAME" description:"the Mackerel service this host's lines count in (needed with --fleet-redis)"`
 	FleetHost              string        `long:"fleet-host" value-name:"NAME" description:"this host's name in the service's windows (default: the hostname)"`
@@ -53,8 +54,8 @@ type fleetSide struct {
 func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, error) {
 	f := &o.fleetOptions
 	if f.FleetRedis == "" {
-		if f.FleetService != "" || f.FleetHost != "" {
-			return nil, errors.New("--fleet-service and --fleet-host need --fleet-redis")
+		if f.FleetService != "" || f.FleetHost != "" || f.FleetRedisCAFile != "" {
+			return nil, errors.New("--fleet-service, --fleet-host and --fleet-redis-ca-file need --fleet-redis")
 		}
 		return nil, nil
 	}
@@ -261,7 +262,7 @@ func (fs *fleetSide) drop(oldest []*fleet.Contribution) int {
 
 func (fs *fleetSide) send(ctx context.Context, spooled []*fleet.Contribution) (int, error) {
 	st, err := fleet.Open(fleet.Config{
-		URL: fs.opts.FleetRedis, PasswordFile: fs.opts.FleetRedisPasswordFile, Cluster: fs.opts.FleetRedisCluster,
+		URL: fs.opts.FleetRedis, PasswordFile: fs.opts.FleetRedisPasswordFile, CAFile: fs.opts.FleetRedisCAFile, Cluster: fs.opts.FleetRedisCluster,
 		Timeout: min(2*time.Second, fs.opts.FleetTimeout),
 	}, fs.opts.FleetService)
 	if err != nil {

@@ -217,12 +217,13 @@ func bruteLines(v map[string]float64, pre, group string, lines []fleetLine) {
 
 // aggregate runs the real aggregator binary and returns what it printed by
 // window start; killAfter > 0 kills it (SIGKILL) that long after its start.
-func aggregate(t *testing.T, redisURL string, killAfter time.Duration) map[int64]map[string]float64 {
+// extra are more flags for it.
+func aggregate(t *testing.T, redisURL string, killAfter time.Duration, extra ...string) map[int64]map[string]float64 {
 	t.Helper()
 	bin := testenv.BuildBinary(t, "mackerel-service-accesslog")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--redis", redisURL, "--service", "web", "--grace", "0s")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--redis", redisURL, "--service", "web", "--grace", "0s"}, extra...)...)
 	var out strings.Builder
 	cmd.Stdout = &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -576,5 +577,54 @@ func TestFleetUnderRealMackerelAgent(t *testing.T) {
 	f, err := st.Freeze(ctx, ws[0])
 	if err != nil || f.All.Total != 2 || f.All.Code[fleet.CodeIndex(503)] != 1 || f.Hosts["h1"] != 1 {
 		t.Fatalf("window %v: %+v %v", ws[0], f, err)
+	}
+}
+
+// TestFleetOverTLS: three hosts deliver through rediss:// to Debian's
+// redis-server listening with TLS only (--fleet-redis-ca-file names the test's
+// CA) and the aggregator reads it the same way (--redis-ca-file): the printed
+// values equal the brute force. A host given another CA prints its metrics
+// all the same, says on one stderr line that the certificate's authority is
+// unknown, and keeps its contribution; with the right CA the next run
+// delivers it and its own (empty) one.
+func TestFleetOverTLS(t *testing.T) {
+	srv := fleettest.StartRedisTLS(t)
+	s := &fleetSim{t: t, dir: t.TempDir(), redisURL: srv.URL(), window: "2s", r: rand.New(rand.NewPCG(21, 22)),
+		pending: map[int][]fleetLine{}, byID: map[string][]fleetLine{}, hostOf: map[string]string{}, landed: map[string]string{},
+		spooled: map[string]string{}}
+	ca := []string{"--fleet-redis-ca-file", srv.CA.File}
+	for h := range 3 {
+		os.MkdirAll(filepath.Dir(s.log(h)), 0o755)
+		writeFile(t, s.log(h), "")
+		s.write(h, 20+s.r.IntN(40))
+	}
+	s.run(0, ca...)
+	s.run(1, ca...)
+	r := s.run(2, "--fleet-redis-ca-file", fleettest.NewCA(t, "other CA").File)
+	var fleetLines []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if strings.Contains(l, "fleet:") && !spooledRE.MatchString(l) {
+			fleetLines = append(fleetLines, l)
+		}
+	}
+	if r.metrics["accesslog.access_num.total_count"] == 0 || r.metrics["accesslog.fleet.pending_count"] != 1 ||
+		len(fleetLines) != 1 || !strings.Contains(fleetLines[0], "certificate signed by unknown authority") {
+		t.Fatalf("wrong CA: metrics %v, stderr %s", r.metrics, r.stderr)
+	}
+	if r = s.run(2, ca...); r.metrics["accesslog.fleet.delivered_count"] != 2 || r.metrics["accesslog.fleet.pending_count"] != 0 {
+		t.Fatalf("right CA: metrics %v, stderr %s", r.metrics, r.stderr)
+	}
+	time.Sleep(2500 * time.Millisecond) // the 2 s window ends: the aggregator closes only ended windows
+	got := aggregate(t, srv.URL(), 0, "--redis-ca-file", srv.CA.File)
+	want := s.expected()
+	if len(want) == 0 {
+		t.Fatal("nothing landed")
+	}
+	for ts, exp := range want {
+		for name, wv := range exp {
+			if gv, ok := got[ts][name]; !ok || math.Abs(gv-wv) > 1e-9*math.Max(1, wv) {
+				t.Errorf("window %d: %s = %v (printed: %v), brute force %v", ts, name, gv, ok, wv)
+			}
+		}
 	}
 }

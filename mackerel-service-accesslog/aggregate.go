@@ -26,7 +26,7 @@ type aggregator struct {
 }
 
 func newAggregator(opts *options, stdout, stderr io.Writer) (*aggregator, error) {
-	st, err := fleet.Open(fleet.Config{URL: opts.Redis, PasswordFile: opts.RedisPasswordFile, Cluster: opts.RedisCluster, Timeout: opts.RedisTimeout}, opts.Service)
+	st, err := fleet.Open(fleet.Config{URL: opts.Redis, PasswordFile: opts.RedisPasswordFile, CAFile: opts.RedisCAFile, Cluster: opts.RedisCluster, Timeout: opts.RedisTimeout}, opts.Service)
 	if err != nil {
 		return nil, err
 	}

@@ -561,3 +561,33 @@ func TestRedisPassword(t *testing.T) {
 		t.Fatalf("password file: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 }
+
+// TestOverTLS: windows in a redis-server listening with TLS only are read
+// through rediss:// with --redis-ca-file; another CA is exit 1 with one line
+// saying the certificate's authority is unknown, nothing printed on stdout;
+// a CA file with redis:// is a flag error.
+func TestOverTLS(t *testing.T) {
+	srv := fleettest.StartRedisTLS(t)
+	st, err := fleet.Open(fleet.Config{URL: srv.URL(), CAFile: srv.CA.File, Timeout: 10 * time.Second}, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ws := recentWindows(2)
+	for i, w := range ws {
+		deliver(t, st, fmt.Sprintf("a%d", i), "a", w, 5+i)
+	}
+	code, out, errs := runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--redis-ca-file", fleettest.NewCA(t, "other").File)
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "certificate signed by unknown authority") {
+		t.Fatalf("other CA: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--redis-ca-file", srv.CA.File)
+	got := windowsOf(t, out)
+	if code != 0 || len(got) != 2 || got[ws[0].Start]["accesslog.access_num.total_count"] != 5 || got[ws[1].Start]["accesslog.access_num.total_count"] != 6 {
+		t.Fatalf("right CA: exit %d, printed %v, stderr %q", code, got, errs)
+	}
+	code, out, errs = runAgg(t, "--redis", "redis://"+srv.Addr()+"/0", "--service", "web", "--redis-ca-file", srv.CA.File)
+	if code != 2 || !strings.Contains(out+errs, "not rediss://") {
+		t.Errorf("CA file with redis://: exit %d, stderr %q", code, errs)
+	}
+}

@@ -12,6 +12,7 @@ import (
 type options struct {
 	Redis             string        `long:"redis" value-name:"URL" required:"true" description:"Redis holding the windows: redis://host:port/db, or rediss:// for TLS"`
 	RedisPasswordFile string        `long:"redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD, else the URL's)"`
+	RedisCAFile       string        `long:"redis-ca-file" value-name:"FILE" description:"with rediss://: PEM CA certificates to verify Redis's certificate with, instead of the system's"`
 	RedisCluster      bool          `long:"redis-cluster" description:"the URL names one node of a Redis Cluster"`
 	Service           string        `long:"service" value-name:"NAME" required:"true" description:"the Mackerel service, as the hosts' --fleet-service"`
 	Grace             time.Duration `long:"grace" default:"90s" value-name:"DURATION" description:"a window is closed this long after its end (late hosts still count); 0s closes every window that has ended"`

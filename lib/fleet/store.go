@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ const PasswordEnv = "FLEET_REDIS_PASSWORD"
 type Config struct {
 	URL          string        // redis://[user@]host:port/db or rediss:// for TLS
 	PasswordFile string        // a file holding the password (one line); else PasswordEnv; else the URL's
+	CAFile       string        // with rediss://: PEM certificates to verify the server with, instead of the system's
 	Cluster      bool          // the URL names one node of a Redis Cluster
 	Timeout      time.Duration // for each dial, read and write
 }
@@ -35,6 +37,15 @@ type Store struct {
 	// window instead (its keys may have expired after being posted).
 	Late time.Duration
 }
+
+// quiet drops go-redis's own log lines: they went to stderr as a second,
+// differently formed line for the same failure, which every caller already
+// reports once as an error.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quiet{}) }
 
 // Open connects to Redis (lazily: the first command dials) for one service.
 func Open(cfg Config, service string) (*Store, error) {
@@ -52,6 +63,16 @@ func Open(cfg Config, service string) (*Store, error) {
 	case os.Getenv(PasswordEnv) != "":
 		opt.Password = os.Getenv(PasswordEnv)
 	}
+	if cfg.CAFile != "" {
+		if opt.TLSConfig == nil {
+			return nil, fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", cfg.CAFile, redactURL(cfg.URL))
+		}
+		pool, err := readCAFile(cfg.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		opt.TLSConfig.RootCAs = pool
+	}
 	t := cfg.Timeout
 	if t <= 0 {
 		t = 2 * time.Second
@@ -67,6 +88,19 @@ func Open(cfg Config, service string) (*Store, error) {
 		rdb = redis.NewClient(opt)
 	}
 	return &Store{rdb: rdb, service: service, TTL: 48 * time.Hour, Late: time.Hour}, nil
+}
+
+// readCAFile reads PEM certificates into a pool.
+func readCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("redis CA file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("redis CA file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 // Close releases the connections.
