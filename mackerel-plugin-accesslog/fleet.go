@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -156,11 +155,7 @@ func fleetCounts(dst *fleet.Counts, src *counts) {
 	for i := range dst.Code {
 		dst.Code[i] += src.code[i]
 	}
-	if b, ok := src.bytes.int64(); ok && dst.Bytes <= math.MaxInt64-b {
-		dst.Bytes += b
-	} else {
-		dst.Bytes = math.MaxInt64 // Redis counts in int64: bogus sizes saturate
-	}
+	dst.Bytes += src.bytes.float() // a float in Redis too: bogus sizes cannot overflow it
 	for _, p := range []struct {
 		dst *fleet.Histogram
 		src *histogram

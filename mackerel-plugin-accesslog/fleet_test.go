@@ -48,8 +48,8 @@ func TestFleetHistogramIsThePlugins(t *testing.T) {
 		if got, want := f.Percentiles(percentiles), h.percentiles(percentiles); !slices.Equal(got, want) || !slices.Equal(c.ReqTime.Percentiles(percentiles), want) {
 			t.Fatalf("%d values: fleet %v, converted %v, plugin %v", n, got, c.ReqTime.Percentiles(percentiles), want)
 		}
-		if hs, _ := h.sum.int64(); f.N != h.n || f.Sum != hs || f.Max != h.max || c.ReqTime.Max != h.max {
-			t.Fatalf("%d values: n/sum/max differ", n)
+		if mean := h.sum.float() / float64(h.n); f.N != h.n || math.Abs(f.Mean()-mean) > 1e-9*mean || math.Abs(c.ReqTime.Mean()-mean) > 1e-9*mean || f.Max != h.max || c.ReqTime.Max != h.max {
+			t.Fatalf("%d values: n/mean/max differ", n)
 		}
 	}
 }
@@ -626,5 +626,63 @@ func TestFleetOverTLS(t *testing.T) {
 				t.Errorf("window %d: %s = %v (printed: %v), brute force %v", ts, name, gv, ok, wv)
 			}
 		}
+	}
+}
+
+// TestFleetBogusSizesAndTimes: issue 12's bogus values end to end. Two
+// hosts read lines of size 999999999999999999 and request times of 31
+// years (the largest the plugin takes), 9,000 lines a run: more than an
+// int64 holds in bytes and in a sum of times. Every contribution is
+// delivered (none stuck in the spool, none counted twice), and the printed
+// values are the brute force's: bytes.sent and the averages positive.
+func TestFleetBogusSizesAndTimes(t *testing.T) {
+	srv := fleettest.StartRedis(t)
+	s := &fleetSim{t: t, dir: t.TempDir(), redisURL: srv.URL(), window: "2s", r: rand.New(rand.NewPCG(31, 32)),
+		pending: map[int][]fleetLine{}, byID: map[string][]fleetLine{}, hostOf: map[string]string{}, landed: map[string]string{},
+		spooled: map[string]string{}}
+	const size = 999999999999999999
+	const huge = int64(1125899906842) // ms: just under 2^50 µs
+	var bytesWritten float64
+	for round := range 2 {
+		for h := range 2 {
+			var b strings.Builder
+			for i := range 9000 {
+				l := fleetLine{status: 200, reqMS: huge, upMS: huge, vhost: "www", byteCount: size}
+				if i%4 == 0 {
+					l.status, l.reqMS, l.upMS, l.vhost = 503, int64(i%1000), 1, "api"
+				}
+				b.WriteString(l.ltsv())
+				s.pending[h] = append(s.pending[h], l)
+				bytesWritten += size
+			}
+			s.written += 9000
+			if round == 0 {
+				os.MkdirAll(filepath.Dir(s.log(h)), 0o755)
+			}
+			writeFile(t, s.log(h), b.String())
+			r := s.run(h)
+			if r.metrics["accesslog.fleet.pending_count"] != 0 || r.metrics["accesslog.fleet.delivered_count"] != 1 || strings.Contains(r.stderr, "overflow") {
+				t.Fatalf("host %d round %d: metrics %v, stderr %s", h, round, r.metrics, r.stderr)
+			}
+		}
+	}
+	time.Sleep(2500 * time.Millisecond) // the last 2 s window ends
+	got := aggregate(t, srv.URL(), 0)
+	want := s.expected()
+	var total, sent float64
+	for ts, exp := range want {
+		for name, wv := range exp {
+			if gv, ok := got[ts][name]; !ok || math.Abs(gv-wv) > 1e-9*math.Max(1, math.Abs(wv)) {
+				t.Errorf("window %d: %s = %v (printed: %v), brute force %v", ts, name, gv, ok, wv)
+			}
+		}
+		total += got[ts]["accesslog.access_num.total_count"]
+		sent += got[ts]["accesslog.bytes.sent"] * 2 // per second of a 2 s window
+		if a := got[ts]["accesslog.latency.average"]; a <= 0 {
+			t.Errorf("window %d: latency.average %v", ts, a)
+		}
+	}
+	if total != float64(s.written) || math.Abs(sent-bytesWritten) > 1e-9*bytesWritten {
+		t.Errorf("%v lines and %v bytes in the windows; %d lines and %v bytes written", total, sent, s.written, bytesWritten)
 	}
 }

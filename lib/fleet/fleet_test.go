@@ -54,7 +54,7 @@ func contributionOf(id, host string, w fleet.Window, lines []line) *fleet.Contri
 			if i := fleet.CodeIndex(l.status); i >= 0 {
 				cnt.Code[i]++
 			}
-			cnt.Bytes += l.bytes
+			cnt.Bytes += float64(l.bytes)
 			cnt.ReqTime.Add(l.reqUS)
 			if l.hasUp {
 				cnt.Upstream.Add(l.upUS)

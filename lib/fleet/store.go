@@ -136,6 +136,8 @@ for i = 6, #ARGV, 3 do
   local f, v = ARGV[i+1], ARGV[i+2]
   if ARGV[i] == 'i' then
     redis.call('HINCRBY', data, f, v)
+  elseif ARGV[i] == 'f' then
+    redis.call('HINCRBYFLOAT', data, f, v)
   elseif ARGV[i] == 'h' then
     for x, n in string.gmatch(v, '(%-?%d+) (%d+) ') do redis.call('HINCRBY', data, f .. x, n) end
   else
