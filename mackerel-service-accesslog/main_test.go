@@ -500,17 +500,38 @@ func TestRedisDownIsAnErrorNamingIt(t *testing.T) {
 }
 
 func TestFlagErrorsAreOneLineExit2(t *testing.T) {
-	for _, args := range [][]string{
-		{"--service", "web"},
-		{"--redis", "redis://127.0.0.1:1/0", "--service", "no spaces"},
-		{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--grace", "-1s"},
-		{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--bogus"},
-		{"--redis", "http://127.0.0.1:1/0", "--service", "web"},
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--service", "web"}, "--redis URL is required"},
+		{[]string{"--redis", "redis://127.0.0.1:1/0"}, "--service NAME is required"},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "no spaces"}, `--service: service name "no spaces"`},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--grace", "-1s"}, `--grace: "-1s" is negative`},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--redis-timeout", "0"}, "--redis-timeout 0s: want more than 0s"},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--bogus"}, "unknown flag --bogus"},
+		{[]string{"--redis", "http://127.0.0.1:1/0", "--service", "web"}, "redis URL http://127.0.0.1:1/0"},
+		{[]string{"--redis", "redis://u:s3cret@127.0.0.1:1/0", "--service", "web", "--redis-ca-file", "ca.pem"}, "is not rediss://"},
+		{[]string{"--redis-password", "s3cret"}, "never from the command line"},
 	} {
-		code, out, errs := runAgg(t, args...)
-		if code != 2 || strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, binaryName+": ") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line", args, code, out, errs)
+		code, out, errs := runAgg(t, c.args...)
+		if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, binaryName+": ") || !strings.Contains(errs, c.want) || strings.Contains(errs, "s3cret") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line on stderr with %q", c.args, code, out, errs, c.want)
 		}
+	}
+}
+
+// TestHelpAndVersion: --help is the manual on stdout (every flag, the exit
+// codes, an example), --version alone works; both exit 0.
+func TestHelpAndVersion(t *testing.T) {
+	code, out, errs := runAgg(t, "--help")
+	for _, want := range []string{"--redis-ca-file", "--grace", "Exit codes:", "accesslog.latency.95_percentile", "mkr throw --service"} {
+		if code != 0 || errs != "" || !strings.Contains(out, want) {
+			t.Errorf("--help: exit %d, stderr %q, no %q in %s", code, errs, want, out)
+		}
+	}
+	if code, out, errs = runAgg(t, "--version"); code != 0 || out != binaryName+" dev\n" || errs != "" {
+		t.Errorf("--version: exit %d, %q %q", code, out, errs)
 	}
 }
 
@@ -587,7 +608,7 @@ func TestOverTLS(t *testing.T) {
 		t.Fatalf("right CA: exit %d, printed %v, stderr %q", code, got, errs)
 	}
 	code, out, errs = runAgg(t, "--redis", "redis://"+srv.Addr()+"/0", "--service", "web", "--redis-ca-file", srv.CA.File)
-	if code != 2 || !strings.Contains(out+errs, "not rediss://") {
+	if code != 2 || out != "" || !strings.Contains(errs, "not rediss://") {
 		t.Errorf("CA file with redis://: exit %d, stderr %q", code, errs)
 	}
 }
