@@ -33,6 +33,13 @@ type fleetOptions struct {
 	FleetSpoolMax          int           `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
 }
 
+func (f *fleetOptions) redisConfig() fleet.Config {
+	return fleet.Config{
+		URL: f.FleetRedis, PasswordFile: f.FleetRedisPasswordFile, CAFile: f.FleetRedisCAFile, Cluster: f.FleetRedisCluster,
+		Timeout: min(2*time.Second, f.FleetTimeout),
+	}
+}
+
 // fleetSide adds each run's figures to the service's window: first into a
 // spool file on disk (before the logs' states are saved, so that no line is
 // read without being spooled), then, after the run, from the spool into
@@ -74,6 +81,13 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	if f.FleetSpoolMax < 1 {
 		return nil, fmt.Errorf("--fleet-spool-max %d: want at least 1", f.FleetSpoolMax)
 	}
+	// The URL, the password file and the CA file are read now (Open does not
+	// dial): a mistake there is a flag error, not a delivery failing at every run.
+	st, err := fleet.Open(f.redisConfig(), f.FleetService)
+	if err != nil {
+		return nil, fmt.Errorf("--fleet-redis: %v", err)
+	}
+	st.Close()
 	host := f.FleetHost
 	if host == "" {
 		h, err := os.Hostname()
@@ -256,10 +270,7 @@ func (fs *fleetSide) drop(oldest []*fleet.Contribution) int {
 }
 
 func (fs *fleetSide) send(ctx context.Context, spooled []*fleet.Contribution) (int, error) {
-	st, err := fleet.Open(fleet.Config{
-		URL: fs.opts.FleetRedis, PasswordFile: fs.opts.FleetRedisPasswordFile, CAFile: fs.opts.FleetRedisCAFile, Cluster: fs.opts.FleetRedisCluster,
-		Timeout: min(2*time.Second, fs.opts.FleetTimeout),
-	}, fs.opts.FleetService)
+	st, err := fleet.Open(fs.opts.redisConfig(), fs.opts.FleetService)
 	if err != nil {
 		return 0, err
 	}

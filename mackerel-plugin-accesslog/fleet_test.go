@@ -491,8 +491,9 @@ func TestFleetRedisSilentStillPrintsHostMetrics(t *testing.T) {
 	}
 }
 
-// TestFleetFlagErrors: one line naming the flag, exit 2; the password from a
-// file is never printed.
+// TestFleetFlagErrors: one line naming the flag, exit 2, also for a URL, CA
+// file or password file that cannot be used; the password from a file is
+// never printed.
 func TestFleetFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
@@ -503,6 +504,11 @@ func TestFleetFlagErrors(t *testing.T) {
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "a b"},
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-window", "1500ms"},
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--no-posfile"},
+		{"--fleet-redis", "http://127.0.0.1:1/0", "--fleet-service", "web"},
+		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
+		{"--fleet-redis", "rediss://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
+		{"--fleet-redis", "rediss://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-password-file", logPath + ".missing"},
+		{"--fleet-redis-ca-file", logPath},
 	} {
 		r := runPlugin(t, dir, nil, append([]string{"--file", logPath}, args...)...)
 		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--fleet-") {
