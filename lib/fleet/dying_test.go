@@ -33,11 +33,7 @@ func TestHostDyingMidDelivery(t *testing.T) {
 			} else {
 				url = fleettest.StartRedis(t).URL()
 			}
-			st, err := fleet.Open(fleet.Config{URL: url, Cluster: cluster, Timeout: 10 * time.Second}, "web")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			st := openStore(t, fleet.Config{URL: url, Cluster: cluster})
 			dyingMidDelivery(t, st)
 		})
 	}

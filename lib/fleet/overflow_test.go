@@ -22,11 +22,7 @@ import (
 // positive and equal to the brute force.
 func TestBogusValuesDoNotOverflow(t *testing.T) {
 	srv := fleettest.StartRedis(t)
-	st, err := fleet.Open(fleet.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, fleet.Config{URL: srv.URL()})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w := fleet.WindowOf(time.Now().Add(-time.Minute), 10*time.Second)

@@ -17,11 +17,7 @@ import (
 // the CA file.
 func TestExactOverTLS(t *testing.T) {
 	srv := fleettest.StartRedisTLS(t)
-	st, err := fleet.Open(fleet.Config{URL: srv.URL(), CAFile: srv.CA.File, Timeout: 10 * time.Second}, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, fleet.Config{URL: srv.URL(), CAFile: srv.CA.File})
 	exactness(t, st)
 }
 
