@@ -21,6 +21,15 @@ func TestExactOverTLS(t *testing.T) {
 	exactness(t, st)
 }
 
+// TestExactOnClusterOverTLS: the same on a three-node Redis Cluster with
+// TLS only, between the nodes too (as managed services with in-transit
+// encryption run it); the seed node's URL is rediss://.
+func TestExactOnClusterOverTLS(t *testing.T) {
+	nodes := fleettest.StartClusterTLS(t)
+	st := openStore(t, fleet.Config{URL: nodes[2].URL(), Cluster: true, CAFile: nodes[0].CA.File})
+	exactness(t, st)
+}
+
 // TestTLSErrors: a server certificate from another CA is refused with a
 // message that says so; the system's roots do not know a test CA; a CA file
 // that is not PEM, missing, or given with redis:// is refused at Open.

@@ -104,14 +104,21 @@ func cli(t testing.TB, args ...string) (string, error) {
 // cluster is ok. It returns the nodes; any one of them is a seed address.
 func StartCluster(t testing.TB) []*Redis {
 	t.Helper()
+	return startCluster(t, func(extra ...string) *Redis { return StartRedis(t, extra...) })
+}
+
+// startCluster starts three nodes with start and joins them; cliArgs are
+// redis-cli's connection flags (TLS).
+func startCluster(t testing.TB, start func(extra ...string) *Redis, cliArgs ...string) []*Redis {
+	t.Helper()
 	var nodes []*Redis
 	var addrs []string
 	for range 3 {
-		n := StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		n := start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
 		nodes = append(nodes, n)
 		addrs = append(addrs, n.Addr())
 	}
-	out, err := cli(t, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	out, err := cli(t, append(append(append(cliArgs, "--cluster", "create"), addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}

@@ -55,7 +55,7 @@ func NewCA(t testing.TB, name string) *CA {
 	return ca
 }
 
-// ServerCert signs a certificate for 127.0.0.1 and writes it and its key
+// ServerCert signs a certificate for 127.0.0.1 (server and client use) and writes it and its key
 // into dir; it returns their paths.
 func (ca *CA) ServerCert(t testing.TB, dir string) (certFile, keyFile string) {
 	t.Helper()
@@ -70,7 +70,7 @@ func (ca *CA) ServerCert(t testing.TB, dir string) (certFile, keyFile string) {
 		NotBefore:    time.Now().Add(-time.Hour),
 		NotAfter:     time.Now().Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}, // a cluster node is its peers' client
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
@@ -99,12 +99,26 @@ func writePEM(t testing.TB, path, typ string, der []byte) {
 // that verifies it. Debian's redis-server 7.0 is built with TLS.
 func StartRedisTLS(t testing.TB, extra ...string) *Redis {
 	t.Helper()
-	r := &Redis{Port: testenv.FreePort(t), Dir: t.TempDir(), t: t}
-	r.CA = NewCA(t, "fleettest CA")
+	return startTLS(t, NewCA(t, "fleettest CA"), extra...)
+}
+
+func startTLS(t testing.TB, ca *CA, extra ...string) *Redis {
+	t.Helper()
+	r := &Redis{Port: testenv.FreePort(t), Dir: t.TempDir(), t: t, CA: ca}
 	cert, key := r.CA.ServerCert(t, r.Dir)
 	r.args = append([]string{"--port", "0", "--tls-port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
 		"--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file", r.CA.File, "--tls-auth-clients", "no",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", r.Dir}, extra...)
 	r.Start()
 	return r
+}
+
+// StartClusterTLS is StartCluster with TLS only, between the nodes too
+// (tls-cluster), their certificates signed by one new CA.
+func StartClusterTLS(t testing.TB) []*Redis {
+	t.Helper()
+	ca := NewCA(t, "fleettest cluster CA")
+	return startCluster(t, func(extra ...string) *Redis {
+		return startTLS(t, ca, append([]string{"--tls-cluster", "yes", "--tls-replication", "yes"}, extra...)...)
+	}, "--tls", "--cacert", ca.File)
 }
