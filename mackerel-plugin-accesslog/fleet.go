@@ -81,9 +81,13 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	if f.FleetSpoolMax < 1 {
 		return nil, fmt.Errorf("--fleet-spool-max %d: want at least 1", f.FleetSpoolMax)
 	}
-	// The URL, the password file and the CA file are read now (Open does not
-	// dial): a mistake there is a flag error, not a delivery failing at every run.
-	st, err := fleet.Open(f.redisConfig(), f.FleetService)
+	// The URL and the CA file are read now (Open does not dial): a mistake
+	// there is a flag error, not a delivery failing at every run. The password
+	// file is read at delivery only: meta mode (graph definitions) needs no
+	// password, and an unreadable one leaves the contribution pending.
+	cfg := f.redisConfig()
+	cfg.PasswordFile = ""
+	st, err := fleet.Open(cfg, f.FleetService)
 	if err != nil {
 		return nil, fmt.Errorf("--fleet-redis: %v", err)
 	}

@@ -507,9 +507,9 @@ func TestFleetRedisSilentStillPrintsHostMetrics(t *testing.T) {
 	}
 }
 
-// TestFleetFlagErrors: one line naming the flag, exit 2, also for a URL, CA
-// file or password file that cannot be used; the password from a file is
-// never printed.
+// TestFleetFlagErrors: one line naming the flag, exit 2, also for a URL or
+// CA file that cannot be used; the password from a file is never printed,
+// and a password file that cannot be read leaves the contribution pending.
 func TestFleetFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
@@ -523,7 +523,6 @@ func TestFleetFlagErrors(t *testing.T) {
 		{"--fleet-redis", "http://127.0.0.1:1/0", "--fleet-service", "web"},
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
 		{"--fleet-redis", "rediss://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
-		{"--fleet-redis", "rediss://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-password-file", logPath + ".missing"},
 		{"--fleet-redis-ca-file", logPath},
 	} {
 		r := runPlugin(t, dir, nil, append([]string{"--file", logPath}, args...)...)
@@ -537,6 +536,11 @@ func TestFleetFlagErrors(t *testing.T) {
 		"--fleet-redis-password-file", pw, "--fleet-timeout", "1s")
 	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "hunter2") {
 		t.Errorf("exit %d; the password must never be printed: %s", r.code, r.stderr)
+	}
+	r = runPlugin(t, dir, nil, "--file", logPath, "--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web",
+		"--fleet-redis-password-file", pw+".missing", "--fleet-timeout", "1s")
+	if r.code != 0 || r.metrics["accesslog.fleet.pending_count"] < 1 || !strings.Contains(r.stderr, "redis password file") {
+		t.Errorf("missing password file: exit %d, metrics %v, stderr %s", r.code, r.metrics, r.stderr)
 	}
 }
 
