@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -25,12 +24,20 @@ import (
 type fleetOptions struct {
 	FleetRedis             string        `long:"fleet-redis" value-name:"URL" description:"also add what each run read to the service's window in this Redis (redis://host:port/db, rediss:// for TLS), for mackerel-service-accesslog"`
 	FleetRedisPasswordFile string        `long:"fleet-redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD, else the URL's)"`
+	FleetRedisCAFile       string        `long:"fleet-redis-ca-file" value-name:"FILE" description:"with rediss://: PEM CA certificates to verify Redis's certificate with, instead of the system's"`
 	FleetRedisCluster      bool          `long:"fleet-redis-cluster" description:"--fleet-redis names one node of a Redis Cluster"`
 	FleetService           string        `long:"fleet-service" value-name:"NAME" description:"the Mackerel service this host's lines count in (needed with --fleet-redis)"`
 	FleetHost              string        `long:"fleet-host" value-name:"NAME" description:"this host's name in the service's windows (default: the hostname)"`
 	FleetWindow            time.Duration `long:"fleet-window" default:"1m" value-name:"DURATION" description:"window length, whole seconds; every host of a service must use the same"`
 	FleetTimeout           time.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" description:"time a run may spend delivering to Redis; what is not delivered stays in the spool for a later run"`
 	FleetSpoolMax          int           `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
+}
+
+func (f *fleetOptions) redisConfig() fleet.Config {
+	return fleet.Config{
+		URL: f.FleetRedis, PasswordFile: f.FleetRedisPasswordFile, CAFile: f.FleetRedisCAFile, Cluster: f.FleetRedisCluster,
+		Timeout: min(2*time.Second, f.FleetTimeout),
+	}
 }
 
 // fleetSide adds each run's figures to the service's window: first into a
@@ -53,8 +60,8 @@ type fleetSide struct {
 func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, error) {
 	f := &o.fleetOptions
 	if f.FleetRedis == "" {
-		if f.FleetService != "" || f.FleetHost != "" {
-			return nil, errors.New("--fleet-service and --fleet-host need --fleet-redis")
+		if f.FleetService != "" || f.FleetHost != "" || f.FleetRedisCAFile != "" {
+			return nil, errors.New("--fleet-service, --fleet-host and --fleet-redis-ca-file need --fleet-redis")
 		}
 		return nil, nil
 	}
@@ -74,6 +81,17 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	if f.FleetSpoolMax < 1 {
 		return nil, fmt.Errorf("--fleet-spool-max %d: want at least 1", f.FleetSpoolMax)
 	}
+	// The URL and the CA file are read now (Open does not dial): a mistake
+	// there is a flag error, not a delivery failing at every run. The password
+	// file is read at delivery only: meta mode (graph definitions) needs no
+	// password, and an unreadable one leaves the contribution pending.
+	cfg := f.redisConfig()
+	cfg.PasswordFile = ""
+	st, err := fleet.Open(cfg, f.FleetService)
+	if err != nil {
+		return nil, fmt.Errorf("--fleet-redis: %v", err)
+	}
+	st.Close()
 	host := f.FleetHost
 	if host == "" {
 		h, err := os.Hostname()
@@ -155,11 +173,7 @@ func fleetCounts(dst *fleet.Counts, src *counts) {
 	for i := range dst.Code {
 		dst.Code[i] += src.code[i]
 	}
-	if b, ok := src.bytes.int64(); ok && dst.Bytes <= math.MaxInt64-b {
-		dst.Bytes += b
-	} else {
-		dst.Bytes = math.MaxInt64 // Redis counts in int64: bogus sizes saturate
-	}
+	dst.Bytes += src.bytes.float() // a float in Redis too: bogus sizes cannot overflow it
 	for _, p := range []struct {
 		dst *fleet.Histogram
 		src *histogram
@@ -260,10 +274,7 @@ func (fs *fleetSide) drop(oldest []*fleet.Contribution) int {
 }
 
 func (fs *fleetSide) send(ctx context.Context, spooled []*fleet.Contribution) (int, error) {
-	st, err := fleet.Open(fleet.Config{
-		URL: fs.opts.FleetRedis, PasswordFile: fs.opts.FleetRedisPasswordFile, Cluster: fs.opts.FleetRedisCluster,
-		Timeout: min(2*time.Second, fs.opts.FleetTimeout),
-	}, fs.opts.FleetService)
+	st, err := fleet.Open(fs.opts.redisConfig(), fs.opts.FleetService)
 	if err != nil {
 		return 0, err
 	}

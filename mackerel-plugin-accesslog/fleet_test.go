@@ -48,8 +48,8 @@ func TestFleetHistogramIsThePlugins(t *testing.T) {
 		if got, want := f.Percentiles(percentiles), h.percentiles(percentiles); !slices.Equal(got, want) || !slices.Equal(c.ReqTime.Percentiles(percentiles), want) {
 			t.Fatalf("%d values: fleet %v, converted %v, plugin %v", n, got, c.ReqTime.Percentiles(percentiles), want)
 		}
-		if hs, _ := h.sum.int64(); f.N != h.n || f.Sum != hs || f.Max != h.max || c.ReqTime.Max != h.max {
-			t.Fatalf("%d values: n/sum/max differ", n)
+		if mean := h.sum.float() / float64(h.n); f.N != h.n || math.Abs(f.Mean()-mean) > 1e-9*mean || math.Abs(c.ReqTime.Mean()-mean) > 1e-9*mean || f.Max != h.max || c.ReqTime.Max != h.max {
+			t.Fatalf("%d values: n/mean/max differ", n)
 		}
 	}
 }
@@ -145,6 +145,22 @@ func (s *fleetSim) run(h int, extra ...string) pluginRun {
 	return r
 }
 
+// drain runs host h again (reading nothing new) until its spool is empty:
+// on a busy machine a delivery may take longer than --fleet-timeout, and the
+// next run delivers what is left. A spool that does not empty in five runs
+// fails the test.
+func (s *fleetSim) drain(h int, extra ...string) pluginRun {
+	s.t.Helper()
+	var r pluginRun
+	for range 5 {
+		if r = s.run(h, extra...); r.metrics["accesslog.fleet.pending_count"] == 0 {
+			return r
+		}
+	}
+	s.t.Fatalf("host%02d: spool not empty after five runs: %v\n%s", h, r.metrics, r.stderr)
+	return r
+}
+
 // expected is the brute force: per window, every metric over the union of
 // the lines of the contributions that landed there.
 func (s *fleetSim) expected() map[int64]map[string]float64 {
@@ -217,12 +233,13 @@ func bruteLines(v map[string]float64, pre, group string, lines []fleetLine) {
 
 // aggregate runs the real aggregator binary and returns what it printed by
 // window start; killAfter > 0 kills it (SIGKILL) that long after its start.
-func aggregate(t *testing.T, redisURL string, killAfter time.Duration) map[int64]map[string]float64 {
+// extra are more flags for it.
+func aggregate(t *testing.T, redisURL string, killAfter time.Duration, extra ...string) map[int64]map[string]float64 {
 	t.Helper()
 	bin := testenv.BuildBinary(t, "mackerel-service-accesslog")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "--redis", redisURL, "--service", "web", "--grace", "0s")
+	cmd := exec.CommandContext(ctx, bin, append([]string{"--redis", redisURL, "--service", "web", "--grace", "0s"}, extra...)...)
 	var out strings.Builder
 	cmd.Stdout = &out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -490,8 +507,9 @@ func TestFleetRedisSilentStillPrintsHostMetrics(t *testing.T) {
 	}
 }
 
-// TestFleetFlagErrors: one line naming the flag, exit 2; the password from a
-// file is never printed.
+// TestFleetFlagErrors: one line naming the flag, exit 2, also for a URL or
+// CA file that cannot be used; the password from a file is never printed,
+// and a password file that cannot be read leaves the contribution pending.
 func TestFleetFlagErrors(t *testing.T) {
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
@@ -502,6 +520,10 @@ func TestFleetFlagErrors(t *testing.T) {
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "a b"},
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-window", "1500ms"},
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--no-posfile"},
+		{"--fleet-redis", "http://127.0.0.1:1/0", "--fleet-service", "web"},
+		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
+		{"--fleet-redis", "rediss://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
+		{"--fleet-redis-ca-file", logPath},
 	} {
 		r := runPlugin(t, dir, nil, append([]string{"--file", logPath}, args...)...)
 		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--fleet-") {
@@ -514,6 +536,11 @@ func TestFleetFlagErrors(t *testing.T) {
 		"--fleet-redis-password-file", pw, "--fleet-timeout", "1s")
 	if r.code != 0 || strings.Contains(r.stdout+r.stderr, "hunter2") {
 		t.Errorf("exit %d; the password must never be printed: %s", r.code, r.stderr)
+	}
+	r = runPlugin(t, dir, nil, "--file", logPath, "--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web",
+		"--fleet-redis-password-file", pw+".missing", "--fleet-timeout", "1s")
+	if r.code != 0 || r.metrics["accesslog.fleet.pending_count"] < 1 || !strings.Contains(r.stderr, "redis password file") {
+		t.Errorf("missing password file: exit %d, metrics %v, stderr %s", r.code, r.metrics, r.stderr)
 	}
 }
 
@@ -576,5 +603,114 @@ func TestFleetUnderRealMackerelAgent(t *testing.T) {
 	f, err := st.Freeze(ctx, ws[0])
 	if err != nil || f.All.Total != 2 || f.All.Code[fleet.CodeIndex(503)] != 1 || f.Hosts["h1"] != 1 {
 		t.Fatalf("window %v: %+v %v", ws[0], f, err)
+	}
+}
+
+// TestFleetOverTLS: three hosts deliver through rediss:// to Debian's
+// redis-server listening with TLS only (--fleet-redis-ca-file names the test's
+// CA) and the aggregator reads it the same way (--redis-ca-file): the printed
+// values equal the brute force. A host given another CA prints its metrics
+// all the same, says on one stderr line that the certificate's authority is
+// unknown, and keeps its contribution; with the right CA a later run
+// delivers it.
+func TestFleetOverTLS(t *testing.T) {
+	srv := fleettest.StartRedisTLS(t)
+	s := &fleetSim{t: t, dir: t.TempDir(), redisURL: srv.URL(), window: "2s", r: rand.New(rand.NewPCG(21, 22)),
+		pending: map[int][]fleetLine{}, byID: map[string][]fleetLine{}, hostOf: map[string]string{}, landed: map[string]string{},
+		spooled: map[string]string{}}
+	ca := []string{"--fleet-redis-ca-file", srv.CA.File}
+	for h := range 3 {
+		os.MkdirAll(filepath.Dir(s.log(h)), 0o755)
+		writeFile(t, s.log(h), "")
+		s.write(h, 20+s.r.IntN(40))
+	}
+	s.run(0, ca...)
+	s.run(1, ca...)
+	r := s.run(2, "--fleet-redis-ca-file", fleettest.NewCA(t, "other CA").File)
+	var fleetLines []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if strings.Contains(l, "fleet:") && !spooledRE.MatchString(l) {
+			fleetLines = append(fleetLines, l)
+		}
+	}
+	if r.metrics["accesslog.access_num.total_count"] == 0 || r.metrics["accesslog.fleet.pending_count"] != 1 ||
+		len(fleetLines) != 1 || !strings.Contains(fleetLines[0], "certificate signed by unknown authority") {
+		t.Fatalf("wrong CA: metrics %v, stderr %s", r.metrics, r.stderr)
+	}
+	if r = s.drain(2, ca...); strings.Contains(r.stderr, "authority") {
+		t.Fatalf("right CA: metrics %v, stderr %s", r.metrics, r.stderr)
+	}
+	time.Sleep(2500 * time.Millisecond) // the 2 s window ends: the aggregator closes only ended windows
+	got := aggregate(t, srv.URL(), 0, "--redis-ca-file", srv.CA.File)
+	want := s.expected()
+	if len(want) == 0 {
+		t.Fatal("nothing landed")
+	}
+	for ts, exp := range want {
+		for name, wv := range exp {
+			if gv, ok := got[ts][name]; !ok || math.Abs(gv-wv) > 1e-9*math.Max(1, wv) {
+				t.Errorf("window %d: %s = %v (printed: %v), brute force %v", ts, name, gv, ok, wv)
+			}
+		}
+	}
+}
+
+// TestFleetBogusSizesAndTimes: issue 12's bogus values end to end. Two
+// hosts read lines of size 999999999999999999 and request times of 31
+// years (the largest the plugin takes), 9,000 lines a run: more than an
+// int64 holds in bytes and in a sum of times. Every contribution is
+// delivered (none stuck in the spool, none counted twice), and the printed
+// values are the brute force's: bytes.sent and the averages positive.
+func TestFleetBogusSizesAndTimes(t *testing.T) {
+	srv := fleettest.StartRedis(t)
+	s := &fleetSim{t: t, dir: t.TempDir(), redisURL: srv.URL(), window: "2s", r: rand.New(rand.NewPCG(31, 32)),
+		pending: map[int][]fleetLine{}, byID: map[string][]fleetLine{}, hostOf: map[string]string{}, landed: map[string]string{},
+		spooled: map[string]string{}}
+	const size = 999999999999999999
+	const huge = int64(1125899906842) // ms: just under 2^50 µs
+	var bytesWritten float64
+	for round := range 2 {
+		for h := range 2 {
+			var b strings.Builder
+			for i := range 9000 {
+				l := fleetLine{status: 200, reqMS: huge, upMS: huge, vhost: "www", byteCount: size}
+				if i%4 == 0 {
+					l.status, l.reqMS, l.upMS, l.vhost = 503, int64(i%1000), 1, "api"
+				}
+				b.WriteString(l.ltsv())
+				s.pending[h] = append(s.pending[h], l)
+				bytesWritten += size
+			}
+			s.written += 9000
+			if round == 0 {
+				os.MkdirAll(filepath.Dir(s.log(h)), 0o755)
+			}
+			writeFile(t, s.log(h), b.String())
+			if r := s.run(h); strings.Contains(r.stderr, "overflow") {
+				t.Fatalf("host %d round %d: stderr %s", h, round, r.stderr)
+			}
+		}
+	}
+	for h := range 2 {
+		s.drain(h) // every contribution leaves the spool
+	}
+	time.Sleep(2500 * time.Millisecond) // the last 2 s window ends
+	got := aggregate(t, srv.URL(), 0)
+	want := s.expected()
+	var total, sent float64
+	for ts, exp := range want {
+		for name, wv := range exp {
+			if gv, ok := got[ts][name]; !ok || math.Abs(gv-wv) > 1e-9*math.Max(1, math.Abs(wv)) {
+				t.Errorf("window %d: %s = %v (printed: %v), brute force %v", ts, name, gv, ok, wv)
+			}
+		}
+		total += got[ts]["accesslog.access_num.total_count"]
+		sent += got[ts]["accesslog.bytes.sent"] * 2 // per second of a 2 s window
+		if a := got[ts]["accesslog.latency.average"]; a <= 0 {
+			t.Errorf("window %d: latency.average %v", ts, a)
+		}
+	}
+	if total != float64(s.written) || math.Abs(sent-bytesWritten) > 1e-9*bytesWritten {
+		t.Errorf("%v lines and %v bytes in the windows; %d lines and %v bytes written", total, sent, s.written, bytesWritten)
 	}
 }

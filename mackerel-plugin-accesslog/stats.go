@@ -1,7 +1,6 @@
 package main
 
 import (
-	"math"
 	"math/bits"
 	"slices"
 
@@ -26,14 +25,6 @@ func (s *sum) merge(o sum) {
 }
 
 func (s sum) float() float64 { return float64(s.hi)*(1<<64) + float64(s.lo) }
-
-// int64 is the sum as an int64, and false when it does not fit.
-func (s sum) int64() (int64, bool) {
-	if s.hi != 0 || s.lo > math.MaxInt64 {
-		return math.MaxInt64, false
-	}
-	return int64(s.lo), true
-}
 
 // histogram counts occurrences of each value (whole microseconds), so that
 // memory grows with the number of distinct values, not of lines, and

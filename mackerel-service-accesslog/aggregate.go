@@ -26,7 +26,7 @@ type aggregator struct {
 }
 
 func newAggregator(opts *options, stdout, stderr io.Writer) (*aggregator, error) {
-	st, err := fleet.Open(fleet.Config{URL: opts.Redis, PasswordFile: opts.RedisPasswordFile, Cluster: opts.RedisCluster, Timeout: opts.RedisTimeout}, opts.Service)
+	st, err := fleet.Open(fleet.Config{URL: opts.Redis, PasswordFile: opts.RedisPasswordFile, CAFile: opts.RedisCAFile, Cluster: opts.RedisCluster, Timeout: opts.RedisTimeout.D()}, opts.Service)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +62,7 @@ func (a *aggregator) metrics(f *fleet.Frozen) []metric {
 }
 
 func (a *aggregator) run(ctx context.Context, now time.Time) error {
-	windows, err := a.store.Closed(ctx, now.Add(-a.opts.Grace), a.opts.MaxWindows)
+	windows, err := a.store.Closed(ctx, now.Add(-a.opts.Grace.D()), a.opts.MaxWindows)
 	if err != nil {
 		return err
 	}

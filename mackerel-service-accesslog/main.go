@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,12 +14,50 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jessevdk/go-flags"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 )
 
 const binaryName = "mackerel-service-accesslog"
 
 var version = "dev"
+
+const noSecretFlag = "the %s comes from %s or $%s, never from the command line (ps and crontabs would show it)"
+
+var program = cli.Program{
+	Name:    binaryName,
+	Version: version,
+	Summary: "Turns the one-minute windows that mackerel-plugin-accesslog --fleet-redis adds to Redis into Mackerel service metrics (exact counts and percentiles over every host of a service), printed for mkr throw --service NAME or posted with --post.",
+	Hints: map[string]string{
+		"redis-password": fmt.Sprintf(noSecretFlag, "Redis password", "--redis-password-file", fleet.PasswordEnv),
+		"apikey":         fmt.Sprintf(noSecretFlag, "API key", "--apikey-file", "MACKEREL_APIKEY"),
+	},
+	Manual: `Output: for each window closed (its end + --grace has passed) and not yet
+handed over, oldest first, one line per metric on stdout, stamped with the
+window's start (PREFIX is --metric-key-prefix):
+  PREFIX.access_num.total_count, .{1xx..5xx}_count, .{499,500,502,503,504}_count  requests
+  PREFIX.rps.total, .{1xx..5xx}; PREFIX.rps_code.{499..504}                       requests/s
+  PREFIX.access_rate.{1xx..5xx}_percentage, access_rate_code.*_percentage        %
+  PREFIX.latency.{average,50,90,95,98,99_percentile,max}, upstream_latency.*     seconds
+  PREFIX.bytes.sent                                                              bytes/s
+  PREFIX.group_*.GROUP.*       the same per group (the --max-groups busiest, then "other")
+  PREFIX.fleet.hosts_count, fleet.contributions_count  hosts and runs in the window
+With --post, one line per window posted instead.
+
+Exit codes: 0 when every closed window was handed over (or there was none),
+1 when something failed (one line on stderr; what was handed over stays
+handed over, the rest waits for the next run), 2 for a bad flag or value
+(one line on stderr); --help and --version exit 0.
+
+Environment:
+  ` + fleet.PasswordEnv + `  Redis password, when no --redis-password-file is given
+  MACKEREL_APIKEY, MACKEREL_APIBASE  with --post, when no flag gives them
+
+Example (crontab, every minute):
+  bash -o pipefail -c 'mackerel-service-accesslog --redis redis://redis.internal:6379/0 --service shop | mkr throw --service shop'
+  accesslog.access_num.total_count	42100	1796125020
+  accesslog.latency.95_percentile	0.775	1796125020`,
+}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -31,33 +68,21 @@ func main() {
 
 // run is the whole program: 0 when every closed window was handed over (or
 // there was none), 1 when something failed (what was handed over stays
-// handed over), 2 on bad flags.
+// handed over), 2 on a bad flag or value. Errors go to stderr only: stdout is
+// piped to mkr throw.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var opts options
-	parser := flags.NewParser(&opts, flags.HelpFlag|flags.PassDoubleDash)
-	if _, err := parser.ParseArgs(args); err != nil {
-		var ferr *flags.Error
-		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
-			fmt.Fprintln(stdout, ferr.Message)
-			return 0
-		}
-		fmt.Fprintf(stdout, "%s: %v (see --help)\n", binaryName, err)
-		return 2
+	_, out := program.Parse(&opts, args)
+	out.Print(stdout, stderr)
+	if out.Done {
+		return out.Code
 	}
-	if opts.Version {
-		fmt.Fprintf(stdout, "%s %s\n", binaryName, version)
-		return 0
-	}
-	if err := opts.validate(); err != nil {
-		fmt.Fprintf(stdout, "%s: %v\n", binaryName, err)
-		return 2
-	}
-	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout.D())
 	defer cancel()
 	a, err := newAggregator(&opts, stdout, stderr)
 	if err != nil {
-		fmt.Fprintf(stdout, "%s: %v\n", binaryName, err)
-		return 2
+		program.PlainBadInput(err.Error()).Print(stdout, stderr)
+		return cli.ExitCodeBadInput
 	}
 	defer a.close()
 	if err := a.run(ctx, time.Now()); err != nil {

@@ -500,17 +500,38 @@ func TestRedisDownIsAnErrorNamingIt(t *testing.T) {
 }
 
 func TestFlagErrorsAreOneLineExit2(t *testing.T) {
-	for _, args := range [][]string{
-		{"--service", "web"},
-		{"--redis", "redis://127.0.0.1:1/0", "--service", "no spaces"},
-		{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--grace", "-1s"},
-		{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--bogus"},
-		{"--redis", "http://127.0.0.1:1/0", "--service", "web"},
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--service", "web"}, "--redis URL is required"},
+		{[]string{"--redis", "redis://127.0.0.1:1/0"}, "--service NAME is required"},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "no spaces"}, `--service: service name "no spaces"`},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--grace", "-1s"}, `--grace: "-1s" is negative`},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--redis-timeout", "0"}, "--redis-timeout 0s: want more than 0s"},
+		{[]string{"--redis", "redis://127.0.0.1:1/0", "--service", "web", "--bogus"}, "unknown flag --bogus"},
+		{[]string{"--redis", "http://127.0.0.1:1/0", "--service", "web"}, "redis URL http://127.0.0.1:1/0"},
+		{[]string{"--redis", "redis://u:s3cret@127.0.0.1:1/0", "--service", "web", "--redis-ca-file", "ca.pem"}, "is not rediss://"},
+		{[]string{"--redis-password", "s3cret"}, "never from the command line"},
 	} {
-		code, out, errs := runAgg(t, args...)
-		if code != 2 || strings.Count(out, "\n") != 1 || !strings.HasPrefix(out, binaryName+": ") {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line", args, code, out, errs)
+		code, out, errs := runAgg(t, c.args...)
+		if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, binaryName+": ") || !strings.Contains(errs, c.want) || strings.Contains(errs, "s3cret") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and one line on stderr with %q", c.args, code, out, errs, c.want)
 		}
+	}
+}
+
+// TestHelpAndVersion: --help is the manual on stdout (every flag, the exit
+// codes, an example), --version alone works; both exit 0.
+func TestHelpAndVersion(t *testing.T) {
+	code, out, errs := runAgg(t, "--help")
+	for _, want := range []string{"--redis-ca-file", "--grace", "Exit codes:", "accesslog.latency.95_percentile", "mkr throw --service"} {
+		if code != 0 || errs != "" || !strings.Contains(out, want) {
+			t.Errorf("--help: exit %d, stderr %q, no %q in %s", code, errs, want, out)
+		}
+	}
+	if code, out, errs = runAgg(t, "--version"); code != 0 || out != binaryName+" dev\n" || errs != "" {
+		t.Errorf("--version: exit %d, %q %q", code, out, errs)
 	}
 }
 
@@ -559,5 +580,35 @@ func TestRedisPassword(t *testing.T) {
 	code, out, errs = runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--redis-password-file", pw)
 	if code != 0 || windowsOf(t, out)[ws[0].Start]["accesslog.access_num.total_count"] != 4 || strings.Contains(out+errs, "s3cret") {
 		t.Fatalf("password file: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+}
+
+// TestOverTLS: windows in a redis-server listening with TLS only are read
+// through rediss:// with --redis-ca-file; another CA is exit 1 with one line
+// saying the certificate's authority is unknown, nothing printed on stdout;
+// a CA file with redis:// is a flag error.
+func TestOverTLS(t *testing.T) {
+	srv := fleettest.StartRedisTLS(t)
+	st, err := fleet.Open(fleet.Config{URL: srv.URL(), CAFile: srv.CA.File, Timeout: 10 * time.Second}, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ws := recentWindows(2)
+	for i, w := range ws {
+		deliver(t, st, fmt.Sprintf("a%d", i), "a", w, 5+i)
+	}
+	code, out, errs := runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--redis-ca-file", fleettest.NewCA(t, "other").File)
+	if code != 1 || out != "" || strings.Count(errs, "\n") != 1 || !strings.Contains(errs, "certificate signed by unknown authority") {
+		t.Fatalf("other CA: exit %d, stdout %q, stderr %q", code, out, errs)
+	}
+	code, out, errs = runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--redis-ca-file", srv.CA.File)
+	got := windowsOf(t, out)
+	if code != 0 || len(got) != 2 || got[ws[0].Start]["accesslog.access_num.total_count"] != 5 || got[ws[1].Start]["accesslog.access_num.total_count"] != 6 {
+		t.Fatalf("right CA: exit %d, printed %v, stderr %q", code, got, errs)
+	}
+	code, out, errs = runAgg(t, "--redis", "redis://"+srv.Addr()+"/0", "--service", "web", "--redis-ca-file", srv.CA.File)
+	if code != 2 || out != "" || !strings.Contains(errs, "not rediss://") {
+		t.Errorf("CA file with redis://: exit %d, stderr %q", code, errs)
 	}
 }

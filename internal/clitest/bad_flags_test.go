@@ -43,6 +43,7 @@ var binaries = []struct {
 	{"check-dns-rr", check("DNS-RR"), []string{"--name", "x.test", "--server", "127.0.0.1"}},
 	{"mackerel-plugin-upstream", plugin("mackerel-plugin-upstream"), []string{"--nginx-url", "http://127.0.0.1:1/d", "--nginx-zone", "z"}},
 	{"check-error-log", check("ErrorLog"), []string{"--file", "/nonexistent/error.log", "--pattern", "x"}},
+	{"mackerel-service-accesslog", plugin("mackerel-service-accesslog"), []string{"--redis", "redis://127.0.0.1:1/0", "--service", "web"}},
 }
 
 // badInputs are mistakes every binary shares, each with what its one line

@@ -24,7 +24,7 @@ type Counts struct {
 	Total    uint64    `json:"total"`
 	Class    [6]uint64 `json:"class"` // [1]..[5]: 1xx..5xx
 	Code     [5]uint64 `json:"code"`  // in the order of TrackedCodes
-	Bytes    int64     `json:"bytes"`
+	Bytes    float64   `json:"bytes"` // a float: bogus sizes (10^18 a line) would overflow an int64; exact below 2^53
 	ReqTime  Histogram `json:"req"`
 	Upstream Histogram `json:"up"`
 }

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -10,8 +11,10 @@ import (
 // per histogram value, "[g/GROUP/]req/v/MICROSECONDS" (or up/…). Group names
 // are metric-name safe, so they never hold a '/'.
 
-// op is one change to the data hash: "i" adds value to field, "m" raises
-// field to value, "h" adds each "VALUE COUNT" pair of value (space
+// op is one change to the data hash: "i" adds value to field (HINCRBY: an
+// integer that cannot overflow, as it counts lines), "f" adds value to field
+// as a floating-point number (HINCRBYFLOAT: bytes, which bogus sizes could
+// push past an int64), "m" raises field to value, "h" adds each "VALUE COUNT" pair of value (space
 // separated) to field prefix+VALUE: one argument per histogram instead of
 // one per distinct value.
 type op struct{ kind, field, value string }
@@ -38,7 +41,9 @@ func countsOps(ops []op, scope string, c *Counts) []op {
 	for i, code := range TrackedCodes {
 		add("code/"+strconv.Itoa(code), int64(c.Code[i]))
 	}
-	add("bytes", c.Bytes)
+	if c.Bytes != 0 {
+		ops = append(ops, op{"f", scope + "bytes", strconv.FormatFloat(c.Bytes, 'f', -1, 64)})
+	}
 	for _, h := range []struct {
 		name string
 		h    *Histogram
@@ -47,7 +52,6 @@ func countsOps(ops []op, scope string, c *Counts) []op {
 			continue
 		}
 		add(h.name+"/n", int64(h.h.N))
-		add(h.name+"/sum", h.h.Sum)
 		ops = append(ops, op{"m", scope + h.name + "/max", strconv.FormatInt(h.h.Max, 10)})
 		packed := make([]byte, 0, len(h.h.Counts)*10)
 		for v, n := range h.h.Counts {
@@ -61,17 +65,13 @@ func countsOps(ops []op, scope string, c *Counts) []op {
 	return ops
 }
 
-// decodeData reads a window's data hash back into counts. The n, sum and max
+// decodeData reads a window's data hash back into counts. The n and max
 // fields are checked against the values, so a damaged hash is an error, not
 // a wrong percentile.
 func decodeData(fields map[string]string) (all Counts, groups map[string]*Counts, err error) {
 	groups = map[string]*Counts{}
 	declared := map[*Histogram]*declaredSums{}
 	for f, s := range fields {
-		v, perr := strconv.ParseInt(s, 10, 64)
-		if perr != nil {
-			return all, nil, fmt.Errorf("data field %s=%q: not an integer", f, s)
-		}
 		c := &all
 		name := f
 		if rest, ok := strings.CutPrefix(f, "g/"); ok {
@@ -84,28 +84,38 @@ func decodeData(fields map[string]string) (all Counts, groups map[string]*Counts
 			}
 			c, name = groups[g], n
 		}
+		if name == "bytes" {
+			b, perr := strconv.ParseFloat(s, 64)
+			if perr != nil || math.IsNaN(b) || math.IsInf(b, 0) {
+				return all, nil, fmt.Errorf("data field %s=%q: not a number", f, s)
+			}
+			c.Bytes = b
+			continue
+		}
+		v, perr := strconv.ParseInt(s, 10, 64)
+		if perr != nil {
+			return all, nil, fmt.Errorf("data field %s=%q: not an integer", f, s)
+		}
 		if err := setField(c, name, v, declared); err != nil {
 			return all, nil, fmt.Errorf("data field %s: %v", f, err)
 		}
 	}
 	for h, d := range declared {
-		if uint64(d.n) != h.N || d.sum != h.Sum || d.max != h.Max {
-			return all, nil, fmt.Errorf("data hash damaged: a histogram declares n=%d sum=%d max=%d but its values give n=%d sum=%d max=%d", d.n, d.sum, d.max, h.N, h.Sum, h.Max)
+		if uint64(d.n) != h.N || d.max != h.Max {
+			return all, nil, fmt.Errorf("data hash damaged: a histogram declares n=%d max=%d but its values give n=%d max=%d", d.n, d.max, h.N, h.Max)
 		}
 	}
 	return all, groups, nil
 }
 
-// declaredSums are a histogram's stored n, sum and max.
-type declaredSums struct{ n, sum, max int64 }
+// declaredSums are a histogram's stored n and max.
+type declaredSums struct{ n, max int64 }
 
 func setField(c *Counts, name string, v int64, declared map[*Histogram]*declaredSums) error {
 	head, tail, _ := strings.Cut(name, "/")
 	switch head {
 	case "total":
 		c.Total = uint64(v)
-	case "bytes":
-		c.Bytes = v
 	case "class":
 		i, err := strconv.Atoi(tail)
 		if err != nil || i < 1 || i > 5 {
@@ -133,7 +143,7 @@ func setField(c *Counts, name string, v int64, declared map[*Histogram]*declared
 		case tail == "n":
 			d.n = v
 		case tail == "sum":
-			d.sum = v
+			// Written by earlier versions (an int64 that could overflow): the mean comes from the values.
 		case tail == "max":
 			d.max = v
 		case strings.HasPrefix(tail, "v/"):

@@ -14,6 +14,19 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
 )
 
+// openStore opens service web's store with a generous timeout (the machine
+// is busy), closed when the test ends.
+func openStore(t *testing.T, cfg fleet.Config) *fleet.Store {
+	t.Helper()
+	cfg.Timeout = 10 * time.Second
+	st, err := fleet.Open(cfg, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
 // line is one access-log line as the brute force sees it.
 type line struct {
 	status   int
@@ -54,7 +67,7 @@ func contributionOf(id, host string, w fleet.Window, lines []line) *fleet.Contri
 			if i := fleet.CodeIndex(l.status); i >= 0 {
 				cnt.Code[i]++
 			}
-			cnt.Bytes += l.bytes
+			cnt.Bytes += float64(l.bytes)
 			cnt.ReqTime.Add(l.reqUS)
 			if l.hasUp {
 				cnt.Upstream.Add(l.upUS)
@@ -146,11 +159,7 @@ func assertValues(t *testing.T, w fleet.Window, got, want map[string]float64) {
 // equals a brute-force computation over the union of the hosts' lines.
 func TestExactAgainstBruteForce(t *testing.T) {
 	srv := fleettest.StartRedis(t)
-	st, err := fleet.Open(fleet.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, fleet.Config{URL: srv.URL()})
 	exactness(t, st)
 }
 
@@ -239,11 +248,7 @@ func exactness(t *testing.T, st *fleet.Store) {
 // delivered again later (a retry after a lost answer).
 func TestFrozenWindowMovesContribution(t *testing.T) {
 	srv := fleettest.StartRedis(t)
-	st, err := fleet.Open(fleet.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, fleet.Config{URL: srv.URL()})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	now := time.Now()
@@ -301,11 +306,7 @@ func TestFrozenWindowMovesContribution(t *testing.T) {
 // keys of one window share a slot.
 func TestExactOnCluster(t *testing.T) {
 	nodes := fleettest.StartCluster(t)
-	st, err := fleet.Open(fleet.Config{URL: nodes[1].URL(), Cluster: true, Timeout: 10 * time.Second}, "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, fleet.Config{URL: nodes[1].URL(), Cluster: true})
 	exactness(t, st)
 	slots := map[int]bool{}
 	for _, suffix := range []string{"meta", "ids", "hosts", "data"} {

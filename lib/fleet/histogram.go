@@ -10,11 +10,12 @@ import (
 // Histogram counts each value (whole microseconds) once per occurrence, as
 // mackerel-plugin-accesslog's run histogram does: memory grows with the
 // number of distinct values, and merging two histograms loses nothing, so
-// percentiles over a fleet are as exact as over one host.
+// percentiles over a fleet are as exact as over one host. It keeps no sum:
+// an int64 sum of bogus times (up to 2^50 µs a line) overflows after 8,192
+// lines, and the mean is computed from the counts (Mean).
 type Histogram struct {
 	Counts map[int64]uint64 `json:"counts,omitempty"`
 	N      uint64           `json:"n"`
-	Sum    int64            `json:"sum"`
 	Max    int64            `json:"max"`
 }
 
@@ -34,7 +35,6 @@ func (h *Histogram) AddN(v int64, c uint64) {
 		h.Max = v
 	}
 	h.N += c
-	h.Sum += v * int64(c)
 }
 
 // Merge adds every value of o.
@@ -44,15 +44,32 @@ func (h *Histogram) Merge(o *Histogram) {
 	}
 }
 
-// Percentiles returns, for each p (in percent, ascending), the nearest-rank
-// percentile: the smallest value v such that at least p% of the values are
-// <= v. It needs at least one value.
-func (h *Histogram) Percentiles(ps []int) []int64 {
+// values are the distinct values, ascending.
+func (h *Histogram) values() []int64 {
 	keys := make([]int64, 0, len(h.Counts))
 	for v := range h.Counts {
 		keys = append(keys, v)
 	}
 	slices.Sort(keys)
+	return keys
+}
+
+// Mean is the mean of the values, in floating point (it cannot overflow),
+// summed in ascending order so that every aggregator computes the same bits.
+// It needs at least one value.
+func (h *Histogram) Mean() float64 {
+	var sum float64
+	for _, v := range h.values() {
+		sum += float64(v) * float64(h.Counts[v])
+	}
+	return sum / float64(h.N)
+}
+
+// Percentiles returns, for each p (in percent, ascending), the nearest-rank
+// percentile: the smallest value v such that at least p% of the values are
+// <= v. It needs at least one value.
+func (h *Histogram) Percentiles(ps []int) []int64 {
+	keys := h.values()
 	out := make([]int64, len(ps))
 	var cum uint64
 	i := 0
@@ -80,11 +97,10 @@ func Rank(p int, n uint64) uint64 {
 
 // histogramJSON is a Histogram on disk: the counts as a flat array
 // [value, count, value, count, ...], cheaper to write and read than an
-// object keyed by strings.
+// object keyed by strings. A "sum" written by earlier versions is ignored.
 type histogramJSON struct {
 	Counts []int64 `json:"counts,omitempty"`
 	N      uint64  `json:"n"`
-	Sum    int64   `json:"sum"`
 	Max    int64   `json:"max"`
 }
 
@@ -93,8 +109,6 @@ func (h Histogram) MarshalJSON() ([]byte, error) {
 	b := make([]byte, 0, 64+len(h.Counts)*12)
 	b = append(b, `{"n":`...)
 	b = strconv.AppendUint(b, h.N, 10)
-	b = append(b, `,"sum":`...)
-	b = strconv.AppendInt(b, h.Sum, 10)
 	b = append(b, `,"max":`...)
 	b = strconv.AppendInt(b, h.Max, 10)
 	b = append(b, `,"counts":[`...)
@@ -111,7 +125,7 @@ func (h Histogram) MarshalJSON() ([]byte, error) {
 	return append(b, "]}"...), nil
 }
 
-// UnmarshalJSON reads the flat form and checks it against n, sum and max.
+// UnmarshalJSON reads the flat form and checks it against n and max.
 func (h *Histogram) UnmarshalJSON(b []byte) error {
 	var j histogramJSON
 	if err := json.Unmarshal(b, &j); err != nil {
@@ -127,8 +141,8 @@ func (h *Histogram) UnmarshalJSON(b []byte) error {
 		}
 		h.AddN(j.Counts[i], uint64(j.Counts[i+1]))
 	}
-	if h.N != j.N || h.Sum != j.Sum || (h.N > 0 && h.Max != j.Max) {
-		return fmt.Errorf("histogram: counts give n=%d sum=%d max=%d, declared n=%d sum=%d max=%d", h.N, h.Sum, h.Max, j.N, j.Sum, j.Max)
+	if h.N != j.N || (h.N > 0 && h.Max != j.Max) {
+		return fmt.Errorf("histogram: counts give n=%d max=%d, declared n=%d max=%d", h.N, h.Max, j.N, j.Max)
 	}
 	return nil
 }

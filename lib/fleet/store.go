@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -20,6 +21,7 @@ const PasswordEnv = "FLEET_REDIS_PASSWORD"
 type Config struct {
 	URL          string        // redis://[user@]host:port/db or rediss:// for TLS
 	PasswordFile string        // a file holding the password (one line); else PasswordEnv; else the URL's
+	CAFile       string        // with rediss://: PEM certificates to verify the server with, instead of the system's
 	Cluster      bool          // the URL names one node of a Redis Cluster
 	Timeout      time.Duration // for each dial, read and write
 }
@@ -34,7 +36,18 @@ type Store struct {
 	// still be created; a contribution to an older one goes to the current
 	// window instead (its keys may have expired after being posted).
 	Late time.Duration
+
+	testHook func(step string) error
 }
+
+// quiet drops go-redis's own log lines: they went to stderr as a second,
+// differently formed line for the same failure, which every caller already
+// reports once as an error.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func init() { redis.SetLogger(quiet{}) }
 
 // Open connects to Redis (lazily: the first command dials) for one service.
 func Open(cfg Config, service string) (*Store, error) {
@@ -52,6 +65,16 @@ func Open(cfg Config, service string) (*Store, error) {
 	case os.Getenv(PasswordEnv) != "":
 		opt.Password = os.Getenv(PasswordEnv)
 	}
+	if cfg.CAFile != "" {
+		if opt.TLSConfig == nil {
+			return nil, fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", cfg.CAFile, redactURL(cfg.URL))
+		}
+		pool, err := readCAFile(cfg.CAFile)
+		if err != nil {
+			return nil, err
+		}
+		opt.TLSConfig.RootCAs = pool
+	}
 	t := cfg.Timeout
 	if t <= 0 {
 		t = 2 * time.Second
@@ -67,6 +90,19 @@ func Open(cfg Config, service string) (*Store, error) {
 		rdb = redis.NewClient(opt)
 	}
 	return &Store{rdb: rdb, service: service, TTL: 48 * time.Hour, Late: time.Hour}, nil
+}
+
+// readCAFile reads PEM certificates into a pool.
+func readCAFile(path string) (*x509.CertPool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("redis CA file: %v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("redis CA file %s: no PEM certificate in it", path)
+	}
+	return pool, nil
 }
 
 // Close releases the connections.
@@ -102,6 +138,8 @@ for i = 6, #ARGV, 3 do
   local f, v = ARGV[i+1], ARGV[i+2]
   if ARGV[i] == 'i' then
     redis.call('HINCRBY', data, f, v)
+  elseif ARGV[i] == 'f' then
+    redis.call('HINCRBYFLOAT', data, f, v)
   elseif ARGV[i] == 'h' then
     for x, n in string.gmatch(v, '(%-?%d+) (%d+) ') do redis.call('HINCRBY', data, f .. x, n) end
   else
@@ -129,18 +167,30 @@ const (
 // changed before it is applied there, and must persist it (so that a retry
 // after a failure goes to the same window and is recognised as a duplicate);
 // nil when c is not kept anywhere.
+//
+// The window goes into the index before c is applied, so that a host that
+// dies for good between the two steps leaves at worst an index entry
+// without data (which an aggregator drops), never data without an entry
+// (which no aggregator would find). The index and the window are in
+// different hash slots, so one script cannot write both on Redis Cluster.
 func (s *Store) Deliver(ctx context.Context, c *Contribution, now func() time.Time, retarget func(*Contribution) error) (Outcome, error) {
 	for range 4 {
+		w := c.Window
+		if err := s.rdb.ZAdd(ctx, indexKey(s.service), redis.Z{Score: float64(w.End()), Member: w.String()}).Err(); err != nil {
+			return "", fmt.Errorf("redis: index window %s: %w", w, err)
+		}
+		if err := s.hook("indexed"); err != nil {
+			return "", err
+		}
 		res, err := s.apply(ctx, c)
 		if err != nil {
 			return "", err
 		}
+		if err := s.hook("applied"); err != nil {
+			return "", err
+		}
 		switch res {
 		case "applied", "dup":
-			w := c.Window
-			if err := s.rdb.ZAdd(ctx, indexKey(s.service), redis.Z{Score: float64(w.End()), Member: w.String()}).Err(); err != nil {
-				return "", fmt.Errorf("redis: index window %s: %w", w, err)
-			}
 			return Outcome(res), nil
 		case "frozen", "late":
 			next := WindowOf(now(), time.Duration(c.Window.Len)*time.Second)
@@ -159,6 +209,14 @@ func (s *Store) Deliver(ctx context.Context, c *Contribution, now func() time.Ti
 		}
 	}
 	return "", errors.New("every window tried was closed: is this host's clock behind?")
+}
+
+// hook lets tests stop a delivery between its steps, as a host that dies.
+func (s *Store) hook(step string) error {
+	if s.testHook == nil {
+		return nil
+	}
+	return s.testHook(step)
 }
 
 func (s *Store) apply(ctx context.Context, c *Contribution) (string, error) {
@@ -196,11 +254,21 @@ func (s *Store) Closed(ctx context.Context, until time.Time, limit int64) ([]Win
 }
 
 // freezeScript closes a window to contributions and returns its state and,
-// unless posted already, its data and hosts.
+// unless posted already, its data and hosts. A window without keys (expired,
+// or indexed by a host that has not applied yet, or never will) is left
+// frozen for ARGV[1] seconds, so that an apply arriving after the
+// aggregator has dropped its index entry moves to the open window instead
+// of creating data that no index entry points at. Such a window has no
+// hosts: it stays 'gone' when a delivery that it turned away indexes it again.
 var freezeScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'gone'} end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'frozen', 1)
+  redis.call('EXPIRE', KEYS[1], ARGV[1])
+  return {'gone'}
+end
 redis.call('HSETNX', KEYS[1], 'frozen', 1)
 if redis.call('HEXISTS', KEYS[1], 'posted') == 1 then return {'posted'} end
+if redis.call('EXISTS', KEYS[3]) == 0 then return {'gone'} end
 return {'frozen', redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[3])}
 `)
 
@@ -222,7 +290,7 @@ var (
 
 // Freeze closes w and reads it.
 func (s *Store) Freeze(ctx context.Context, w Window) (*Frozen, error) {
-	res, err := freezeScript.Run(ctx, s.rdb, windowKeys(s.service, w)).Slice()
+	res, err := freezeScript.Run(ctx, s.rdb, windowKeys(s.service, w), int64(s.TTL/time.Second)).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis: freeze window %s: %w", w, err)
 	}

@@ -16,7 +16,7 @@ func (f *Frozen) Values(maxGroups int) map[string]float64 {
 	v := map[string]float64{}
 	secs := float64(f.Window.Len)
 	addCounts(v, "", &f.All, secs)
-	v["bytes.sent"] = float64(f.All.Bytes) / secs
+	v["bytes.sent"] = f.All.Bytes / secs
 	var contributions int64
 	for _, n := range f.Hosts {
 		contributions += n
@@ -67,7 +67,7 @@ func addLatency(v map[string]float64, key string, h *Histogram) {
 		return
 	}
 	key = strings.TrimSuffix(key, ".")
-	v[key+".average"] = float64(h.Sum) / float64(h.N) / 1e6
+	v[key+".average"] = h.Mean() / 1e6
 	for i, q := range h.Percentiles(Percentiles) {
 		v[fmt.Sprintf("%s.%d_percentile", key, Percentiles[i])] = float64(q) / 1e6
 	}

@@ -21,6 +21,7 @@ import (
 type Redis struct {
 	Port int
 	Dir  string
+	CA   *CA // with StartRedisTLS: the CA of the server's certificate
 	args []string
 	proc *testenv.Process
 	t    testing.TB
@@ -29,8 +30,13 @@ type Redis struct {
 // Addr is host:port.
 func (r *Redis) Addr() string { return "127.0.0.1:" + strconv.Itoa(r.Port) }
 
-// URL is redis://host:port/0.
-func (r *Redis) URL() string { return "redis://" + r.Addr() + "/0" }
+// URL is redis://host:port/0, or rediss:// when the server listens with TLS.
+func (r *Redis) URL() string {
+	if r.CA != nil {
+		return "rediss://" + r.Addr() + "/0"
+	}
+	return "redis://" + r.Addr() + "/0"
+}
 
 // StartRedis starts a single redis-server without persistence.
 func StartRedis(t testing.TB, extra ...string) *Redis {
@@ -78,7 +84,11 @@ func (r *Redis) waitPing() {
 
 // Cli runs redis-cli against the server, bounded by 20 s.
 func (r *Redis) Cli(args ...string) (string, error) {
-	return cli(r.t, append([]string{"-p", strconv.Itoa(r.Port)}, args...)...)
+	pre := []string{"-p", strconv.Itoa(r.Port)}
+	if r.CA != nil {
+		pre = append(pre, "--tls", "--cacert", r.CA.File)
+	}
+	return cli(r.t, append(pre, args...)...)
 }
 
 func cli(t testing.TB, args ...string) (string, error) {
@@ -94,14 +104,21 @@ func cli(t testing.TB, args ...string) (string, error) {
 // cluster is ok. It returns the nodes; any one of them is a seed address.
 func StartCluster(t testing.TB) []*Redis {
 	t.Helper()
+	return startCluster(t, func(extra ...string) *Redis { return StartRedis(t, extra...) })
+}
+
+// startCluster starts three nodes with start and joins them; cliArgs are
+// redis-cli's connection flags (TLS).
+func startCluster(t testing.TB, start func(extra ...string) *Redis, cliArgs ...string) []*Redis {
+	t.Helper()
 	var nodes []*Redis
 	var addrs []string
 	for range 3 {
-		n := StartRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		n := start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
 		nodes = append(nodes, n)
 		addrs = append(addrs, n.Addr())
 	}
-	out, err := cli(t, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
+	out, err := cli(t, append(append(append(cliArgs, "--cluster", "create"), addrs...), "--cluster-replicas", "0", "--cluster-yes")...)
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
