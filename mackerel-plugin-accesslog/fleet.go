@@ -16,6 +16,7 @@ import (
 	"time"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
@@ -23,14 +24,14 @@ import (
 
 // fleetOptions are the flags of the fleet side (embedded in options).
 type fleetOptions struct {
-	FleetRedis             string        `long:"fleet-redis" value-name:"URL" description:"also add what each run read to the service's window in this Redis (redis://host:port/db, rediss:// for TLS), for mackerel-service-accesslog"`
-	FleetRedisPasswordFile string        `long:"fleet-redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD, else the URL's)"`
-	FleetRedisCluster      bool          `long:"fleet-redis-cluster" description:"--fleet-redis names one node of a Redis Cluster"`
-	FleetService           string        `long:"fleet-service" value-name:"NAME" description:"the Mackerel service this host's lines count in (needed with --fleet-redis)"`
-	FleetHost              string        `long:"fleet-host" value-name:"NAME" description:"this host's name in the service's windows (default: the hostname)"`
-	FleetWindow            time.Duration `long:"fleet-window" default:"1m" value-name:"DURATION" description:"window length, whole seconds; every host of a service must use the same"`
-	FleetTimeout           time.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" description:"time a run may spend delivering to Redis; what is not delivered stays in the spool for a later run"`
-	FleetSpoolMax          int           `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
+	FleetRedis             string       `long:"fleet-redis" value-name:"URL" description:"also add what each run read to the service's window in this Redis (redis://host:port/db, rediss:// for TLS), for mackerel-service-accesslog"`
+	FleetRedisPasswordFile string       `long:"fleet-redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD, else the URL's)"`
+	FleetRedisCluster      bool         `long:"fleet-redis-cluster" description:"--fleet-redis names one node of a Redis Cluster"`
+	FleetService           string       `long:"fleet-service" value-name:"NAME" description:"the Mackerel service this host's lines count in (needed with --fleet-redis)"`
+	FleetHost              string       `long:"fleet-host" value-name:"NAME" description:"this host's name in the service's windows (default: the hostname)"`
+	FleetWindow            cli.Duration `long:"fleet-window" default:"1m" value-name:"DURATION" description:"window length, whole seconds, at least 1: seconds (60) or with a unit (1m); every host of a service must use the same"`
+	FleetTimeout           cli.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" description:"time a run may spend delivering to Redis, more than 0: seconds (5) or with a unit (5s, 1500ms); what is not delivered stays in the spool for a later run"`
+	FleetSpoolMax          int          `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
 }
 
 // fleetSide adds each run's figures to the service's window: first into a
@@ -65,7 +66,7 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	if err := fleet.CheckService(f.FleetService); err != nil {
 		return nil, fmt.Errorf("--fleet-service: %v", err)
 	}
-	if f.FleetWindow < time.Second || f.FleetWindow%time.Second != 0 {
+	if w := f.FleetWindow.D(); w < time.Second || w%time.Second != 0 {
 		return nil, fmt.Errorf("--fleet-window %v: want whole seconds, at least 1s", f.FleetWindow)
 	}
 	if f.FleetTimeout <= 0 {
@@ -118,7 +119,7 @@ func (fs *fleetSide) spool(frs []*fileRun, st *stats) error {
 		ID:      hex.EncodeToString(h.Sum(nil)[:16]),
 		Service: fs.opts.FleetService,
 		Host:    fs.host,
-		Window:  fleet.WindowOf(fs.now, fs.opts.FleetWindow),
+		Window:  fleet.WindowOf(fs.now, fs.opts.FleetWindow.D()),
 		At:      fs.now.UnixNano(),
 	}
 	fleetCounts(&c.All, &st.all)
@@ -224,7 +225,7 @@ func (fs *fleetSide) deliverSpool() fleetReport {
 		r.pendingRequests += c.All.Total
 	}
 	if len(spooled) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout.D())
 		defer cancel()
 		r.delivered, err = fs.send(ctx, spooled)
 		left := spooled[r.delivered:]
@@ -262,7 +263,7 @@ func (fs *fleetSide) drop(oldest []*fleet.Contribution) int {
 func (fs *fleetSide) send(ctx context.Context, spooled []*fleet.Contribution) (int, error) {
 	st, err := fleet.Open(fleet.Config{
 		URL: fs.opts.FleetRedis, PasswordFile: fs.opts.FleetRedisPasswordFile, Cluster: fs.opts.FleetRedisCluster,
-		Timeout: min(2*time.Second, fs.opts.FleetTimeout),
+		Timeout: min(2*time.Second, fs.opts.FleetTimeout.D()),
 	}, fs.opts.FleetService)
 	if err != nil {
 		return 0, err

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
-	"github.com/jessevdk/go-flags"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
@@ -29,10 +28,12 @@ func TestReadmeAgentConfig(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(args); err != nil {
-			t.Fatalf("%s: %v", name, err)
+		rest, out := program.Parse(&o, args)
+		if out.Done || out.Stderr != "" {
+			t.Fatalf("%s: %q: %+v", name, args, out)
 		}
-		if _, err := o.validate(); err != nil {
+		o.Files = append(o.Files, rest...)
+		if err := o.validateFiles(); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		if _, _, err := o.formatParsers(); err != nil {
