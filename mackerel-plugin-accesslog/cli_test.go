@@ -108,3 +108,38 @@ func TestReadmeListsEveryFlag(t *testing.T) {
 		}
 	}
 }
+
+// Whatever the command line, parsing never panics, and a refusal is one
+// line on stderr with exit 2 and nothing on stdout.
+func FuzzCommandLine(f *testing.F) {
+	for _, seed := range []string{
+		"x.log", "-format=apache\x00x.log", "--format\x00xml", "-formt=x", "--fleet-timeout\x001e11\x00x.log",
+		"--group\x00a=(\x00x.log", "--posfile\x00p\x00a\x00b", "--\x00-x.log", "-h", "--help\x00x", "--version",
+		"-f\x00a.log\x00--workers\x00-1", "--metric-key-prefix\x00a..b\x00x.log", "--nginx-log-format\x00$status\x00x.log",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		args := strings.Split(s, "\x00")
+		opts, out := parseCommandLine(args)
+		if !out.Done {
+			if opts == nil || len(opts.Files) == 0 {
+				t.Fatalf("%q: accepted without a file", args)
+			}
+			opts.formatParsers() // must not panic either
+			return
+		}
+		switch out.Code {
+		case 0: // --help or --version
+			if out.Stdout == "" || out.Stderr != "" {
+				t.Fatalf("%q: %+v", args, out)
+			}
+		case 2:
+			if out.Stdout != "" || strings.Count(out.Stderr, "\n") != 1 || !strings.HasPrefix(out.Stderr, binaryName+": ") || !strings.HasSuffix(out.Stderr, "\n") {
+				t.Fatalf("%q: %+v", args, out)
+			}
+		default:
+			t.Fatalf("%q: exit %d", args, out.Code)
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
@@ -65,36 +66,52 @@ Example:
   www.latency.99_percentile	0.350000	1795610484`,
 }
 
+// parseCommandLine turns the arguments into options: mackerelio's
+// single-dash spellings first, then lib/cli's parse and validation, then
+// what depends on the files, positional ones included. When the outcome is
+// Done, the run stops there with its code; else its Stderr holds warnings.
+func parseCommandLine(args []string) (*options, cli.Outcome) {
+	args, err := normalizeArgs(args)
+	if err != nil {
+		return nil, refuse(err)
+	}
+	var opts options
+	rest, out := program.Parse(&opts, args)
+	if out.Done {
+		return nil, out
+	}
+	opts.Files = append(opts.Files, rest...)
+	if err := opts.validateFiles(); err != nil {
+		return nil, refuse(err)
+	}
+	return &opts, out
+}
+
+// refuse reports a bad flag or value in lib/cli's one-line form; a value
+// quoted in the message keeps it on one line, and the line is made sure of.
+func refuse(err error) cli.Outcome {
+	return program.PlainBadInput(strings.Join(strings.Fields(err.Error()), " "))
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	var opts options
-	args, err := normalizeArgs(args)
-	if err != nil {
-		program.PlainBadInput(err.Error()).Print(stdout, stderr)
-		return cli.ExitCodeBadInput
-	}
-	rest, out := program.Parse(&opts, args)
+	opts, out := parseCommandLine(args)
 	out.Print(stdout, stderr)
 	if out.Done {
 		return out.Code
 	}
-	opts.Files = append(opts.Files, rest...)
-	if err := opts.validateFiles(); err != nil {
-		program.PlainBadInput(err.Error()).Print(stdout, stderr)
-		return cli.ExitCodeBadInput
-	}
 	lineParser, guess, err := opts.formatParsers()
 	if err != nil {
-		program.PlainBadInput(err.Error()).Print(stdout, stderr)
+		refuse(err).Print(stdout, stderr)
 		return cli.ExitCodeBadInput
 	}
 	now := time.Now()
-	fleetSide, err := newFleetSide(&opts, stderr, now)
+	fleetSide, err := newFleetSide(opts, stderr, now)
 	if err != nil {
-		program.PlainBadInput(err.Error()).Print(stdout, stderr)
+		refuse(err).Print(stdout, stderr)
 		return cli.ExitCodeBadInput
 	}
 	p := &plugin{prefix: opts.Prefix, grouped: opts.GroupBy != "" || len(opts.groups) > 0}
@@ -103,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		helper.OutputDefinitions()
 		return 0
 	}
-	rn := &runner{opts: &opts, parser: lineParser, guess: guess, groups: opts.groups, stderr: stderr, now: now, clock: readClock(), fleet: fleetSide}
+	rn := &runner{opts: opts, parser: lineParser, guess: guess, groups: opts.groups, stderr: stderr, now: now, clock: readClock(), fleet: fleetSide}
 	res, err := rn.Run()
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)

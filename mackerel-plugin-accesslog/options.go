@@ -80,6 +80,9 @@ func normalizeArgs(args []string) ([]string, error) {
 			case long[name]:
 				a = "-" + a
 			case hasValue && len(name) > 1:
+				if !plainName.MatchString(name) {
+					return nil, fmt.Errorf("unknown flag %q", "-"+name)
+				}
 				return nil, fmt.Errorf("unknown flag -%s", name)
 			}
 		}
@@ -87,6 +90,9 @@ func normalizeArgs(args []string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// plainName is a flag name that can be shown unquoted.
+var plainName = regexp.MustCompile(`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`)
 
 // addLongNames collects the long flag names of t and of the structs it
 // embeds (cli.Version, fleetOptions).

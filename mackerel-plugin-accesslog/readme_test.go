@@ -23,18 +23,9 @@ func TestReadmeAgentConfig(t *testing.T) {
 		t.Fatalf("want the README's 3 [plugin.metrics.*] examples, got %d", len(conf.Plugin.Metrics))
 	}
 	for name, c := range conf.Plugin.Metrics {
-		var o options
-		args, err := normalizeArgs(c.Command[1:])
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		rest, out := program.Parse(&o, args)
+		o, out := parseCommandLine(c.Command[1:])
 		if out.Done || out.Stderr != "" {
-			t.Fatalf("%s: %q: %+v", name, args, out)
-		}
-		o.Files = append(o.Files, rest...)
-		if err := o.validateFiles(); err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatalf("%s: %q: %+v", name, c.Command, out)
 		}
 		if _, _, err := o.formatParsers(); err != nil {
 			t.Fatalf("%s: %v", name, err)
