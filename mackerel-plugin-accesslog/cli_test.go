@@ -64,6 +64,29 @@ func TestFleetDurationsTakeSeconds(t *testing.T) {
 	}
 }
 
+// A --fleet-timeout the agent would not wait for is said on stderr, once,
+// and does not stop the run; below it, or without --fleet-redis, nothing.
+func TestFleetTimeoutAboveTheAgentsWarns(t *testing.T) {
+	redis := []string{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "x.log"}
+	for _, c := range []struct {
+		args []string
+		warn bool
+	}{
+		{append([]string{"--fleet-timeout", "30"}, redis...), true},
+		{append([]string{"--fleet-timeout", "1m"}, redis...), true},
+		{append([]string{"--fleet-timeout", "29s"}, redis...), false},
+		{[]string{"--fleet-timeout", "1m", "x.log"}, false},
+	} {
+		_, out := parseCommandLine(c.args)
+		if out.Done {
+			t.Fatalf("%q: %+v", c.args, out)
+		}
+		if got := strings.Count(out.Stderr, "warning: --fleet-timeout"); got != map[bool]int{true: 1, false: 0}[c.warn] {
+			t.Errorf("%q: stderr %q", c.args, out.Stderr)
+		}
+	}
+}
+
 // --help is the manual: every flag, the metrics by their real names, the
 // exit codes and an example, without the doubled default of issue 13.
 func TestHelpIsTheManual(t *testing.T) {

@@ -34,6 +34,19 @@ type fleetOptions struct {
 	FleetSpoolMax          int          `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
 }
 
+// agentTimeout is mackerel-agent's default timeout_seconds for a plugin.
+const agentTimeout = 30 * time.Second
+
+// Warnings says when --fleet-timeout alone would outlast mackerel-agent's
+// patience: the agent kills the run, and the logs' states are already saved
+// (the contribution waits in the spool), but the run's metrics are lost.
+func (f *fleetOptions) Warnings() []string {
+	if f.FleetRedis != "" && f.FleetTimeout.D() >= agentTimeout {
+		return []string{fmt.Sprintf("--fleet-timeout %s is not below mackerel-agent's default timeout_seconds (30), and a run reads the logs first: raise timeout_seconds in mackerel-agent.conf too, or the agent kills the run and its metrics are lost", f.FleetTimeout)}
+	}
+	return nil
+}
+
 // fleetSide adds each run's figures to the service's window: first into a
 // spool file on disk (before the logs' states are saved, so that no line is
 // read without being spooled), then, after the run, from the spool into
