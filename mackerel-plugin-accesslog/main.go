@@ -59,11 +59,12 @@ Environment:
   MACKEREL_PLUGIN_WORKDIR  where state files are kept when --state-dir is not given
   FLEET_REDIS_PASSWORD     the Redis password when no --fleet-redis-password-file
 
-Example:
-  mackerel-plugin-accesslog --format combined --metric-key-prefix www /var/log/nginx/access.log
-  www.access_num.total_count	3	1795610484
-  www.access_num.5xx_count	1	1795610484
-  www.latency.99_percentile	0.350000	1795610484`,
+Example (three lines of a combined log with the request time appended, read
+whole by a first run; some of the metrics printed):
+  mackerel-plugin-accesslog --format combined --metric-key-prefix www --from-start /var/log/nginx/access.log
+  www.access_num.5xx_count	1	1796127874
+  www.access_num.total_count	3	1796127874
+  www.latency.99_percentile	0.350000	1796127874`,
 }
 
 // parseCommandLine turns the arguments into options: mackerelio's
