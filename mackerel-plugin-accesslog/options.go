@@ -80,7 +80,7 @@ func normalizeArgs(args []string) ([]string, error) {
 			case long[name]:
 				a = "-" + a
 			case hasValue && len(name) > 1:
-				if !plainName.MatchString(name) {
+				if !plainName(name) {
 					return nil, fmt.Errorf("unknown flag %q", "-"+name)
 				}
 				return nil, fmt.Errorf("unknown flag -%s", name)
@@ -91,8 +91,17 @@ func normalizeArgs(args []string) ([]string, error) {
 	return out, nil
 }
 
-// plainName is a flag name that can be shown unquoted.
-var plainName = regexp.MustCompile(`^[a-zA-Z0-9][-a-zA-Z0-9_.]*$`)
+// plainName says whether a flag name can be shown unquoted (a loop, not a
+// regexp compiled at every run's start for an error path).
+func plainName(name string) bool {
+	for i, c := range name {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || i > 0 && strings.ContainsRune("-_.", c)
+		if !ok {
+			return false
+		}
+	}
+	return name != ""
+}
 
 // addLongNames collects the long flag names of t and of the structs it
 // embeds (cli.Version, fleetOptions).
