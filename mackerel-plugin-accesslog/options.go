@@ -18,7 +18,7 @@ type options struct {
 	NginxLogFormat  string   `long:"nginx-log-format" value-name:"FORMAT" description:"the log_format string pasted from nginx.conf ($remote_addr … $status … $request_time …); implies --format nginx"`
 	StatusKey       string   `long:"status-key" default:"status" value-name:"NAME" description:"field holding the HTTP status (LTSV label, JSON key, nginx variable)"`
 	TimeKeys        []string `long:"time-key" value-name:"NAME" description:"field holding the request time; repeatable, the first present wins (default: reqtime, request_time, ptime, taken_sec)"`
-	UpstreamTimeKey string   `long:"upstream-time-key" default:"upstream_response_time" value-name:"NAME" description:"field holding the upstream time; several values (0.01, 0.02 or 0.1 : 0.2) are summed"`
+	UpstreamTimeKey string   `long:"upstream-time-key" default:"upstream_response_time" value-name:"NAME" description:"field holding the upstream time (with the default, apptime is tried next); several values (0.01, 0.02 or 0.1 : 0.2) are summed"`
 	TimeUnit        string   `long:"time-unit" default:"s" value-name:"UNIT" description:"unit of the time fields: s (nginx $request_time), ms, us (Apache %D)"`
 	Prefix          string   `long:"metric-key-prefix" default:"accesslog" value-name:"PREFIX" description:"first part of every metric name"`
 	GroupBy         string   `long:"group-by" value-name:"NAME" description:"also report per value of this field (e.g. vhost, host)"`
