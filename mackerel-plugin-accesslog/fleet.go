@@ -15,6 +15,7 @@ import (
 	"time"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
@@ -22,21 +23,34 @@ import (
 
 // fleetOptions are the flags of the fleet side (embedded in options).
 type fleetOptions struct {
-	FleetRedis             string        `long:"fleet-redis" value-name:"URL" description:"also add what each run read to the service's window in this Redis (redis://host:port/db, rediss:// for TLS), for mackerel-service-accesslog"`
-	FleetRedisPasswordFile string        `long:"fleet-redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD, else the URL's)"`
-	FleetRedisCAFile       string        `long:"fleet-redis-ca-file" value-name:"FILE" description:"with rediss://: PEM CA certificates to verify Redis's certificate with, instead of the system's"`
-	FleetRedisCluster      bool          `long:"fleet-redis-cluster" description:"--fleet-redis names one node of a Redis Cluster"`
-	FleetService           string        `long:"fleet-service" value-name:"NAME" description:"the Mackerel service this host's lines count in (needed with --fleet-redis)"`
-	FleetHost              string        `long:"fleet-host" value-name:"NAME" description:"this host's name in the service's windows (default: the hostname)"`
-	FleetWindow            time.Duration `long:"fleet-window" default:"1m" value-name:"DURATION" description:"window length, whole seconds; every host of a service must use the same"`
-	FleetTimeout           time.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" description:"time a run may spend delivering to Redis; what is not delivered stays in the spool for a later run"`
-	FleetSpoolMax          int           `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
+	FleetRedis             string       `long:"fleet-redis" value-name:"URL" description:"also add what each run read to the service's window in this Redis (redis://host:port/db, rediss:// for TLS), for mackerel-service-accesslog"`
+	FleetRedisPasswordFile string       `long:"fleet-redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD, else the URL's)"`
+	FleetRedisCAFile       string       `long:"fleet-redis-ca-file" value-name:"FILE" description:"with rediss://: PEM CA certificates to verify Redis's certificate with, instead of the system's"`
+	FleetRedisCluster      bool         `long:"fleet-redis-cluster" description:"--fleet-redis names one node of a Redis Cluster"`
+	FleetService           string       `long:"fleet-service" value-name:"NAME" description:"the Mackerel service this host's lines count in (needed with --fleet-redis)"`
+	FleetHost              string       `long:"fleet-host" value-name:"NAME" description:"this host's name in the service's windows (default: the hostname)"`
+	FleetWindow            cli.Duration `long:"fleet-window" default:"1m" value-name:"DURATION" description:"window length, whole seconds, at least 1: seconds (60) or with a unit (1m); every host of a service must use the same"`
+	FleetTimeout           cli.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" description:"time a run may spend delivering to Redis, more than 0: seconds (5) or with a unit (5s, 1500ms); what is not delivered stays in the spool for a later run"`
+	FleetSpoolMax          int          `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions (a day of one-minute runs); beyond, the oldest are dropped and counted in fleet.dropped_count"`
+}
+
+// agentTimeout is mackerel-agent's default timeout_seconds for a plugin.
+const agentTimeout = 30 * time.Second
+
+// Warnings says when --fleet-timeout alone would outlast mackerel-agent's
+// patience: the agent kills the run, and the logs' states are already saved
+// (the contribution waits in the spool), but the run's metrics are lost.
+func (f *fleetOptions) Warnings() []string {
+	if f.FleetRedis != "" && f.FleetTimeout.D() >= agentTimeout {
+		return []string{fmt.Sprintf("--fleet-timeout %s is not below mackerel-agent's default timeout_seconds (30), and a run reads the logs first: raise timeout_seconds in mackerel-agent.conf too, or the agent kills the run and its metrics are lost", f.FleetTimeout)}
+	}
+	return nil
 }
 
 func (f *fleetOptions) redisConfig() fleet.Config {
 	return fleet.Config{
 		URL: f.FleetRedis, PasswordFile: f.FleetRedisPasswordFile, CAFile: f.FleetRedisCAFile, Cluster: f.FleetRedisCluster,
-		Timeout: min(2*time.Second, f.FleetTimeout),
+		Timeout: min(2*time.Second, f.FleetTimeout.D()),
 	}
 }
 
@@ -72,7 +86,7 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	if err := fleet.CheckService(f.FleetService); err != nil {
 		return nil, fmt.Errorf("--fleet-service: %v", err)
 	}
-	if f.FleetWindow < time.Second || f.FleetWindow%time.Second != 0 {
+	if w := f.FleetWindow.D(); w < time.Second || w%time.Second != 0 {
 		return nil, fmt.Errorf("--fleet-window %v: want whole seconds, at least 1s", f.FleetWindow)
 	}
 	if f.FleetTimeout <= 0 {
@@ -136,7 +150,7 @@ func (fs *fleetSide) spool(frs []*fileRun, st *stats) error {
 		ID:      hex.EncodeToString(h.Sum(nil)[:16]),
 		Service: fs.opts.FleetService,
 		Host:    fs.host,
-		Window:  fleet.WindowOf(fs.now, fs.opts.FleetWindow),
+		Window:  fleet.WindowOf(fs.now, fs.opts.FleetWindow.D()),
 		At:      fs.now.UnixNano(),
 	}
 	fleetCounts(&c.All, &st.all)
@@ -238,7 +252,7 @@ func (fs *fleetSide) deliverSpool() fleetReport {
 		r.pendingRequests += c.All.Total
 	}
 	if len(spooled) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout.D())
 		defer cancel()
 		r.delivered, err = fs.send(ctx, spooled)
 		left := spooled[r.delivered:]

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
 	"github.com/sre-suite/mackerel-plugins/mackerel-plugin-accesslog/internal/loggen"
 )
@@ -47,7 +48,7 @@ func BenchmarkRunFleet(b *testing.B) {
 					FromStart: true, StateDir: filepath.Join(dir, "state", name, time.Now().Format("150405.000000000"))}
 				if withFleet {
 					opts.FleetRedis, opts.FleetService, opts.FleetHost = srv.URL(), "bench", "h"
-					opts.FleetWindow, opts.FleetTimeout, opts.FleetSpoolMax = time.Minute, 10*time.Second, 10
+					opts.FleetWindow, opts.FleetTimeout, opts.FleetSpoolMax = cli.Duration(time.Minute), cli.Duration(10*time.Second), 10
 				}
 				now := time.Now()
 				fs, err := newFleetSide(&opts, io.Discard, now)

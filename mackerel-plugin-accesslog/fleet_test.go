@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
@@ -402,7 +403,7 @@ func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
 	writeFile(t, logPath, ltsvLine(200, "0.100")+ltsvLine(500, "0.200"))
 	opts := options{Files: []string{logPath}, Format: "ltsv", Prefix: "accesslog", MaxReadBytes: 1 << 30, MaxLineBytes: 1 << 16,
 		FromStart: true, StateDir: filepath.Join(dir, "state")}
-	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", time.Minute, 5*time.Second
+	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", cli.Duration(time.Minute), cli.Duration(5*time.Second)
 	opts.FleetSpoolMax = 10
 	p, err := NewParser("ltsv", "", opts.fields())
 	if err != nil {
@@ -551,7 +552,7 @@ func TestFleetLeavesALaterRunsContribution(t *testing.T) {
 	srv := fleettest.StartRedis(t)
 	dir := t.TempDir()
 	opts := options{Files: []string{filepath.Join(dir, "access.log")}, Prefix: "accesslog", StateDir: dir}
-	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", time.Minute, 5*time.Second
+	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", cli.Duration(time.Minute), cli.Duration(5*time.Second)
 	opts.FleetSpoolMax = 10
 	now := time.Now()
 	fs, err := newFleetSide(&opts, os.Stderr, now)

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/BurntSushi/toml"
-	"github.com/jessevdk/go-flags"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
@@ -24,16 +23,9 @@ func TestReadmeAgentConfig(t *testing.T) {
 		t.Fatalf("want the README's 3 [plugin.metrics.*] examples, got %d", len(conf.Plugin.Metrics))
 	}
 	for name, c := range conf.Plugin.Metrics {
-		var o options
-		args, err := normalizeArgs(c.Command[1:])
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if _, err := flags.NewParser(&o, flags.PassDoubleDash).ParseArgs(args); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if _, err := o.validate(); err != nil {
-			t.Fatalf("%s: %v", name, err)
+		o, out := parseCommandLine(c.Command[1:])
+		if out.Done || out.Stderr != "" {
+			t.Fatalf("%s: %q: %+v", name, c.Command, out)
 		}
 		if _, _, err := o.formatParsers(); err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +32,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	v, err := time.ParseDuration(t)
 	if err != nil {
-		if wellFormed.MatchString(t) { // only too large for time.Duration
+		if wellFormed().MatchString(t) { // only too large for time.Duration
 			return 0, fmt.Errorf("%q is too long: at most %s", s, fmtDuration(maxDuration))
 		}
 		return 0, notDuration
@@ -42,8 +41,8 @@ func ParseDuration(s string) (time.Duration, error) {
 }
 
 // wellFormed is the shape time.ParseDuration accepts; a value of that shape
-// it refuses overflowed.
-var wellFormed = regexp.MustCompile(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
+// it refuses overflowed. Compiled at the first refusal, not at start-up.
+var wellFormed = lazyRegexp(`^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h)(([0-9]+(\.[0-9]*)?|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))*$`)
 
 func isRangeErr(err error) bool {
 	ne, ok := err.(*strconv.NumError)

@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/mackerel-plugin-accesslog/internal/benchproc"
 	"github.com/sre-suite/mackerel-plugins/mackerel-plugin-accesslog/internal/loggen"
 )
 
@@ -117,6 +118,7 @@ func main() {
 		fmt.Printf("%-34s %12.4f %12.4f %10.1f %10d %8.2f\n", kind+": axslog", sb.cpu.Seconds(), sb.wall.Seconds(), float64(sb.rssKiB)/1024, sb.minflt, sa.cpu.Seconds()/sb.cpu.Seconds())
 	}
 	fmt.Println("ratio: accesslog's CPU time / axslog's (below 1: accesslog is cheaper); medians, whole file: best wall time (CPU shown is of that run)")
+	fmt.Printf("RSS is each tool's own: this benchmark had shrunk its own to at most %.1f MiB before starting one\n", float64(ownRSS)/1024)
 }
 
 // wholeFile reads a file of n lines from its start: the plugin with
@@ -159,8 +161,15 @@ func appendLines(path string, n int, seed uint64) {
 	}
 }
 
+// ownRSS is this tool's largest resident set (KiB) when it started a run:
+// the floor of the peak RSS read from the kernel (see benchproc).
+var ownRSS int64
+
 func run(t *tool, log, kind string) string {
 	args := t.args(log)
+	if own := benchproc.LowerOwnRSS(); own > ownRSS {
+		ownRSS = own
+	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Env = append(os.Environ(), t.env...)
 	var out, errb bytes.Buffer
