@@ -172,7 +172,7 @@ func tool(t testing.TB, args ...string) (int, string) {
 	t.Helper()
 	cmd, out := toolCmd(t, args...)
 	err := cmd.Run()
-	return exitCode(t, err), out.String()
+	return processExit(t, err), out.String()
 }
 
 func toolCmd(t testing.TB, args ...string) (*exec.Cmd, *syncBuffer) {
@@ -199,7 +199,7 @@ func workdir(t testing.TB) string {
 	return d
 }
 
-func exitCode(t testing.TB, err error) int {
+func processExit(t testing.TB, err error) int {
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
