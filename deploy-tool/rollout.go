@@ -173,10 +173,10 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		}
 	}
 	for _, s := range ordered {
-		e.addResult(s, "not started")
+		e.addResult(s, NotStarted, "not started")
 	}
 	for _, s := range skipped {
-		e.addResult(s, "skipped: down before")
+		e.addResult(s, Skipped, "skipped: down before")
 	}
 	if e.opts.Resume {
 		j.path = e.cfg.JournalPath()
@@ -205,7 +205,9 @@ func (e *Engine) refuseAtPreflight(problems []string) error {
 	for _, p := range problems {
 		e.log.Printf("  %s", p)
 	}
-	e.notify.Sendf("deploy-tool: rollout refused at preflight: %s", strings.Join(problems, "; "))
+	if !e.opts.DryRun {
+		e.notify.Sendf("deploy-tool: rollout refused at preflight: %s", strings.Join(problems, "; "))
+	}
 	return refusal{msg: "preflight failed: " + strings.Join(problems, "; "), reported: true}
 }
 
@@ -235,8 +237,8 @@ func formatCounts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func (e *Engine) addResult(s ServerConfig, result string) {
-	r := &ServerResult{Server: s, Times: map[string]time.Duration{}, Result: result}
+func (e *Engine) addResult(s ServerConfig, o Outcome, result string) {
+	r := &ServerResult{Server: s, Times: map[string]time.Duration{}, Outcome: o, Result: result}
 	e.results = append(e.results, r)
 	e.byAddr[s.Addr] = r
 }
@@ -408,7 +410,9 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 	}
 	// The journal records the intent first, so that a crash between the
 	// two leaves a server that --resume knows about.
+	prior := map[string]string{}
 	for _, s := range batch {
+		prior[s.Addr] = e.journal.Progress[s.Addr]
 		e.step(s.Addr, StepDown)
 	}
 	t0 := time.Now()
@@ -422,7 +426,10 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 			case o.PutBackFailed && o.Took(s.Addr):
 				r.set(LeftDown, "LEFT DOWN: not deployed, putting back failed")
 			case !o.Took(s.Addr):
-				r.set(LeftDown, "LEFT DOWN: not deployed, was down before this run")
+				// Untouched by this step: as it was (the final read-back
+				// tells whether it is down, e.g. in flight from a resumed run).
+				e.step(s.Addr, prior[s.Addr])
+				r.set(NotStarted, "not deployed: the take-out failed before touching it")
 			default:
 				e.step(s.Addr, StepPending)
 				r.set(PutBack, "not deployed, put back up")

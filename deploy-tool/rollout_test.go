@@ -277,6 +277,28 @@ func TestAllowDownSkipsDownServerAndCountsIt(t *testing.T) {
 	}
 }
 
+// A server skipped as down before the rollout is reported as such when the
+// rollout stops, not as left down by it, and --resume does not take it.
+func TestAllowDownSkippedServerIsNotReportedAsOurs(t *testing.T) {
+	r := newRig(t, 4)
+	r.top = "max_unavailable = 2"
+	r.fakes[0].servers[3].State = balancer.Down
+	r.command = "test {port} != " + port(r.addrs[1])
+	code, out := r.rollout("--allow-down")
+	if code != exitFailed {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "left down: "+r.addrs[1]+" (") || strings.Contains(out, "left down: "+r.addrs[1]+" (nginx1/backend (down), haproxy1/backend (down)); "+r.addrs[3]) {
+		t.Error("the final lines do not name exactly the server this rollout left down")
+	}
+	if !strings.Contains(out, "down before this rollout and left as they were: "+r.addrs[3]) {
+		t.Error("the skipped server is not reported as down before the rollout")
+	}
+	if j := r.journal(); j == nil || j.Progress[r.addrs[3]] != StepUp || j.Progress[r.addrs[1]] != StepFailed {
+		t.Errorf("journal %+v: want the skipped server left out of --resume, server 2 failed", j)
+	}
+}
+
 func TestMaxUnavailableCountsAlreadyDown(t *testing.T) {
 	r := newRig(t, 4)
 	for _, f := range r.fakes {
