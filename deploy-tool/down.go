@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -42,9 +43,7 @@ func (m *manual) down(force bool) error {
 	stop, _, release := interrupts(m.log)
 	defer release()
 	if _, err := m.cl.TakeOut(one, m.cfg.timings(), stop); err != nil {
-		m.log.Printf("ERROR: %v", err)
-		m.whatIsLeft(one)
-		return reported(err)
+		return m.takeOutFailed(err, "")
 	}
 	m.log.Printf("%s is down and drained on every balancer; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, m.cfg.Path(), m.srv.Addr)
 	return nil
@@ -58,6 +57,18 @@ type manual struct {
 	cfg  *Config
 	cl   *Cluster
 	lock *Lock
+}
+
+// takeOutFailed reports a take-out that failed or was interrupted (it has
+// put back what it could), with the server's state read back.
+func (m *manual) takeOutFailed(err error, suffix string) error {
+	if errors.Is(err, errInterrupted) {
+		m.log.Printf("stopped: %v%s", err, suffix)
+	} else {
+		m.log.Printf("ERROR: %v%s", err, suffix)
+	}
+	m.whatIsLeft([]ServerConfig{m.srv})
+	return reported(err)
 }
 
 // whatIsLeft reads the balancers back after a failure and says, for each

@@ -74,9 +74,7 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 	defer release()
 	o, err := m.cl.TakeOut(one, m.cfg.timings(), stop)
 	if err != nil {
-		m.log.Printf("ERROR: %v; %s was not run", err, argv[0])
-		m.whatIsLeft(one)
-		return reported(err)
+		return m.takeOutFailed(err, "; "+argv[0]+" was not run")
 	}
 	t0 := time.Now()
 	rc := runWrapped(argv, m.cfg.Deploy.Timeout.D(), stdin, stdout, stderr)
