@@ -230,3 +230,23 @@ func killPIDs(t *testing.T, file string) {
 		}
 	}
 }
+
+// A deploy command runs only once its process group is recorded (in the
+// journal, for --resume): the tool killed in between leaves no command
+// running that the journal does not name.
+func TestCommandWaitsUntilItsGroupIsRecorded(t *testing.T) {
+	dir := t.TempDir()
+	marker := filepath.Join(dir, "ran")
+	var ranEarly bool
+	err := RunCommand("touch "+marker+"; echo $# args", ServerConfig{Addr: "127.0.0.1:1", Host: "h", Port: 1}, 30*time.Second, nil, NewProgress(&bytes.Buffer{}), func(pgid int) {
+		time.Sleep(300 * time.Millisecond) // a slow journal write
+		_, statErr := os.Stat(marker)
+		ranEarly = statErr == nil
+	})
+	if err != nil || ranEarly {
+		t.Fatalf("err %v, ran before its group was recorded: %v", err, ranEarly)
+	}
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatal("the command never ran")
+	}
+}
