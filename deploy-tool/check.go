@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -58,6 +60,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	}, func(ctx context.Context) check.Result {
 		return judge(cfg, cl, opts, time.Now())
 	})
+	r.Message = cfg.Redact(r.Message)
 	exit(r)
 	return code
 }
@@ -106,9 +109,17 @@ func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Res
 			}
 		}
 	}
+	// The check's own failures are UNKNOWN with the reason: a check that
+	// cannot remember when a server went down would never warn, and a
+	// corrupt journal blocks every rollout.
+	if _, err := LoadJournal(cfg.JournalPath()); err != nil {
+		return check.Resultf(check.Unknown, "%v: every rollout is refused until it is moved away or fixed", err)
+	}
 	path := state.Path("deploy-tool-check", cfg.Path())
 	since := downSince{}
-	state.Load(path, &since)
+	if err := state.Load(path, &since); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return check.Resultf(check.Unknown, "cannot load the check's state (when each server went down): %v", err)
+	}
 	seen := downSince{}
 	for _, b := range snap.order {
 		if snap.errs[b] != nil {
@@ -131,7 +142,9 @@ func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Res
 			seen[k] = t
 		}
 	}
-	state.Save(path, seen)
+	if err := state.Save(path, seen); err != nil {
+		return check.Resultf(check.Unknown, "cannot save the check's state (when each server went down): %v", err)
+	}
 	held, holder := Locked(cfg.LockPath())
 	var keys []string
 	for k := range seen {

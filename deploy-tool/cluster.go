@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
@@ -89,7 +86,7 @@ func (c *Cluster) Read() (Snapshot, error) {
 		}
 		s.servers[b.Name()] = got[i].srv
 	}
-	return s, errors.Join(errs...)
+	return s, joinErrors(errs)
 }
 
 // Entries are the balancer's entries for a configured server address, in
@@ -141,6 +138,25 @@ func (s Snapshot) UpSomewhere(addr string) []string {
 	return out
 }
 
+// assumeServing is the snapshot with every entry of the servers in
+// rotation and healthy: what the next batch's budget check will see once a
+// batch is back up.
+func (s Snapshot) assumeServing(servers []ServerConfig) Snapshot {
+	out := Snapshot{order: s.order, errs: s.errs, servers: map[string][]balancer.Server{}}
+	for b, entries := range s.servers {
+		cp := append([]balancer.Server(nil), entries...)
+		for i := range cp {
+			for _, srv := range servers {
+				if sameAddr(cp[i].Addr, srv.Addr) {
+					cp[i].State, cp[i].Health = balancer.Up, ""
+				}
+			}
+		}
+		out.servers[b] = cp
+	}
+	return out
+}
+
 // NotUp is every address (on any balancer, in any upstream, configured or
 // not) that is not serving somewhere: out of rotation, or failing the
 // balancer's own health checks. These servers are already unavailable.
@@ -156,42 +172,12 @@ func (s Snapshot) NotUp() map[string]bool {
 	return m
 }
 
-// sameAddr compares a balancer's IP:port with a configured address, which
-// may use a host name that resolves to that IP.
-func sameAddr(balAddr, cfgAddr string) bool {
-	if balAddr == cfgAddr {
-		return true
-	}
-	bh, bp, err1 := net.SplitHostPort(balAddr)
-	ch, cp, err2 := net.SplitHostPort(cfgAddr)
-	if err1 != nil || err2 != nil || bp != cp || net.ParseIP(ch) != nil {
-		return false
-	}
-	for _, ip := range resolve(ch) {
-		if ip == bh {
-			return true
-		}
-	}
-	return false
-}
-
+// sameAddr and serving are the balancers' shared view (lib/balancer), so
+// that deploy-tool and the drivers agree on which entry is which server.
 var (
-	resolveMu sync.Mutex
-	resolved  = map[string][]string{}
+	sameAddr = balancer.SameAddr
+	serving  = balancer.Serving
 )
-
-func resolve(host string) []string {
-	resolveMu.Lock()
-	defer resolveMu.Unlock()
-	if ips, ok := resolved[host]; ok {
-		return ips
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	ips, _ := net.DefaultResolver.LookupHost(ctx, host)
-	resolved[host] = ips
-	return ips
-}
 
 // target is one server in one upstream of one balancer.
 type target struct {
@@ -248,63 +234,6 @@ func (c *Cluster) upstreamsOf(name string) []string {
 	return nil
 }
 
-// MarkDown takes servers out of rotation on every balancer (HAProxy: drain,
-// so in-flight requests finish) and reads the state back. On any failure it
-// puts back what it changed and returns the error. It returns the entries it
-// changed, for Undo.
-func (c *Cluster) MarkDown(servers []ServerConfig) ([]target, error) {
-	s, err := c.Read()
-	if err != nil {
-		return nil, err
-	}
-	var changed []target
-	for _, srv := range servers {
-		for _, t := range c.targets(s, srv.Addr) {
-			if !t.wasUp {
-				continue
-			}
-			ctx, cancel := callCtx()
-			err := t.bal.Drain(ctx, t.upstream, t.addr)
-			cancel()
-			if err != nil {
-				c.rollback(changed)
-				return nil, fmt.Errorf("mark %s down on %s: %w", srv.Addr, t, err)
-			}
-			changed = append(changed, t)
-		}
-	}
-	if err := c.confirm(servers, false); err != nil {
-		c.rollback(changed)
-		return nil, err
-	}
-	return changed, nil
-}
-
-// rollback puts back in rotation the entries a failed mark-down changed.
-func (c *Cluster) rollback(changed []target) {
-	if len(changed) == 0 {
-		return
-	}
-	if err := c.Undo(changed); err != nil {
-		c.log.Printf("ROLLBACK FAILED: %v", err)
-		return
-	}
-	c.log.Printf("rolled back: %s up again", describe(changed))
-}
-
-// Undo puts the given entries back in rotation, trying every one.
-func (c *Cluster) Undo(changed []target) error {
-	var errs []error
-	for _, t := range changed {
-		ctx, cancel := callCtx()
-		if err := t.bal.Up(ctx, t.upstream, t.addr); err != nil {
-			errs = append(errs, fmt.Errorf("up %s on %s: %w", t.addr, t, err))
-		}
-		cancel()
-	}
-	return errors.Join(errs...)
-}
-
 func describe(ts []target) string {
 	seen := map[string]bool{}
 	var out []string
@@ -335,11 +264,8 @@ func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return joinErrors(errs)
 }
-
-// errInterrupted is returned by waits cut short by SIGINT/SIGTERM.
-var errInterrupted = errors.New("interrupted")
 
 // Drain waits until nothing is in flight to the servers: where a balancer
 // reports active requests, until they are 0; elsewhere for drainWait; always
@@ -443,9 +369,15 @@ func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error 
 			cancel()
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err := joinErrors(errs); err != nil {
 		return err
 	}
+	return c.waitServing(servers, upTimeout)
+}
+
+// waitServing reads every balancer back: each entry of the servers must be
+// in rotation, and within upTimeout serving where the balancer health-checks.
+func (c *Cluster) waitServing(servers []ServerConfig, upTimeout time.Duration) error {
 	if err := c.confirm(servers, true); err != nil {
 		return err
 	}
@@ -473,13 +405,4 @@ func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// serving: in rotation and, where the balancer health-checks, passing.
-func serving(e balancer.Server) bool {
-	if e.State != balancer.Up {
-		return false
-	}
-	h := strings.ToUpper(e.Health)
-	return h == "" || strings.HasPrefix(h, "UP") || h == "NO CHECK" || h == "OPEN"
 }

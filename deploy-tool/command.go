@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -36,20 +37,40 @@ func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-ch
 		}
 	}()
 	line := Expand(command, s)
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", line)
+	// The shell waits for a go-ahead on fd 3 that is written only once
+	// started has recorded the process group (in the journal): a tool
+	// killed in between closes the pipe, and the command never runs, so a
+	// command that runs is always one that --resume knows about.
+	goAhead, gave, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("deploy command for %s: %w", s.Addr, err)
+	}
+	defer gave.Close()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", shellGate, "deploy-tool", line)
+	cmd.ExtraFiles = []*os.File{goAhead}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 2 * time.Second
 	out := log.Prefixed(s.Host)
 	cmd.Stdout, cmd.Stderr = out, out
-	err := cmd.Start()
+	err = cmd.Start()
+	goAhead.Close()
 	if err == nil {
 		if started != nil {
 			started(cmd.Process.Pid)
 		}
+		gave.Write([]byte("go\n"))
+		gave.Close()
 		err = cmd.Wait()
 	}
 	out.Flush()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		// The command exited 0 (a failure is an ExitError), but something
+		// it started in the background still holds its output open: the
+		// exit status is the command's verdict.
+		log.Printf("%s: note: the deploy command exited 0 but a background process it started still holds its output open; its further output is not shown", s.Host)
+		err = nil
+	}
 	switch {
 	case err == nil:
 		return nil
@@ -60,6 +81,11 @@ func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-ch
 	}
 	return fmt.Errorf("deploy command for %s failed (%v): %s", s.Addr, err, line)
 }
+
+// shellGate runs the command given as $1 (as `sh -c` would, with no
+// positional parameters) once a line arrives on fd 3; it exits 125 without
+// running it when fd 3 is closed first.
+const shellGate = `read -r _ <&3 || exit 125; exec 3<&-; __deploy_tool_command=$1; set --; eval "$__deploy_tool_command"`
 
 // HealthCheck asks the server's health URL until it answers the expected
 // status, at most retries times, interval apart. An empty URL passes.

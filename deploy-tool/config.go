@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -294,7 +295,14 @@ func (c *Config) validate(data []byte) error {
 		return bad("drain_timeout", "%v is shorter than drain_wait %v", c.DrainTimeout.D(), c.DrainWait.D())
 	}
 	if c.NotifyWebhook != "" && !strings.HasPrefix(c.NotifyWebhook, "http://") && !strings.HasPrefix(c.NotifyWebhook, "https://") {
-		return bad("notify_webhook", "%q: want an http:// or https:// URL", c.NotifyWebhook)
+		// The value is not printed: a webhook URL is a secret.
+		return bad("notify_webhook", "want an http:// or https:// URL")
+	}
+	if err := checkPlaceholders(c.Deploy.Command, true); err != nil {
+		return bad("deploy.command", "%v", err)
+	}
+	if err := checkPlaceholders(c.Health.URL, false); err != nil {
+		return bad("health.url", "%v", err)
 	}
 	if c.Deploy.Timeout.D() <= 0 {
 		return bad("deploy.timeout", "want a positive duration")
@@ -364,6 +372,60 @@ func (c *Config) validate(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// placeholder is {name} not preceded by $ (a shell's ${VAR} is not ours).
+var placeholder = regexp.MustCompile(`(^|[^$])\{([A-Za-z_]*)\}`)
+
+// checkPlaceholders refuses a placeholder Expand does not fill, which would
+// otherwise reach the shell or the health URL as it is. In a URL any brace
+// is refused; in a command only {word} (braces are shell syntax too).
+func checkPlaceholders(tmpl string, shell bool) error {
+	for _, m := range placeholder.FindAllStringSubmatch(tmpl, -1) {
+		switch m[2] {
+		case "host", "addr", "port":
+		default:
+			return fmt.Errorf("unknown placeholder {%s}: want {host}, {addr} or {port}", m[2])
+		}
+	}
+	if !shell && strings.ContainsAny(Expand(tmpl, ServerConfig{}), "{}") {
+		return fmt.Errorf("%q has a brace that is not {host}, {addr} or {port}", tmpl)
+	}
+	return nil
+}
+
+// Secrets are the config's values that must never be printed: the webhook
+// URL's path and query (a Slack webhook's path is its key) and the
+// passwords of balancer URLs.
+func (c *Config) Secrets() []string {
+	var out []string
+	if u, err := url.Parse(c.NotifyWebhook); err == nil && c.NotifyWebhook != "" {
+		if p := strings.TrimPrefix(u.RequestURI(), "/"); p != "" {
+			out = append(out, p)
+		}
+	} else if c.NotifyWebhook != "" {
+		out = append(out, c.NotifyWebhook)
+	}
+	for _, b := range c.Balancers {
+		if u, err := url.Parse(b.URL); err == nil && u.User != nil {
+			if p, ok := u.User.Password(); ok && p != "" {
+				out = append(out, p, url.QueryEscape(p), url.PathEscape(p))
+			}
+		}
+	}
+	return out
+}
+
+// Redact replaces every secret of the config in s.
+func (c *Config) Redact(s string) string { return redact(s, c.Secrets()) }
+
+func redact(s string, secrets []string) string {
+	for _, x := range secrets {
+		if len(x) >= 3 {
+			s = strings.ReplaceAll(s, x, "[redacted]")
+		}
+	}
+	return s
 }
 
 // Path returns the file the config was read from.

@@ -16,85 +16,103 @@ type DownOptions struct {
 }
 
 // cmdDown takes one server out of every balancer and drains it: the talk's
-// `app_ctl down`, with the rollout's checks.
+// `app_ctl down`, with the rollout's checks and its take-out step.
 func cmdDown(args []string, stdout, stderr io.Writer) int {
 	var opts DownOptions
-	srv, log, cfg, cl, lock, code := manualSetup("down", &opts, &opts.ConfigFlag, args, stdout, stderr)
+	m, code := manualSetup("down", &opts, &opts.ConfigFlag, args, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
-	defer lock.Release()
-	snap, problems := cl.Preflight([]ServerConfig{srv})
-	if len(problems) > 0 {
-		return refuse(log, problems)
-	}
-	if len(snap.UpSomewhere(srv.Addr)) == 0 {
-		log.Printf("%s is already down on every balancer", srv.Addr)
-		return exitOK
-	}
-	if err := checkBudget(cfg, cl, snap, []ServerConfig{srv}); err != nil && !opts.Force {
-		return refuse(log, []string{err.Error() + " (--force to do it anyway)"})
-	}
-	stop, _, release := interrupts(log)
-	defer release()
-	changed, err := cl.MarkDown([]ServerConfig{srv})
-	if err != nil {
-		log.Printf("ERROR: %v", err)
-		return exitFailed
-	}
-	log.Printf("%s: down on every balancer (read back); draining", srv.Addr)
-	left, err := cl.Drain([]ServerConfig{srv}, cfg.DrainWait.D(), cfg.DrainTimeout.D(), stop)
-	if err != nil {
-		why := "interrupted during drain"
-		code := exitInterrupted
-		if !errors.Is(err, errInterrupted) {
-			why, code = "drain: "+err.Error(), exitFailed
-		}
-		log.Printf("%s: putting it back up", why)
-		if uerr := cl.Undo(changed); uerr != nil {
-			log.Printf("ERROR: %v; %s may be left down", uerr, srv.Addr)
-			return exitFailed
-		}
-		return code
-	}
-	if left > 0 {
-		log.Printf("WARNING: drain_timeout %v reached with %d requests in flight", cfg.DrainTimeout.D(), left)
-	}
-	if err := cl.Park([]ServerConfig{srv}); err != nil {
-		log.Printf("ERROR: %v", err)
-		return exitFailed
-	}
-	log.Printf("%s is down and drained on every balancer; `deploy-tool up --config %s %s` brings it back", srv.Addr, cfg.Path(), srv.Addr)
-	return exitOK
+	defer m.lock.Release()
+	return report(m.log, m.down(opts.Force))
 }
 
-// manualSetup is what down and up share: flags, one SERVER, config,
+func (m *manual) down(force bool) error {
+	one := []ServerConfig{m.srv}
+	snap, problems := m.cl.Preflight(one)
+	if len(problems) > 0 {
+		return refusedf("nothing was touched: %s", strings.Join(problems, "; "))
+	}
+	if len(snap.UpSomewhere(m.srv.Addr)) == 0 {
+		m.log.Printf("%s is already down on every balancer", m.srv.Addr)
+		return nil
+	}
+	if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && !force {
+		return refusedf("nothing was touched: %v (--force to do it anyway)", err)
+	}
+	stop, _, release := interrupts(m.log)
+	defer release()
+	if _, err := m.cl.TakeOut(one, m.cfg.timings(), stop); err != nil {
+		return m.takeOutFailed(err, "")
+	}
+	m.log.Printf("%s is down and drained on every balancer; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, m.cfg.Path(), m.srv.Addr)
+	return nil
+}
+
+// manual is what down, up and wrapper share: one server, its config and
 // balancers, and the deploy host's lock.
-func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, stderr io.Writer) (ServerConfig, *Progress, *Config, *Cluster, *Lock, int) {
+type manual struct {
+	srv  ServerConfig
+	log  *Progress
+	cfg  *Config
+	cl   *Cluster
+	lock *Lock
+}
+
+// takeOutFailed reports a take-out that failed or was interrupted (it has
+// put back what it could), with the server's state read back.
+func (m *manual) takeOutFailed(err error, suffix string) error {
+	if errors.Is(err, errInterrupted) {
+		m.log.Printf("stopped: %v%s", err, suffix)
+	} else {
+		m.log.Printf("ERROR: %v%s", err, suffix)
+	}
+	m.whatIsLeft([]ServerConfig{m.srv})
+	return reported(err)
+}
+
+// whatIsLeft reads the balancers back after a failure and says, for each
+// server, whether it is out of rotation and how to bring it back.
+func (m *manual) whatIsLeft(servers []ServerConfig) {
+	down, unreadable := m.cl.LeftDown(servers)
+	for _, s := range servers {
+		if where, ok := down[s.Addr]; ok {
+			m.log.Printf("%s is LEFT DOWN on %s (read back); `deploy-tool up --config %s %s` brings it back", s.Addr, strings.Join(where, ", "), m.cfg.Path(), s.Addr)
+		} else if len(unreadable) == 0 {
+			m.log.Printf("%s is in rotation on every balancer (read back)", s.Addr)
+		}
+	}
+	for _, u := range unreadable {
+		m.log.Printf("WARNING: %s: could not be read; the server may be out of rotation there (`deploy-tool status --config %s`)", u, m.cfg.Path())
+	}
+}
+
+// manualSetup parses the flags and one SERVER, loads the config, builds the
+// balancers and takes the deploy host's lock.
+func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, stderr io.Writer) (*manual, int) {
 	rest, code := parseFlags(name+" [flags] SERVER", opts, args, stdout, stderr)
 	if code >= 0 {
-		return ServerConfig{}, nil, nil, nil, nil, code
+		return nil, code
 	}
 	if len(rest) != 1 {
 		fmt.Fprintf(stderr, "deploy-tool %s: want one SERVER (its address, IP:port, or its host in the config)\n", name)
-		return ServerConfig{}, nil, nil, nil, nil, exitUsage
+		return nil, exitUsage
 	}
 	log := NewProgress(stdout)
 	cfg, cl, code := setup(cf.Config, log, stderr)
 	if code >= 0 {
-		return ServerConfig{}, nil, nil, nil, nil, code
+		return nil, code
 	}
 	srv, err := lookupServer(cfg, rest[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy-tool %s: %v\n", name, err)
-		return ServerConfig{}, nil, nil, nil, nil, exitUsage
+		return nil, exitUsage
 	}
 	lock, err := AcquireLock(cfg.LockPath(), Holder(name+" "+srv.Addr))
 	if err != nil {
-		log.Printf("refused: %v", err)
-		return ServerConfig{}, nil, nil, nil, nil, exitRefused
+		return nil, report(log, refusedf("%v", err))
 	}
-	return srv, log, cfg, cl, lock, -1
+	return &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}, -1
 }
 
 // lookupServer finds SERVER in the config, or takes it as IP:port.
@@ -108,9 +126,4 @@ func lookupServer(cfg *Config, name string) (ServerConfig, error) {
 		return ServerConfig{}, fmt.Errorf("server %q is not in the config and is not IP:port", name)
 	}
 	return ServerConfig{Addr: name, Host: h, Port: port}, nil
-}
-
-func refuse(log *Progress, problems []string) int {
-	log.Printf("refused, nothing was touched: %s", strings.Join(problems, "; "))
-	return exitRefused
 }

@@ -172,7 +172,7 @@ func tool(t testing.TB, args ...string) (int, string) {
 	t.Helper()
 	cmd, out := toolCmd(t, args...)
 	err := cmd.Run()
-	return exitCode(t, err), out.String()
+	return processExit(t, err), out.String()
 }
 
 func toolCmd(t testing.TB, args ...string) (*exec.Cmd, *syncBuffer) {
@@ -199,7 +199,7 @@ func workdir(t testing.TB) string {
 	return d
 }
 
-func exitCode(t testing.TB, err error) int {
+func processExit(t testing.TB, err error) int {
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
@@ -294,8 +294,11 @@ func zeroErrors(t *testing.T, frontend string, bc balancer.Config, a *apps, bala
 	if r.Non2xx != 0 || r.Errors != 0 {
 		t.Errorf("under rollout: %d non-2xx, %d transport errors, want none", r.Non2xx, r.Errors)
 	}
-	if r.Rate < 300 {
-		t.Errorf("load was %.0f requests/s, want at least 300", r.Rate)
+	// Enough traffic to mean something, without asserting a speed: a busy
+	// machine slows the load generator and the rollout alike (a rollout of
+	// 4 servers lasts several seconds, each drain waiting for 1–2 s requests).
+	if r.Total < 1000 {
+		t.Errorf("only %d requests were sent during the rollout, want at least 1000", r.Total)
 	}
 	wantAllUp(t, bc, a.addrs)
 	if v := a.versions(); strings.Join(v, ",") != "v2,v2,v2,v2" {

@@ -21,14 +21,20 @@ type fakeBalancer struct {
 	servers     []balancer.Server
 	unreachable bool
 	failDrain   map[string]bool
-	calls       []string
-	maxNotUp    int
+	// loseDrain applies a drain, then loses the answer (a timeout, or a
+	// 502 after applying); failUp refuses an up without applying it.
+	loseDrain map[string]bool
+	failUp    map[string]bool
+	// afterLost runs after an answer was lost, unlocked.
+	afterLost func()
+	calls     []string
+	maxNotUp  int
 	// hook runs after every change (op is drain, down or up), unlocked.
 	hook func(op, addr string)
 }
 
 func newFake(name string, active bool, addrs ...string) *fakeBalancer {
-	f := &fakeBalancer{name: name, upstream: "backend", active: active, failDrain: map[string]bool{}}
+	f := &fakeBalancer{name: name, upstream: "backend", active: active, failDrain: map[string]bool{}, loseDrain: map[string]bool{}, failUp: map[string]bool{}}
 	for _, a := range addrs {
 		act := -1
 		if active {
@@ -62,6 +68,10 @@ func (f *fakeBalancer) set(op, addr string, st balancer.State) error {
 		f.mu.Unlock()
 		return fmt.Errorf("%s: server %s: injected failure", f.name, addr)
 	}
+	if op == "up" && f.failUp[addr] {
+		f.mu.Unlock()
+		return fmt.Errorf("%s: server %s: 502 Bad Gateway", f.name, addr)
+	}
 	found := false
 	notUp := 0
 	for i := range f.servers {
@@ -76,9 +86,16 @@ func (f *fakeBalancer) set(op, addr string, st balancer.State) error {
 	f.calls = append(f.calls, op+" "+addr)
 	f.maxNotUp = max(f.maxNotUp, notUp)
 	hook := f.hook
+	lost, after := op == "drain" && f.loseDrain[addr], f.afterLost
 	f.mu.Unlock()
 	if !found {
 		return fmt.Errorf("%s: no such server %s", f.name, addr)
+	}
+	if lost {
+		if after != nil {
+			after()
+		}
+		return fmt.Errorf("%s: server %s: context deadline exceeded (the change was applied)", f.name, addr)
 	}
 	if hook != nil {
 		hook(op, addr)

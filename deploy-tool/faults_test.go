@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/internal/loadgen"
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
@@ -87,6 +89,41 @@ func waitFor(t *testing.T, out *syncBuffer, substr string, timeout time.Duration
 	}
 }
 
+// heldCommand is the normal deploy, except that the command of a server
+// whose hold file exists (see hold) says it started (started-PORT) and then
+// waits, up to 2 minutes, until the test releases it. What a test does
+// "during the command" then never races the command's end, however busy the
+// machine is.
+func (r *faultRig) heldCommand() string {
+	return fmt.Sprintf("touch %[1]s/started-{port}; i=0; while [ -e %[1]s/hold-{port} ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done; %[2]s",
+		r.dir, r.a.command("v2"))
+}
+
+// hold makes the command of addr wait (see heldCommand); the returned
+// function releases it.
+func (r *faultRig) hold(addr string) (release func()) {
+	r.t.Helper()
+	f := filepath.Join(r.dir, fmt.Sprintf("hold-%d", balancertest.Port(addr)))
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	return func() { os.Remove(f) }
+}
+
+// waitStarted waits until the command of addr has started.
+func (r *faultRig) waitStarted(addr string, out *syncBuffer) {
+	r.t.Helper()
+	flag := filepath.Join(r.dir, fmt.Sprintf("started-%d", balancertest.Port(addr)))
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(flag); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the command of %s never started:\n%s", addr, out.String())
+		}
+	}
+}
+
 func TestFaultDeployFailsOnServer2(t *testing.T) {
 	r := newFaultRig(t)
 	s2 := balancertest.Port(r.a.addrs[1])
@@ -124,22 +161,15 @@ func TestFaultBalancerUnreachableAtPreflight(t *testing.T) {
 
 func TestFaultBalancerDiesMidRollout(t *testing.T) {
 	r := newFaultRig(t)
-	flag := filepath.Join(r.dir, "started-"+fmt.Sprint(balancertest.Port(r.a.addrs[1])))
-	cmd := fmt.Sprintf("touch %s/started-{port}; sleep 0.5; %s", r.dir, r.a.command("v2"))
-	c, out := toolCmd(t, "rollout", "--config", r.config(cmd, ""))
+	release := r.hold(r.a.addrs[1])
+	c, out := toolCmd(t, "rollout", "--config", r.config(r.heldCommand(), ""))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(flag); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server 2's command never started:\n%s", out.String())
-		}
-	}
+	r.waitStarted(r.a.addrs[1], out)
 	r.h.Process.Stop() // HAProxy dies while server 2 is deployed
-	code := exitCode(t, c.Wait())
+	release()
+	code := processExit(t, c.Wait())
 	wantExit(t, code, out.String(), exitFailed, "balancer haproxy")
 	// Server 2 was deployed and is back on the balancer that is alive.
 	wantAllUp(t, nginxConfig(r.n), r.a.addrs)
@@ -149,7 +179,12 @@ func TestFaultBalancerDiesMidRollout(t *testing.T) {
 func TestFaultNginxReloadedMidRollout(t *testing.T) {
 	r := newFaultRig(t)
 	cmd := fmt.Sprintf("touch %s/started-{port}; sleep 0.3; %s", r.dir, r.a.command("v2"))
-	l := startLoad(t, r.n.Frontend, loadRate)
+	// A connection per request: on reload nginx's old workers close idle
+	// keep-alive connections, and a POST racing that close fails whatever
+	// deploy-tool does. What this test asserts is deploy-tool's part: no
+	// request reaches a server while it restarts.
+	l := loadgen.StartFresh(r.n.Frontend, loadRate/2)
+	t.Cleanup(l.Stop)
 	c, out := toolCmd(t, "rollout", "--config", r.config(cmd, ""))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -164,7 +199,7 @@ func TestFaultNginxReloadedMidRollout(t *testing.T) {
 		}
 	}
 	r.n.Reload()
-	code := exitCode(t, c.Wait())
+	code := processExit(t, c.Wait())
 	rep := l.Report()
 	t.Logf("load: %s", rep.Text)
 	wantExit(t, code, out.String(), exitOK, "rollout done")
@@ -186,7 +221,7 @@ func signalDuringDrain(t *testing.T, sig syscall.Signal) {
 	c, out, slowDone := r.rolloutHeldInDrain(t, 5000)
 	time.Sleep(200 * time.Millisecond)
 	c.Process.Signal(sig)
-	code := exitCode(t, c.Wait())
+	code := processExit(t, c.Wait())
 	wantExit(t, code, out.String(), exitInterrupted, "interrupted during drain")
 	r.wantStates()
 	r.wantVersions("v1", "v1", "v1", "v1")
@@ -195,14 +230,16 @@ func signalDuringDrain(t *testing.T, sig syscall.Signal) {
 
 func TestFaultSIGINTDuringCommand(t *testing.T) {
 	r := newFaultRig(t)
-	cmd := fmt.Sprintf("echo starting; sleep 1; %s", r.a.command("v2"))
-	c, out := toolCmd(t, "rollout", "--config", r.config(cmd, ""))
+	release := r.hold(r.a.addrs[0])
+	c, out := toolCmd(t, "rollout", "--config", r.config(r.heldCommand(), ""))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, out, "127.0.0.1 | starting", 30*time.Second)
+	r.waitStarted(r.a.addrs[0], out)
 	c.Process.Signal(syscall.SIGINT)
-	code := exitCode(t, c.Wait())
+	waitFor(t, out, "interrupt: finishing or undoing the current step", 60*time.Second)
+	release() // the command ends only once the tool has seen the signal
+	code := processExit(t, c.Wait())
 	// The started command finishes, its server is checked and put back; nothing else is touched.
 	wantExit(t, code, out.String(), exitInterrupted, "interrupted: batch 1 finished")
 	r.wantStates()
@@ -211,18 +248,20 @@ func TestFaultSIGINTDuringCommand(t *testing.T) {
 
 func TestFaultSecondRolloutWhileOneRuns(t *testing.T) {
 	r := newFaultRig(t)
-	path := r.config(fmt.Sprintf("sleep 0.5; %s", r.a.command("v2")), "")
+	release := r.hold(r.a.addrs[0])
+	path := r.config(r.heldCommand(), "")
 	c, out := toolCmd(t, "rollout", "--config", path)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, out, "batch 1/4", 30*time.Second)
+	r.waitStarted(r.a.addrs[0], out)
 	code2, out2 := tool(t, "rollout", "--config", path)
+	release()
 	wantExit(t, code2, out2, exitRefused, "held by ")
 	if !strings.Contains(out2, "rollout --config "+path) {
 		t.Errorf("the refusal does not say what holds the lock")
 	}
-	code := exitCode(t, c.Wait())
+	code := processExit(t, c.Wait())
 	wantExit(t, code, out.String(), exitOK, "rollout done")
 	r.wantStates()
 	r.wantVersions("v2", "v2", "v2", "v2")
@@ -230,28 +269,30 @@ func TestFaultSecondRolloutWhileOneRuns(t *testing.T) {
 
 func TestFaultResumeAfterKill(t *testing.T) {
 	r := newFaultRig(t)
-	cmd := fmt.Sprintf("touch %s/started-{port}; sleep 1; %s", r.dir, r.a.command("v2"))
-	path := r.config(cmd, "")
+	release := r.hold(r.a.addrs[1])
+	path := r.config(r.heldCommand(), "")
 	c, out := toolCmd(t, "rollout", "--config", path)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
-	flag := filepath.Join(r.dir, "started-"+fmt.Sprint(balancertest.Port(r.a.addrs[1])))
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := os.Stat(flag); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server 2's command never started:\n%s", out.String())
-		}
-	}
+	r.waitStarted(r.a.addrs[1], out)
 	c.Process.Kill() // the tool dies during server 2's command
 	c.Wait()
 	r.wantStates(r.a.addrs[1])
 	// Its command runs on in its own process group: no resume until it ends.
 	code, rout := tool(t, "rollout", "--config", path, "--resume")
 	wantExit(t, code, rout, exitRefused, "started by the interrupted run, is still running")
-	time.Sleep(2500 * time.Millisecond)
+	release()
+	// --dry-run makes the same check: it passes once the command has ended.
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, dout := tool(t, "rollout", "--config", path, "--resume", "--dry-run")
+		if code == exitOK {
+			break
+		}
+		if time.Now().After(deadline) || !strings.Contains(dout, "is still running") {
+			t.Fatalf("--resume --dry-run: exit %d\n%s", code, dout)
+		}
+	}
 	code, sout := tool(t, "status", "--config", path)
 	t.Logf("status: exit %d\n%s", code, sout)
 	if !strings.Contains(sout, r.a.addrs[1]+"\tdeploying") {
@@ -302,7 +343,7 @@ func TestFaultNginxStateLostMidRollout(t *testing.T) {
 	r := newFaultRig(t)
 	c, out, slowDone := r.rolloutHeldInDrain(t, 4000)
 	r.restartNginx()
-	code := exitCode(t, c.Wait())
+	code := processExit(t, c.Wait())
 	wantExit(t, code, out.String(), exitOK, "on nginx is up again (balancer reloaded?): taking it down again")
 	r.wantStates()
 	r.wantVersions("v2", "v2", "v2", "v2")
@@ -336,22 +377,51 @@ func (r *faultRig) restartNginx() {
 // the slow requests.
 func (r *faultRig) rolloutHeldInDrain(t *testing.T, slowMS int) (c *exec.Cmd, out *syncBuffer, slowDone func()) {
 	t.Helper()
-	done := make(chan struct{}, 4)
-	for range 4 {
+	// Slow requests until nginx reports one in flight on the first server
+	// (round robin over 2 workers need not reach it with the first four):
+	// a fixed sleep could start the rollout before any request got there.
+	done := make(chan struct{}, 16)
+	sent := 0
+	for deadline := time.Now().Add(30 * time.Second); activeOn(t, r.n, r.a.addrs[0]) == 0; {
+		if time.Now().After(deadline) || sent == 16 {
+			t.Fatalf("%d slow requests sent, none in flight on %s", sent, r.a.addrs[0])
+		}
+		sent++
 		go func() {
 			balancertest.Get(context.Background(), fmt.Sprintf("%s/slow?ms=%d", r.n.Frontend, slowMS), 10*time.Second)
 			done <- struct{}{}
 		}()
+		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
 	c, out = toolCmd(t, "rollout", "--config", r.config("", `drain_timeout = "20s"`))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, out, "down on every balancer", 30*time.Second)
 	return c, out, func() {
-		for range 4 {
+		for range sent {
 			<-done
 		}
 	}
+}
+
+// activeOn is the number of requests nginx reports in flight to addr.
+func activeOn(t *testing.T, n *balancertest.Nginx, addr string) int {
+	t.Helper()
+	b, err := balancer.New(nginxConfig(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	list, err := b.List(ctx)
+	if err != nil {
+		t.Fatalf("list nginx: %v", err)
+	}
+	for _, s := range list {
+		if s.Addr == addr && s.Active > 0 {
+			return s.Active
+		}
+	}
+	return 0
 }

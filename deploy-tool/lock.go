@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/state"
 )
 
 // Lock is the deploy host's lock: one rollout (or manual down/up) at a time.
@@ -34,10 +35,9 @@ func Holder(what string) string {
 // AcquireLock takes the lock at path without waiting, or returns an error
 // wrapping ErrLocked that names the holder.
 func AcquireLock(path, holder string) (*Lock, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	// The state dir is created 0700 or refused when another user could
+	// write it; a symlink in place of the lock is refused, never followed.
+	f, err := state.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
@@ -81,7 +81,7 @@ func (l *Lock) Release() {
 
 // LockHolder reads the holder line of a lock file ("" when none).
 func LockHolder(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := state.ReadFile(path)
 	if err != nil {
 		return ""
 	}
@@ -90,7 +90,7 @@ func LockHolder(path string) string {
 
 // Locked reports whether a live process holds the lock at path, and who.
 func Locked(path string) (bool, string) {
-	f, err := os.Open(path)
+	f, err := state.OpenFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return false, ""
 	}

@@ -41,6 +41,99 @@ or config, 3 refused before touching anything, 130 interrupted; check uses
 Mackerel's 0-3.
 `
 
+// Exit codes of rollout, down, up and wrapper (the check subcommand uses
+// Mackerel's 0–3 instead), chosen from the error by exitCode only.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // a step failed; what was left down is listed
+	exitUsage       = 2   // bad flags or config
+	exitRefused     = 3   // refused before touching anything: preflight, lock, budget, journal
+	exitInterrupted = 130 // stopped by SIGINT/SIGTERM
+)
+
+// refusal is a run refused before it touched anything (exit 3). reported
+// means the reasons were printed already.
+type refusal struct {
+	msg      string
+	reported bool
+}
+
+func (r refusal) Error() string { return r.msg }
+
+func refusedf(format string, args ...any) error {
+	return refusal{msg: fmt.Sprintf(format, args...)}
+}
+
+// usageError is bad flags or config (exit 2).
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// commandExit is a wrapped command's own non-zero exit code (wrapper passes
+// rsync's on).
+type commandExit struct {
+	name string
+	code int
+}
+
+func (c commandExit) Error() string { return fmt.Sprintf("%s exited %d", c.name, c.code) }
+
+// reportedError is an error that the run has shown already; it only
+// carries the exit code.
+type reportedError struct{ err error }
+
+func (r reportedError) Error() string { return r.err.Error() }
+func (r reportedError) Unwrap() error { return r.err }
+
+func reported(err error) error {
+	if err == nil {
+		return nil
+	}
+	return reportedError{err}
+}
+
+// exitCode is the one place an exit code is chosen from an error.
+func exitCode(err error) int {
+	var (
+		ref refusal
+		use usageError
+		cmd commandExit
+	)
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &cmd):
+		return cmd.code
+	case errors.Is(err, errInterrupted):
+		return exitInterrupted
+	case errors.As(err, &ref):
+		return exitRefused
+	case errors.As(err, &use):
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// report prints an error that the run has not shown yet, and returns its
+// exit code.
+func report(log *Progress, err error) int {
+	var rep reportedError
+	var ref refusal
+	switch {
+	case err == nil, errors.As(err, &rep):
+	case errors.As(err, &ref) && ref.reported:
+	case errors.As(err, &ref):
+		log.Printf("refused: %v", err)
+	case errors.Is(err, errInterrupted):
+		log.Printf("stopped: %v", err)
+	default:
+		log.Printf("ERROR: %v", err)
+	}
+	return exitCode(err)
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
@@ -100,9 +193,10 @@ func setup(path string, log *Progress, stderr io.Writer) (*Config, *Cluster, int
 		fmt.Fprintf(stderr, "deploy-tool: %v\n", err)
 		return nil, nil, exitUsage
 	}
+	log.Redact(cfg.Secrets())
 	cl, err := NewCluster(cfg.Balancers, log)
 	if err != nil {
-		fmt.Fprintf(stderr, "deploy-tool: config %s: %v\n", path, err)
+		fmt.Fprintf(stderr, "deploy-tool: config %s: %v\n", path, cfg.Redact(err.Error()))
 		return nil, nil, exitUsage
 	}
 	return cfg, cl, -1
@@ -161,5 +255,5 @@ func cmdRollout(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		notify: &Notifier{URL: cfg.NotifyWebhook, log: log},
 		stop:   stop, kill: kill,
 	}
-	return e.Run()
+	return report(log, e.Run())
 }

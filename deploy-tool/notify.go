@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -31,13 +33,18 @@ func (n *Notifier) Send(text string) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, bytes.NewReader(body))
 	if err != nil {
-		n.log.Printf("notify: %v", err)
+		n.log.Printf("notify: notify_webhook is not a usable URL")
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		n.log.Printf("notify: %v", err)
+		// A *url.Error names the whole URL, whose path is the secret.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		n.log.Printf("notify: webhook %s://%s/…: %v", req.URL.Scheme, req.URL.Host, err)
 		return
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -12,9 +12,18 @@ import (
 
 // Progress prints one line per step with the time since the run started.
 type Progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	start time.Time
+	mu      sync.Mutex
+	w       io.Writer
+	start   time.Time
+	secrets []string
+}
+
+// Redact makes every later line replace the given secrets (the config's
+// webhook URL, balancer passwords) before it is printed.
+func (p *Progress) Redact(secrets []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.secrets = secrets
 }
 
 // NewProgress starts the clock.
@@ -24,7 +33,7 @@ func NewProgress(w io.Writer) *Progress { return &Progress{w: w, start: time.Now
 func (p *Progress) Printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "[%7.2fs] %s\n", time.Since(p.start).Seconds(), fmt.Sprintf(format, args...))
+	fmt.Fprintf(p.w, "[%7.2fs] %s\n", time.Since(p.start).Seconds(), redact(fmt.Sprintf(format, args...), p.secrets))
 }
 
 // Elapsed is the time since the run started.
@@ -71,11 +80,30 @@ func (w *prefixWriter) Flush() {
 // Steps of one server's cycle, as timed in the summary.
 var stepNames = []string{"down", "drain", "deploy", "health", "up"}
 
+// Outcome is what a rollout did to one server.
+type Outcome int
+
+// The outcomes of one server, from the engine's point of view; the final
+// report still reads the balancers back rather than trusting them.
+const (
+	NotStarted    Outcome = iota // not touched by this run
+	Skipped                      // down before the run (--allow-down): left as it was
+	PutBack                      // taken out, nothing deployed, put back in rotation
+	LeftDown                     // out of rotation (the command or health check failed, or put-back failed)
+	DeployedNotUp                // deployed and healthy, but not back up on every balancer
+	Done                         // deployed, healthy, up everywhere
+)
+
 // ServerResult is one server's line in the summary.
 type ServerResult struct {
-	Server ServerConfig
-	Times  map[string]time.Duration
-	Result string
+	Server  ServerConfig
+	Times   map[string]time.Duration
+	Outcome Outcome
+	Result  string // the outcome in words, with the reason
+}
+
+func (r *ServerResult) set(o Outcome, result string) {
+	r.Outcome, r.Result = o, result
 }
 
 // WriteSummary prints the summary table.

@@ -5,19 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"time"
-)
-
-// Exit codes of rollout, down, up and wrapper (the check subcommand uses
-// Mackerel's 0–3 instead).
-const (
-	exitOK          = 0
-	exitFailed      = 1   // a step failed; what was left down is listed
-	exitUsage       = 2   // bad flags or config
-	exitRefused     = 3   // refused before touching anything: preflight, lock, budget, journal
-	exitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
 
 // RolloutOptions are the flags of `deploy-tool rollout`.
@@ -43,11 +34,8 @@ type Engine struct {
 	stop    <-chan struct{} // first SIGINT/SIGTERM: finish or undo the current step
 	kill    <-chan struct{} // second: kill a running command
 
-	results  []*ServerResult
-	byAddr   map[string]*ServerResult
-	mu       sync.Mutex
-	leftDown []string
-	touched  bool // this run changed a balancer
+	results []*ServerResult
+	byAddr  map[string]*ServerResult
 }
 
 // step records a server's step in the journal; a journal that cannot be
@@ -59,12 +47,6 @@ func (e *Engine) step(addr, step string) {
 	}
 }
 
-func (e *Engine) markLeftDown(addr string) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.leftDown = append(e.leftDown, addr)
-}
-
 func (e *Engine) stopped() bool {
 	select {
 	case <-e.stop:
@@ -74,77 +56,67 @@ func (e *Engine) stopped() bool {
 	}
 }
 
-// Run executes the rollout and returns the exit code.
-func (e *Engine) Run() int {
+// Run executes the rollout. Its error decides the exit code (exitCode).
+func (e *Engine) Run() error {
 	e.byAddr = map[string]*ServerResult{}
 	if len(e.cfg.Servers) == 0 {
-		e.log.Printf("config %s has no [[server]] to roll out", e.cfg.Path())
-		return exitUsage
+		return usagef("config %s has no [[server]] to roll out", e.cfg.Path())
 	}
 	if e.cfg.Deploy.Command == "" {
-		e.log.Printf("config %s has no deploy.command", e.cfg.Path())
-		return exitUsage
+		return usagef("config %s has no deploy.command", e.cfg.Path())
 	}
 	if e.opts.DryRun {
 		return e.runDryRun()
 	}
 	lock, err := AcquireLock(e.cfg.LockPath(), Holder("rollout --config "+e.cfg.Path()))
 	if err != nil {
-		e.log.Printf("refused: %v", err)
-		return exitRefused
+		return refusedf("%v", err)
 	}
 	defer lock.Release()
 
-	plan, code := e.prepare()
-	if code != exitOK {
-		return code
+	batches, err := e.plan()
+	if err != nil {
+		return err
 	}
-	batches, code := e.batches(plan)
-	if code != exitOK {
-		return code
+	if err := e.saveJournal(); err != nil {
+		return refusedf("%v", err)
 	}
 	e.printPlan(batches)
-	e.notify.Sendf("deploy-tool: rollout of %d servers in %d batches started by %s", len(plan), len(batches), Holder("rollout"))
-	code = exitOK
+	e.notify.Sendf("deploy-tool: rollout of %d servers in %d batches started by %s", len(slices.Concat(batches...)), len(batches), Holder("rollout"))
 	for i, b := range batches {
-		code = e.runBatch(i, len(batches), b)
-		if code != exitOK {
+		if err = e.runBatch(i, len(batches), b); err != nil {
 			break
 		}
 		if i == 0 && e.cfg.Canary > 0 && len(batches) > 1 {
-			if code = e.canaryPause(); code != exitOK {
+			if err = e.canaryPause(); err != nil {
 				break
 			}
 		}
 		if i < len(batches)-1 {
-			if code = e.settle(); code != exitOK {
+			if err = e.settle(); err != nil {
 				break
 			}
 		}
 	}
-	return e.finish(code)
+	return e.finish(err)
 }
 
 // prepare runs the preflight and returns the servers to roll out, in order.
-func (e *Engine) prepare() ([]ServerConfig, int) {
+func (e *Engine) prepare() ([]ServerConfig, error) {
 	j, err := LoadJournal(e.cfg.JournalPath())
 	if err != nil {
-		e.log.Printf("refused: %v (remove it, or fix it, to go on)", err)
-		return nil, exitRefused
+		return nil, refusedf("%v (move it away, or fix it, to go on; `deploy-tool status` shows the servers' real state)", err)
 	}
 	inFlight := map[string]bool{}
 	switch {
 	case e.opts.Resume && j == nil:
-		e.log.Printf("refused: --resume, but %s records no unfinished rollout", e.cfg.JournalPath())
-		return nil, exitRefused
+		return nil, refusedf("--resume, but %s records no unfinished rollout", e.cfg.JournalPath())
 	case e.opts.Resume:
 		if err := e.checkJournalServers(j); err != nil {
-			e.log.Printf("refused: %v", err)
-			return nil, exitRefused
+			return nil, refusedf("%v", err)
 		}
 		if running := j.Running(); len(running) > 0 {
-			e.log.Printf("refused: the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
-			return nil, exitRefused
+			return nil, refusedf("the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
 		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {
@@ -154,9 +126,8 @@ func (e *Engine) prepare() ([]ServerConfig, int) {
 		}
 		e.log.Printf("resuming the rollout started %s by %s: %s", j.Started.Format(time.RFC3339), j.Holder, formatCounts(j.Counts()))
 	case j != nil && !e.opts.DiscardJournal:
-		e.log.Printf("refused: an unfinished rollout (started %s by %s: %s) is recorded in %s; continue it with --resume, or start afresh with --discard-journal",
+		return nil, refusedf("an unfinished rollout (started %s by %s: %s) is recorded in %s; continue it with --resume, or start afresh with --discard-journal",
 			j.Started.Format(time.RFC3339), j.Holder, formatCounts(j.Counts()), e.cfg.JournalPath())
-		return nil, exitRefused
 	}
 
 	snap, problems := e.cl.Preflight(e.cfg.Servers)
@@ -186,12 +157,7 @@ func (e *Engine) prepare() ([]ServerConfig, int) {
 		}
 	}
 	if len(problems) > 0 {
-		e.log.Printf("preflight failed, nothing was touched:")
-		for _, p := range problems {
-			e.log.Printf("  %s", p)
-		}
-		e.notify.Sendf("deploy-tool: rollout refused at preflight: %s", strings.Join(problems, "; "))
-		return nil, exitRefused
+		return nil, e.refuseAtPreflight(problems)
 	}
 	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.bals), len(e.cfg.Servers))
 	// Servers the journal has in flight come first: they are down already.
@@ -207,10 +173,10 @@ func (e *Engine) prepare() ([]ServerConfig, int) {
 		}
 	}
 	for _, s := range ordered {
-		e.addResult(s, "not started")
+		e.addResult(s, NotStarted, "not started")
 	}
 	for _, s := range skipped {
-		e.addResult(s, "skipped: down before")
+		e.addResult(s, Skipped, "skipped: down before")
 	}
 	if e.opts.Resume {
 		j.path = e.cfg.JournalPath()
@@ -222,11 +188,27 @@ func (e *Engine) prepare() ([]ServerConfig, int) {
 			e.journal.Progress[s.Addr] = StepUp // not ours to touch
 		}
 	}
-	if err := e.journal.save(); err != nil {
-		e.log.Printf("refused: %v", err)
-		return nil, exitRefused
+	return ordered, nil
+}
+
+// saveJournal writes the journal before anything is touched: a rollout
+// whose progress cannot be recorded is not started.
+func (e *Engine) saveJournal() error {
+	e.journal.mu.Lock()
+	defer e.journal.mu.Unlock()
+	return e.journal.save()
+}
+
+// refuseAtPreflight prints the problems found before anything was touched.
+func (e *Engine) refuseAtPreflight(problems []string) error {
+	e.log.Printf("preflight failed, nothing was touched:")
+	for _, p := range problems {
+		e.log.Printf("  %s", p)
 	}
-	return ordered, exitOK
+	if !e.opts.DryRun {
+		e.notify.Sendf("deploy-tool: rollout refused at preflight: %s", strings.Join(problems, "; "))
+	}
+	return refusal{msg: "preflight failed: " + strings.Join(problems, "; "), reported: true}
 }
 
 func (e *Engine) checkJournalServers(j *Journal) error {
@@ -255,19 +237,37 @@ func formatCounts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func (e *Engine) addResult(s ServerConfig, result string) {
-	r := &ServerResult{Server: s, Times: map[string]time.Duration{}, Result: result}
+func (e *Engine) addResult(s ServerConfig, o Outcome, result string) {
+	r := &ServerResult{Server: s, Times: map[string]time.Duration{}, Outcome: o, Result: result}
 	e.results = append(e.results, r)
 	e.byAddr[s.Addr] = r
 }
 
+// plan makes every check a run makes before touching anything, the real
+// run and the dry run alike: journal, preflight, batch sizes, and the budget
+// of every batch. The batches come back also when only the budget refuses,
+// for the dry run to print.
+func (e *Engine) plan() ([][]ServerConfig, error) {
+	servers, err := e.prepare()
+	if err != nil {
+		return nil, err
+	}
+	batches, err := e.batches(servers)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.checkBatches(batches); err != nil {
+		return batches, e.refuseAtPreflight([]string{err.Error()})
+	}
+	return batches, nil
+}
+
 // batches splits the plan: a canary batch first when configured, then
 // batches of the configured size, none larger than max_unavailable.
-func (e *Engine) batches(plan []ServerConfig) ([][]ServerConfig, int) {
+func (e *Engine) batches(plan []ServerConfig) ([][]ServerConfig, error) {
 	size := e.cfg.Batch.Size(len(e.cfg.Servers))
 	if size > e.cfg.MaxUnavailable {
-		e.log.Printf("refused: batch %s of %d servers is %d, more than max_unavailable %d", e.cfg.Batch, len(e.cfg.Servers), size, e.cfg.MaxUnavailable)
-		return nil, exitUsage
+		return nil, usagef("batch %s of %d servers is %d, more than max_unavailable %d", e.cfg.Batch, len(e.cfg.Servers), size, e.cfg.MaxUnavailable)
 	}
 	var out [][]ServerConfig
 	rest := plan
@@ -281,7 +281,27 @@ func (e *Engine) batches(plan []ServerConfig) ([][]ServerConfig, int) {
 		out = append(out, rest[:n])
 		rest = rest[n:]
 	}
-	return out, exitOK
+	return out, nil
+}
+
+// checkBatches runs, before anything is touched, the budget check that each
+// batch will meet when its turn comes (the balancers as read at preflight,
+// earlier batches back up): a batch that will be refused half way through
+// is refused now.
+func (e *Engine) checkBatches(batches [][]ServerConfig) error {
+	snap, err := e.cl.Read()
+	if err != nil {
+		return err
+	}
+	for i, b := range batches {
+		if i > 0 {
+			snap = snap.assumeServing(batches[i-1])
+		}
+		if err := checkBudget(e.cfg, e.cl, snap, b); err != nil {
+			return fmt.Errorf("batch %d (%s): %v", i+1, labels(b), err)
+		}
+	}
+	return nil
 }
 
 func (e *Engine) printPlan(batches [][]ServerConfig) {
@@ -292,42 +312,30 @@ func (e *Engine) printPlan(batches [][]ServerConfig) {
 		if i == 0 && e.cfg.Canary > 0 {
 			label = " (canary)"
 		}
-		var names []string
-		for _, s := range b {
-			names = append(names, s.Label())
-		}
-		e.log.Printf("  batch %d%s: %s", i+1, label, strings.Join(names, ", "))
+		e.log.Printf("  batch %d%s: %s", i+1, label, labels(b))
 	}
 }
 
-func (e *Engine) runDryRun() int {
+// runDryRun makes every check the real run makes before touching anything
+// (lock, journal, preflight, batch sizes, budget of every batch) and exits
+// as the real run would, touching nothing and writing nothing.
+func (e *Engine) runDryRun() error {
 	if held, who := Locked(e.cfg.LockPath()); held {
-		e.log.Printf("note: a run holds the lock now: %s", who)
+		return refusedf("a run holds the lock: %s (the real run would be refused)", who)
 	}
-	snap, problems := e.cl.Preflight(e.cfg.Servers)
-	for _, s := range e.cfg.Servers {
-		if down := snap.DownSomewhere(s.Addr); len(down) > 0 {
-			problems = append(problems, fmt.Sprintf("server %s is already down on %s", s.Addr, strings.Join(down, ", ")))
+	batches, err := e.plan()
+	if batches != nil {
+		e.printPlan(batches)
+		for _, s := range slices.Concat(batches...) {
+			e.log.Printf("  %s: down on every balancer, drain, `%s` (timeout %v), health %s, up, settle",
+				s.Label(), Expand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(Expand(e.cfg.Health.URL, s)))
 		}
 	}
-	batches, code := e.batches(e.cfg.Servers)
-	if code != exitOK {
-		return code
-	}
-	e.printPlan(batches)
-	for _, s := range e.cfg.Servers {
-		e.log.Printf("  %s: down on every balancer, drain, `%s` (timeout %v), health %s, up, settle",
-			s.Label(), Expand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(Expand(e.cfg.Health.URL, s)))
-	}
-	if len(problems) > 0 {
-		e.log.Printf("dry run: preflight would refuse:")
-		for _, p := range problems {
-			e.log.Printf("  %s", p)
-		}
-		return exitRefused
+	if err != nil {
+		return err
 	}
 	e.log.Printf("dry run: preflight ok; nothing was touched")
-	return exitOK
+	return nil
 }
 
 func orNone(s string) string {
@@ -386,195 +394,83 @@ func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch []ServerConfig) err
 	return nil
 }
 
-// runBatch takes one batch through down, drain, deploy, health, up.
-func (e *Engine) runBatch(i, n int, batch []ServerConfig) int {
+// runBatch takes one batch out of rotation (the Outage step), deploys and
+// health-checks each server, and brings up those that passed.
+func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 	if e.stopped() {
-		e.log.Printf("interrupted before batch %d: nothing of it was touched", i+1)
-		return exitInterrupted
+		return fmt.Errorf("%w before batch %d: nothing of it was touched", errInterrupted, i+1)
 	}
-	names := make([]string, len(batch))
-	for k, s := range batch {
-		names[k] = s.Label()
-	}
-	e.log.Printf("batch %d/%d: %s", i+1, n, strings.Join(names, ", "))
+	e.log.Printf("batch %d/%d: %s", i+1, n, labels(batch))
 	snap, err := e.cl.Read()
 	if err != nil {
-		return e.fail(fmt.Errorf("before batch %d: %w; nothing of this batch was touched", i+1, err))
+		return fmt.Errorf("before batch %d: %w; nothing of this batch was touched", i+1, err)
 	}
 	if err := checkBudget(e.cfg, e.cl, snap, batch); err != nil {
-		e.log.Printf("refused: %v; nothing of this batch was touched", err)
-		e.notify.Sendf("deploy-tool: rollout stopped: %v", err)
-		return exitRefused
+		return refusedf("%v; nothing of this batch was touched", err)
 	}
-
-	// Down: the journal records the intent first, so that a crash between
-	// the two leaves a server that --resume knows about.
+	// The journal records the intent first, so that a crash between the
+	// two leaves a server that --resume knows about.
+	prior := map[string]string{}
 	for _, s := range batch {
+		prior[s.Addr] = e.journal.Progress[s.Addr]
 		e.step(s.Addr, StepDown)
 	}
 	t0 := time.Now()
-	changed, err := e.cl.MarkDown(batch)
+	o, err := e.cl.TakeOut(batch, e.cfg.timings(), e.stop)
+	e.timeEach(batch, "down", time.Since(t0)-o.Drained)
+	e.timeEach(batch, "drain", o.Drained)
 	if err != nil {
 		for _, s := range batch {
-			e.step(s.Addr, StepPending)
-			e.byAddr[s.Addr].Result = "not started: mark-down failed, rolled back"
+			r := e.byAddr[s.Addr]
+			switch {
+			case o.PutBackFailed && o.Took(s.Addr):
+				r.set(LeftDown, "LEFT DOWN: not deployed, putting back failed")
+			case !o.Took(s.Addr):
+				// Untouched by this step: as it was (the final read-back
+				// tells whether it is down, e.g. in flight from a resumed run).
+				e.step(s.Addr, prior[s.Addr])
+				r.set(NotStarted, "not deployed: the take-out failed before touching it")
+			default:
+				e.step(s.Addr, StepPending)
+				r.set(PutBack, "not deployed, put back up")
+			}
 		}
-		return e.fail(err)
+		return err
 	}
-	e.touched = true
-	e.timeEach(batch, "down", time.Since(t0))
-	e.log.Printf("down on every balancer (read back): %s", strings.Join(names, ", "))
-	if e.stopped() {
-		return e.undo(batch, changed, "interrupted after mark-down")
-	}
-
-	if code, ok := e.drain(batch, batch, changed); !ok {
-		return code
-	}
-
-	// Re-read: a balancer reloaded since the mark-down has them up again.
-	if code, ok := e.ensureDown(batch, changed, "before deploy"); !ok {
-		return code
-	}
-	if e.stopped() {
-		return e.undo(batch, changed, "interrupted before the deploy command")
-	}
-
 	ok := e.deployAll(batch)
 	if len(ok) > 0 {
-		e.bringUp(ok)
+		e.bringUp(o, ok)
 	}
 	var failed []string
 	for _, s := range batch {
-		if r := e.byAddr[s.Addr]; r.Result != "ok" {
+		if r := e.byAddr[s.Addr]; r.Outcome != Done {
 			failed = append(failed, s.Addr+": "+r.Result)
 		}
 	}
 	if len(failed) > 0 {
-		e.notify.Sendf("deploy-tool: rollout stopped: %s", strings.Join(failed, "; "))
-		return exitFailed
+		return errors.New(strings.Join(failed, "; "))
 	}
 	if e.stopped() {
-		e.log.Printf("interrupted: batch %d finished, stopping", i+1)
-		return exitInterrupted
+		return fmt.Errorf("%w: batch %d finished, stopping", errInterrupted, i+1)
 	}
-	return exitOK
+	return nil
+}
+
+// progressed tells whether this run deployed some server (so that a
+// --resume has something to continue).
+func (e *Engine) progressed() bool {
+	for _, r := range e.results {
+		switch r.Outcome {
+		case Done, DeployedNotUp, LeftDown:
+			return true
+		}
+	}
+	return false
 }
 
 func (e *Engine) timeEach(batch []ServerConfig, step string, d time.Duration) {
 	for _, s := range batch {
 		e.byAddr[s.Addr].Times[step] += d
-	}
-}
-
-// drain waits for in-flight requests to the servers to finish, then parks
-// them. On an interruption or error it puts the whole batch back.
-func (e *Engine) drain(servers, batch []ServerConfig, changed []target) (int, bool) {
-	t0 := time.Now()
-	left, err := e.cl.Drain(servers, e.cfg.DrainWait.D(), e.cfg.DrainTimeout.D(), e.stop)
-	if errors.Is(err, errInterrupted) {
-		return e.undo(batch, changed, "interrupted during drain"), false
-	}
-	if err != nil {
-		return e.undoAfterError(batch, changed, fmt.Errorf("drain: %w", err)), false
-	}
-	if left > 0 {
-		e.log.Printf("WARNING: drain_timeout %v reached with %d requests still in flight; going on", e.cfg.DrainTimeout.D(), left)
-	}
-	if err := e.cl.Park(servers); err != nil {
-		return e.undoAfterError(batch, changed, fmt.Errorf("park: %w", err)), false
-	}
-	e.timeEach(servers, "drain", time.Since(t0))
-	e.log.Printf("drained in %.2fs", time.Since(t0).Seconds())
-	return exitOK, true
-}
-
-// ensureDown re-reads every balancer and takes down again any server of the
-// batch that a reload put back in rotation, until none is (three tries).
-func (e *Engine) ensureDown(batch []ServerConfig, changed []target, when string) (int, bool) {
-	for try := 0; ; try++ {
-		snap, err := e.cl.Read()
-		if err != nil {
-			return e.undoAfterError(batch, changed, fmt.Errorf("re-read %s: %w", when, err)), false
-		}
-		var again []ServerConfig
-		var where []string
-		for _, s := range batch {
-			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
-				again = append(again, s)
-				where = append(where, s.Addr+" on "+strings.Join(up, ", "))
-			}
-		}
-		if len(again) == 0 {
-			return exitOK, true
-		}
-		if try == 3 {
-			return e.undoAfterError(batch, changed, fmt.Errorf("%s: %s keeps coming back up", when, strings.Join(where, "; "))), false
-		}
-		e.log.Printf("WARNING: %s: %s is up again (balancer reloaded?): taking it down again", when, strings.Join(where, "; "))
-		if _, err := e.cl.MarkDown(again); err != nil {
-			return e.undoAfterError(batch, changed, err), false
-		}
-		if code, ok := e.drain(again, batch, changed); !ok {
-			return code, false
-		}
-	}
-}
-
-// undo puts the batch back after an interruption before any command ran.
-func (e *Engine) undo(batch []ServerConfig, changed []target, why string) int {
-	e.log.Printf("%s: putting the batch back up", why)
-	if err := e.upChanged(batch, changed); err != nil {
-		e.log.Printf("ERROR: %v", err)
-		e.leftDownAll(batch, why+"; put-back failed")
-		return exitFailed
-	}
-	for _, s := range batch {
-		e.byAddr[s.Addr].Result = "not deployed: " + why + ", put back up"
-	}
-	return exitInterrupted
-}
-
-func (e *Engine) undoAfterError(batch []ServerConfig, changed []target, err error) int {
-	e.log.Printf("ERROR: %v", err)
-	e.notify.Sendf("deploy-tool: rollout failed: %v", err)
-	if uerr := e.upChanged(batch, changed); uerr != nil {
-		e.log.Printf("ERROR: putting the batch back up: %v", uerr)
-		e.leftDownAll(batch, err.Error())
-		return exitFailed
-	}
-	for _, s := range batch {
-		e.byAddr[s.Addr].Result = "not deployed: " + err.Error() + "; put back up"
-	}
-	e.log.Printf("nothing was deployed; the batch is back up")
-	return exitFailed
-}
-
-// upChanged brings back up the servers of the batch this run took down (not
-// those the journal had down already).
-func (e *Engine) upChanged(batch []ServerConfig, changed []target) error {
-	var servers []ServerConfig
-	for _, s := range batch {
-		for _, t := range changed {
-			if sameAddr(t.addr, s.Addr) {
-				servers = append(servers, s)
-				break
-			}
-		}
-	}
-	for _, s := range servers {
-		e.step(s.Addr, StepPending)
-	}
-	if len(servers) == 0 {
-		return nil
-	}
-	return e.cl.MarkUp(servers, e.cfg.UpTimeout.D())
-}
-
-func (e *Engine) leftDownAll(batch []ServerConfig, why string) {
-	for _, s := range batch {
-		e.byAddr[s.Addr].Result = "LEFT DOWN: " + why
-		e.markLeftDown(s.Addr)
 	}
 }
 
@@ -615,9 +511,8 @@ func (e *Engine) deployOne(s ServerConfig) bool {
 	r.Times["deploy"] = time.Since(t0)
 	if err != nil {
 		e.step(s.Addr, StepFailed)
-		r.Result = "LEFT DOWN: deploy command failed"
+		r.set(LeftDown, "LEFT DOWN: deploy command failed")
 		e.log.Printf("ERROR: %v", err)
-		e.markLeftDown(s.Addr)
 		e.notify.Sendf("deploy-tool: %v; %s is left down", err, s.Addr)
 		return false
 	}
@@ -628,9 +523,8 @@ func (e *Engine) deployOne(s ServerConfig) bool {
 	r.Times["health"] = time.Since(t0)
 	if err != nil {
 		e.step(s.Addr, StepFailed)
-		r.Result = "LEFT DOWN: health check failed"
+		r.set(LeftDown, "LEFT DOWN: health check failed")
 		e.log.Printf("ERROR: %s: %v", s.Addr, err)
-		e.markLeftDown(s.Addr)
 		e.notify.Sendf("deploy-tool: %s: %v; it is left down", s.Addr, err)
 		return false
 	}
@@ -640,28 +534,19 @@ func (e *Engine) deployOne(s ServerConfig) bool {
 	return true
 }
 
-// bringUp re-reads (reporting a reload that put servers back early), then
-// marks the servers up on every balancer.
-func (e *Engine) bringUp(servers []ServerConfig) {
-	if snap, err := e.cl.Read(); err == nil {
-		for _, s := range servers {
-			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
-				e.log.Printf("WARNING: before up: %s was already up on %s (balancer reloaded during the deploy?)", s.Addr, strings.Join(up, ", "))
-			}
-		}
-	}
+// bringUp marks the deployed servers up on every balancer.
+func (e *Engine) bringUp(o *Outage, servers []ServerConfig) {
 	t0 := time.Now()
-	err := e.cl.MarkUp(servers, e.cfg.UpTimeout.D())
+	err := o.BringUp(servers)
 	d := time.Since(t0)
 	for _, s := range servers {
 		r := e.byAddr[s.Addr]
 		r.Times["up"] = d
 		if err != nil {
-			r.Result = "DEPLOYED, not up everywhere"
-			e.markLeftDown(s.Addr)
+			r.set(DeployedNotUp, "DEPLOYED, not up everywhere")
 			continue
 		}
-		r.Result = "ok"
+		r.set(Done, "ok")
 		e.step(s.Addr, StepUp)
 	}
 	if err != nil {
@@ -669,39 +554,33 @@ func (e *Engine) bringUp(servers []ServerConfig) {
 		e.notify.Sendf("deploy-tool: mark up failed: %v", err)
 		return
 	}
-	var names []string
-	for _, s := range servers {
-		names = append(names, s.Label())
-	}
-	e.log.Printf("up on every balancer (read back): %s", strings.Join(names, ", "))
+	e.log.Printf("up on every balancer (read back): %s", labels(servers))
 }
 
-func (e *Engine) settle() int {
+func (e *Engine) settle() error {
 	if e.cfg.Settle.D() <= 0 {
-		return exitOK
+		return nil
 	}
 	select {
 	case <-e.stop:
-		e.log.Printf("interrupted while settling: stopping")
-		return exitInterrupted
+		return fmt.Errorf("%w while settling", errInterrupted)
 	case <-time.After(e.cfg.Settle.D()):
-		return exitOK
+		return nil
 	}
 }
 
-func (e *Engine) canaryPause() int {
+func (e *Engine) canaryPause() error {
 	p := e.cfg.CanaryPause
 	if p.Prompt && e.opts.Yes {
-		return exitOK
+		return nil
 	}
 	if !p.Prompt {
 		e.log.Printf("canary done; pausing %v before the rest (Ctrl-C stops here, nothing down)", p.Wait)
 		select {
 		case <-e.stop:
-			e.log.Printf("interrupted after the canary: stopping")
-			return exitInterrupted
+			return fmt.Errorf("%w after the canary", errInterrupted)
 		case <-time.After(p.Wait):
-			return exitOK
+			return nil
 		}
 	}
 	e.log.Printf("canary done. Continue with the rest? [y/N] ")
@@ -712,45 +591,87 @@ func (e *Engine) canaryPause() int {
 	}()
 	select {
 	case <-e.stop:
-		e.log.Printf("interrupted after the canary: stopping")
-		return exitInterrupted
+		return fmt.Errorf("%w after the canary", errInterrupted)
 	case a := <-answer:
 		if a == "y" || a == "yes" {
-			return exitOK
+			return nil
 		}
-		e.log.Printf("stopped after the canary by the operator; resume later with --resume")
-		return exitFailed
+		return errors.New("stopped after the canary by the operator")
 	}
 }
 
-// fail reports an error that left nothing down.
-func (e *Engine) fail(err error) int {
-	e.log.Printf("ERROR: %v", err)
-	e.notify.Sendf("deploy-tool: rollout failed: %v", err)
-	return exitFailed
-}
-
-// finish prints the summary and what to do next, and settles the journal.
-func (e *Engine) finish(code int) int {
+// finish prints the error, the summary and what to do next, read back from
+// the balancers rather than assumed, and settles the journal so that the
+// next step it prints works.
+func (e *Engine) finish(err error) error {
+	var ref refusal
+	switch {
+	case err == nil:
+	case errors.As(err, &ref) && ref.reported:
+	case errors.Is(err, errInterrupted):
+		e.log.Printf("stopped: %v", err)
+	case errors.As(err, &ref):
+		e.log.Printf("refused: %v", err)
+		e.notify.Sendf("deploy-tool: rollout stopped: %v", err)
+	default:
+		e.log.Printf("ERROR: %v", err)
+		e.notify.Sendf("deploy-tool: rollout failed: %v", err)
+	}
+	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
+	var ours, before []string
+	for _, s := range e.cfg.Servers {
+		where, isDown := down[s.Addr]
+		if !isDown {
+			continue
+		}
+		item := s.Addr + " (" + strings.Join(where, ", ") + ")"
+		r := e.byAddr[s.Addr]
+		if r != nil && r.Outcome == Skipped {
+			before = append(before, item)
+			continue
+		}
+		ours = append(ours, item)
+		if r != nil && r.Outcome != LeftDown && r.Outcome != DeployedNotUp {
+			r.set(LeftDown, "LEFT DOWN: found out of rotation at the end")
+		}
+		// --resume takes again every server this rollout left down.
+		if p := e.journal.Progress[s.Addr]; p == StepPending || p == StepUp {
+			e.step(s.Addr, StepDown)
+		}
+	}
 	fmt.Fprintln(e.out)
 	WriteSummary(e.out, e.results)
 	fmt.Fprintln(e.out)
 	cfgFlag := "--config " + e.cfg.Path()
-	switch {
-	case code == exitOK || (!e.touched && !e.opts.Resume):
-		e.journal.Finish() // done, or nothing to resume
+	keep := err != nil && (len(ours) > 0 || len(unreadable) > 0 || e.progressed() || e.opts.Resume)
+	if !keep {
+		if ferr := e.journal.Finish(); ferr != nil {
+			e.log.Printf("WARNING: %v", ferr)
+		}
+	}
+	if len(before) > 0 {
+		e.log.Printf("down before this rollout and left as they were: %s", strings.Join(before, "; "))
+	}
+	for _, u := range unreadable {
+		e.log.Printf("WARNING: %v: could not be read at the end; servers may be out of rotation there (`deploy-tool status %s` shows them)", u, cfgFlag)
 	}
 	switch {
-	case code == exitOK:
+	case err == nil:
 		e.log.Printf("rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())
 		e.notify.Sendf("deploy-tool: rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())
-	case len(e.leftDown) > 0:
-		e.log.Printf("rollout STOPPED; left down: %s", strings.Join(e.leftDown, ", "))
+	case len(ours) > 0:
+		e.log.Printf("rollout STOPPED; left down: %s", strings.Join(ours, "; "))
 		e.log.Printf("next: look at the output above; once the cause is fixed, `deploy-tool rollout %s --resume` deploys the servers left down again and rolls out the rest (or `deploy-tool up %s SERVER` brings one back as it is)", cfgFlag, cfgFlag)
-		e.notify.Sendf("deploy-tool: rollout stopped; left down: %s", strings.Join(e.leftDown, ", "))
+		e.notify.Sendf("deploy-tool: rollout stopped; left down: %s", strings.Join(ours, "; "))
+	case len(unreadable) > 0:
+		e.log.Printf("rollout STOPPED; what is left down cannot be read back from every balancer (above); once they answer, `deploy-tool status %s` shows it and `deploy-tool rollout %s --resume` takes the unfinished servers again", cfgFlag, cfgFlag)
+		e.notify.Sendf("deploy-tool: rollout stopped; a balancer cannot be read, servers may be left down there")
+	case keep:
+		e.log.Printf("rollout stopped; no server is left down by it (read back); `deploy-tool rollout %s --resume` continues", cfgFlag)
+		e.notify.Sendf("deploy-tool: rollout stopped; no server left down")
 	default:
-		e.log.Printf("rollout stopped; no server was left down by it; `deploy-tool rollout %s --resume` continues", cfgFlag)
-		e.notify.Sendf("deploy-tool: rollout stopped (exit %d); no server left down", code)
+		e.log.Printf("rollout stopped before any server was deployed; no server is left down (read back); nothing to resume")
+		e.notify.Sendf("deploy-tool: rollout stopped; no server left down")
 	}
-	return code
+	return reported(err)
 }

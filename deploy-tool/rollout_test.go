@@ -219,7 +219,7 @@ func TestRolloutCanaryPromptRefusedStops(t *testing.T) {
 	var out bytes.Buffer
 	e, _, _ := r.engine(RolloutOptions{}, &out)
 	e.in = strings.NewReader("n\n")
-	if code := e.Run(); code != exitFailed {
+	if code := exitCode(e.Run()); code != exitFailed {
 		t.Fatalf("exit %d\n%s", code, out.String())
 	}
 	if got := r.deployed(); len(got) != 1 {
@@ -274,6 +274,28 @@ func TestAllowDownSkipsDownServerAndCountsIt(t *testing.T) {
 	}
 	if r.fakes[0].maxNotUp != 2 {
 		t.Errorf("max down on nginx1 %d, want 2 (the skipped one + one at a time)", r.fakes[0].maxNotUp)
+	}
+}
+
+// A server skipped as down before the rollout is reported as such when the
+// rollout stops, not as left down by it, and --resume does not take it.
+func TestAllowDownSkippedServerIsNotReportedAsOurs(t *testing.T) {
+	r := newRig(t, 4)
+	r.top = "max_unavailable = 2"
+	r.fakes[0].servers[3].State = balancer.Down
+	r.command = "test {port} != " + port(r.addrs[1])
+	code, out := r.rollout("--allow-down")
+	if code != exitFailed {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.Contains(out, "left down: "+r.addrs[1]+" (") || strings.Contains(out, "left down: "+r.addrs[1]+" (nginx1/backend (down), haproxy1/backend (down)); "+r.addrs[3]) {
+		t.Error("the final lines do not name exactly the server this rollout left down")
+	}
+	if !strings.Contains(out, "down before this rollout and left as they were: "+r.addrs[3]) {
+		t.Error("the skipped server is not reported as down before the rollout")
+	}
+	if j := r.journal(); j == nil || j.Progress[r.addrs[3]] != StepUp || j.Progress[r.addrs[1]] != StepFailed {
+		t.Errorf("journal %+v: want the skipped server left out of --resume, server 2 failed", j)
 	}
 }
 
@@ -433,7 +455,7 @@ func TestInterruptDuringDrainPutsServerBack(t *testing.T) {
 	var out bytes.Buffer
 	e, stop, _ := r.engine(RolloutOptions{}, &out)
 	go func() { time.Sleep(300 * time.Millisecond); close(stop) }()
-	code := e.Run()
+	code := exitCode(e.Run())
 	t.Log(out.String())
 	if code != exitInterrupted || !strings.Contains(out.String(), "interrupted during drain") {
 		t.Fatalf("exit %d, want %d", code, exitInterrupted)
@@ -442,8 +464,13 @@ func TestInterruptDuringDrainPutsServerBack(t *testing.T) {
 	if len(r.deployed()) != 0 {
 		t.Error("a command ran")
 	}
-	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != StepPending {
-		t.Errorf("journal %+v, want server 1 pending", j)
+	// Nothing was deployed and nothing is left down: there is nothing to
+	// resume, so no journal is left to suggest otherwise.
+	if j := r.journal(); j != nil {
+		t.Errorf("journal %+v left behind, want none", j)
+	}
+	if !strings.Contains(out.String(), "nothing to resume") {
+		t.Error("the output does not say there is nothing to resume")
 	}
 }
 
@@ -462,7 +489,7 @@ func TestInterruptDuringCommandFinishesThatServer(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}()
-	code := e.Run()
+	code := exitCode(e.Run())
 	t.Log(out.String())
 	if code != exitInterrupted {
 		t.Fatalf("exit %d, want %d", code, exitInterrupted)
@@ -494,7 +521,7 @@ func TestSecondSignalKillsCommandAndLeavesServerDown(t *testing.T) {
 		}
 	}()
 	t0 := time.Now()
-	code := e.Run()
+	code := exitCode(e.Run())
 	if code != exitFailed || time.Since(t0) > 10*time.Second {
 		t.Fatalf("exit %d after %v\n%s", code, time.Since(t0), out.String())
 	}
@@ -639,7 +666,7 @@ func TestInterruptDuringRedrainPutsWholeBatchBack(t *testing.T) {
 			})
 		}
 	}
-	code := e.Run()
+	code := exitCode(e.Run())
 	t.Log(out.String())
 	if code != exitInterrupted || !strings.Contains(out.String(), "is up again (balancer reloaded?)") {
 		t.Fatalf("exit %d, want %d", code, exitInterrupted)

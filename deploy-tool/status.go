@@ -20,7 +20,8 @@ type StatusOptions struct {
 type Status struct {
 	Balancers []BalancerStatus `json:"balancers"`
 	Lock      LockStatus       `json:"lock"`
-	Rollout   *Journal         `json:"rollout,omitempty"` // an unfinished rollout
+	Rollout   *Journal         `json:"rollout,omitempty"`       // an unfinished rollout
+	Journal   string           `json:"journal_error,omitempty"` // a journal that cannot be read: every rollout is refused
 }
 
 // BalancerStatus is one balancer's servers, or why it could not be read.
@@ -52,7 +53,7 @@ type LockStatus struct {
 }
 
 // cmdStatus prints every server on every balancer, and any rollout in
-// progress. It exits 1 when a balancer cannot be read.
+// progress. It exits 1 when a balancer or the journal cannot be read.
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	var opts StatusOptions
 	if _, code := parseFlags("status", &opts, args, stdout, stderr); code >= 0 {
@@ -71,13 +72,15 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 			bs.Servers = append(bs.Servers, serverStatus(s))
 		}
 		if err := snap.errs[b]; err != nil {
-			bs.Error = err.Error()
+			bs.Error = cfg.Redact(err.Error())
 		}
 		st.Balancers = append(st.Balancers, bs)
 	}
 	st.Lock.Held, st.Lock.Holder = Locked(cfg.LockPath())
-	if j, err := LoadJournal(cfg.JournalPath()); err == nil && j != nil {
-		st.Rollout = j
+	j, jerr := LoadJournal(cfg.JournalPath())
+	st.Rollout = j
+	if jerr != nil {
+		st.Journal = jerr.Error()
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(stdout)
@@ -86,7 +89,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeStatus(stdout, st)
 	}
-	if readErr != nil {
+	if readErr != nil || jerr != nil {
 		return exitFailed
 	}
 	return exitOK
@@ -114,8 +117,14 @@ func writeStatus(w io.Writer, st Status) {
 	} else {
 		fmt.Fprintln(w, "\nlock: free")
 	}
+	if st.Journal != "" {
+		fmt.Fprintf(w, "rollout: %s: every rollout is refused until it is moved away or fixed\n", st.Journal)
+	}
 	if j := st.Rollout; j != nil {
 		fmt.Fprintf(w, "rollout: started %s by %s: %s\n", j.Started.Format("2006-01-02 15:04:05Z07:00"), j.Holder, formatCounts(j.Counts()))
+		if !st.Lock.Held {
+			fmt.Fprintln(w, "rollout: UNFINISHED and no run holds the lock: `deploy-tool rollout --resume` continues it")
+		}
 		for _, a := range j.Servers {
 			fmt.Fprintf(w, "  %s\t%s\n", a, j.Progress[a])
 		}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"strings"
 )
 
 // UpOptions are the flags of `deploy-tool up`.
@@ -14,24 +16,29 @@ type UpOptions struct {
 // talk's `app_ctl up`.
 func cmdUp(args []string, stdout, stderr io.Writer) int {
 	var opts UpOptions
-	srv, log, cfg, cl, lock, code := manualSetup("up", &opts, &opts.ConfigFlag, args, stdout, stderr)
+	m, code := manualSetup("up", &opts, &opts.ConfigFlag, args, stdout, stderr)
 	if code >= 0 {
 		return code
 	}
-	defer lock.Release()
-	if _, problems := cl.Preflight([]ServerConfig{srv}); len(problems) > 0 {
-		return refuse(log, problems)
+	defer m.lock.Release()
+	return report(m.log, m.up(opts.SkipHealth))
+}
+
+func (m *manual) up(skipHealth bool) error {
+	one := []ServerConfig{m.srv}
+	if _, problems := m.cl.Preflight(one); len(problems) > 0 {
+		return refusedf("nothing was touched: %s", strings.Join(problems, "; "))
 	}
-	if !opts.SkipHealth {
-		if err := HealthCheck(cfg.Health, srv, nil); err != nil {
-			log.Printf("not brought up: %v (--skip-health to bring it up anyway)", err)
-			return exitFailed
+	if !skipHealth {
+		if err := HealthCheck(m.cfg.Health, m.srv, nil); err != nil {
+			return fmt.Errorf("not brought up: %v (--skip-health to bring it up anyway)", err)
 		}
 	}
-	if err := cl.MarkUp([]ServerConfig{srv}, cfg.UpTimeout.D()); err != nil {
-		log.Printf("ERROR: %v", err)
-		return exitFailed
+	if err := m.cl.MarkUp(one, m.cfg.UpTimeout.D()); err != nil {
+		m.log.Printf("ERROR: %v", err)
+		m.whatIsLeft(one)
+		return reported(err)
 	}
-	log.Printf("%s is up and serving on every balancer (read back)", srv.Addr)
-	return exitOK
+	m.log.Printf("%s is up and serving on every balancer (read back)", m.srv.Addr)
+	return nil
 }

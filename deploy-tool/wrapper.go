@@ -48,61 +48,63 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	lock, err := AcquireLock(cfg.LockPath(), Holder("wrapper --self "+srv.Addr))
 	if err != nil {
-		log.Printf("refused: %v", err)
-		return exitRefused
+		return report(log, refusedf("%v", err))
 	}
 	defer lock.Release()
-	one := []ServerConfig{srv}
-	snap, problems := cl.Preflight(one)
+	m := &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}
+	return report(log, m.wrap(rest, stdin, stdout, stderr))
+}
+
+// wrap is down, the command, settle, health and up for this host, with the
+// same take-out step as rollout and down. A first signal lets the command
+// finish and the host come back up, then stops with 130; a second also
+// stops the settle and the health check and leaves the host down.
+func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	one := []ServerConfig{m.srv}
+	snap, problems := m.cl.Preflight(one)
 	if len(problems) == 0 {
-		if err := checkBudget(cfg, cl, snap, one); err != nil && len(snap.UpSomewhere(srv.Addr)) > 0 {
+		if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
 			problems = append(problems, err.Error())
 		}
 	}
 	if len(problems) > 0 {
-		return refuse(log, problems)
+		return refusedf("nothing was touched, %s was not run: %s", argv[0], strings.Join(problems, "; "))
 	}
-	stop, _, release := interrupts(log)
+	stop, kill, release := interrupts(m.log)
 	defer release()
-	changed, err := cl.MarkDown(one)
+	o, err := m.cl.TakeOut(one, m.cfg.timings(), stop)
 	if err != nil {
-		log.Printf("ERROR: %v; %s was not run", err, rest[0])
-		return exitFailed
-	}
-	log.Printf("%s: down on every balancer (read back)", srv.Addr)
-	if left, err := cl.Drain(one, cfg.DrainWait.D(), cfg.DrainTimeout.D(), stop); err != nil {
-		if !errors.Is(err, errInterrupted) {
-			log.Printf("ERROR: drain: %v", err)
-		}
-		if uerr := cl.Undo(changed); uerr != nil {
-			log.Printf("ERROR: %v; %s may be left down", uerr, srv.Addr)
-		}
-		return exitFailed
-	} else if left > 0 {
-		log.Printf("WARNING: drain_timeout %v reached with %d requests in flight", cfg.DrainTimeout.D(), left)
-	}
-	if err := cl.Park(one); err != nil {
-		log.Printf("ERROR: %v; %s was not run; %s is left down", err, rest[0], srv.Addr)
-		return exitFailed
+		return m.takeOutFailed(err, "; "+argv[0]+" was not run")
 	}
 	t0 := time.Now()
-	rc := runWrapped(rest, cfg.Deploy.Timeout.D(), stdin, stdout, stderr)
-	log.Printf("%s exited %d after %.2fs", rest[0], rc, time.Since(t0).Seconds())
+	rc := runWrapped(argv, m.cfg.Deploy.Timeout.D(), stdin, stdout, stderr)
+	m.log.Printf("%s exited %d after %.2fs", argv[0], rc, time.Since(t0).Seconds())
 	if rc != 0 {
-		log.Printf("%s is LEFT DOWN because %s failed; `deploy-tool up --config %s %s` brings it back", srv.Addr, rest[0], cfg.Path(), srv.Addr)
-		return rc
+		m.log.Printf("%s is LEFT DOWN because %s failed; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, argv[0], m.cfg.Path(), m.srv.Addr)
+		return reported(commandExit{name: argv[0], code: rc})
 	}
-	time.Sleep(cfg.Settle.D())
-	if err := HealthCheck(cfg.Health, srv, nil); err != nil {
-		log.Printf("%s is LEFT DOWN: %v", srv.Addr, err)
-		return exitFailed
+	select {
+	case <-kill:
+		m.log.Printf("%s is LEFT DOWN: stopped by a second signal before the health check; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, m.cfg.Path(), m.srv.Addr)
+		return reported(errors.New("stopped by a second signal before the health check"))
+	case <-time.After(m.cfg.Settle.D()):
 	}
-	if err := cl.MarkUp(one, cfg.UpTimeout.D()); err != nil {
-		log.Printf("ERROR: %v", err)
-		return exitFailed
+	if err := HealthCheck(m.cfg.Health, m.srv, kill); err != nil {
+		m.log.Printf("%s is LEFT DOWN: %v; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, err, m.cfg.Path(), m.srv.Addr)
+		return reported(err)
 	}
-	log.Printf("%s: up on every balancer (read back)", srv.Addr)
-	return rc
+	if err := o.BringUp(one); err != nil {
+		m.log.Printf("ERROR: %v", err)
+		m.whatIsLeft(one)
+		return reported(err)
+	}
+	m.log.Printf("%s: up on every balancer (read back)", m.srv.Addr)
+	select {
+	case <-stop:
+		return reported(fmt.Errorf("%w: %s finished and %s is back up", errInterrupted, argv[0], m.srv.Addr))
+	default:
+	}
+	return nil
 }
 
 // runWrapped runs the command with its arguments as given, killed after
@@ -120,7 +122,14 @@ func runWrapped(argv []string, timeout time.Duration, stdin io.Reader, stdout, s
 	if f, ok := stdin.(*os.File); ok {
 		cmd.Stdin = f
 	}
+	// rsync's stdio are the files themselves; only a writer that is not a
+	// file needs copying, and a background child must not hold that up.
+	cmd.WaitDelay = 2 * time.Second
 	err := cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		fmt.Fprintf(stderr, "deploy-tool wrapper: note: %s exited 0 but a background process it started still holds its output open; stopped reading it\n", argv[0])
+		err = nil
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

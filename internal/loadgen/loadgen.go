@@ -35,7 +35,15 @@ type Load struct {
 
 // Start sends rate requests per second to url (the balancer's front end)
 // from up to 96 concurrent keep-alive clients, until Stop.
-func Start(url string, rate int) *Load {
+func Start(url string, rate int) *Load { return start(url, rate, false) }
+
+// StartFresh is Start with a new connection for every request: for a test
+// across `nginx -s reload`, where the old workers close idle keep-alive
+// connections and a POST racing that close fails whatever the balancer's
+// servers do (a client may not retry a non-idempotent request).
+func StartFresh(url string, rate int) *Load { return start(url, rate, true) }
+
+func start(url string, rate int, fresh bool) *Load {
 	l := &Load{
 		url:      strings.TrimSuffix(url, "/"),
 		stopped:  make(chan struct{}),
@@ -43,6 +51,7 @@ func Start(url string, rate int) *Load {
 		versions: map[string]int{},
 		client: &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
 			Proxy: nil, MaxIdleConnsPerHost: 128, IdleConnTimeout: 60 * time.Second, DisableCompression: true,
+			DisableKeepAlives: fresh,
 		}},
 	}
 	tokens := make(chan int, 4*rate)

@@ -54,7 +54,7 @@ func main() {
 }
 
 func serve(addr, version, pidfile string, lifetime time.Duration) error {
-	l, err := net.Listen("tcp", addr)
+	l, err := listen(addr, 10*time.Second)
 	if err != nil {
 		return err
 	}
@@ -108,6 +108,20 @@ func serve(addr, version, pidfile string, lifetime time.Duration) error {
 	return srv.Serve(l)
 }
 
+// listen retries while the port is still in use: the old server's main
+// thread shows as a zombie (so restart saw it gone) while its other threads
+// are still exiting and the listening socket is not yet closed.
+func listen(addr string, patience time.Duration) (net.Listener, error) {
+	deadline := time.Now().Add(patience)
+	for {
+		l, err := net.Listen("tcp", addr)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			return l, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // restart stops the server in pidfile (if any), starts a new one detached
 // with the given version, and returns once it accepts connections.
 func restart(addr, version, pidfile, logPath string, lifetime time.Duration) error {
@@ -153,14 +167,17 @@ func restart(addr, version, pidfile, logPath string, lifetime time.Duration) err
 	// Ready when it answers its own version over HTTP: a bare TCP connect
 	// can succeed against something else (a port reused for a moment).
 	client := &http.Client{Timeout: 500 * time.Millisecond}
-	deadline := time.After(5 * time.Second)
+	// Generous: the machine may be busy, and serve waits up to 10 s for
+	// the port.
+	const ready = 15 * time.Second
+	deadline := time.After(ready)
 	for {
 		select {
 		case err := <-exited:
 			return fmt.Errorf("new server on %s exited: %v (see %s)", addr, err, logPath)
 		case <-deadline:
 			cmd.Process.Kill()
-			return fmt.Errorf("new server on %s did not answer within 5s", addr)
+			return fmt.Errorf("new server on %s did not answer within %v", addr, ready)
 		case <-time.After(10 * time.Millisecond):
 		}
 		resp, err := client.Get("http://" + addr + "/version")
