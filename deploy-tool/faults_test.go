@@ -366,9 +366,9 @@ func (r *faultRig) restartNginx() {
 	r.n.Process = testenv.Start(r.t, cmd)
 	api := strings.TrimSuffix(strings.TrimPrefix(r.n.APIURL, "http://"), "/dynamic")
 	testenv.WaitTCP(r.t, api, 10*time.Second)
-	if st := states(r.t, nginxConfig(r.n)); st[r.a.addrs[0]] != "up" {
-		r.t.Fatalf("after the restart nginx has %s %s, want up (state lost)", r.a.addrs[0], st[r.a.addrs[0]])
-	}
+	// That the restart lost the down flag is shown by the rollout's own
+	// "is up again" line, which the test asserts: reading the state here
+	// would race the rollout, which takes the server down again at once.
 }
 
 // rolloutHeldInDrain starts a rollout while one slow request per server
