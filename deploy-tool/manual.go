@@ -132,6 +132,13 @@ func program(name string) cli.Program {
 		Summary: m.summary, Args: m.args, Manual: m.manual,
 		Hints: hints,
 	}
+	if name == "wrapper" {
+		// rsync appends its own flags (--server, --sender) to the command
+		// in --rsync-path: without -- they are taken for the wrapper's.
+		p.Hints = map[string]string{"version": hints["version"], "timeout": hints["timeout"],
+			"server": "the command goes after --: --rsync-path='deploy-tool wrapper --self ADDR -- rsync'",
+			"sender": "the command goes after --: --rsync-path='deploy-tool wrapper --self ADDR -- rsync'"}
+	}
 	p.BadInput = func(msg string) cli.Outcome { return badInput(p, msg) }
 	return p
 }
@@ -150,8 +157,7 @@ func checkCommand(stdout, stderr io.Writer) (*check.Check, cli.Program) {
 	c := check.New("deploy-tool", "deploy-tool", version)
 	c.Stdout, c.Stderr = stdout, stderr
 	m := manuals["check"]
-	return c, cli.Program{Name: "deploy-tool check", Summary: m.summary, Manual: m.manual,
-		Hints: map[string]string{"version": hints["version"]}}
+	return c, cli.Program{Name: "deploy-tool check", Summary: m.summary, Manual: m.manual}
 }
 
 // parseFlags parses a subcommand's flags. It prints --help, or a flag or

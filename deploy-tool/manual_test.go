@@ -48,6 +48,8 @@ func TestBadCommandLineIsOneLine(t *testing.T) {
 		{[]string{"up", "a", "b"}, exitUsage, false, "deploy-tool up: want one SERVER (its address, IP:port, or its host in the config), got 2 arguments"},
 		{[]string{"down", "--forse", "app1"}, exitUsage, false, "did you mean --force?"},
 		{[]string{"wrapper", "--", "rsync"}, exitUsage, false, "deploy-tool wrapper: --self is required"},
+		{[]string{"wrapper", "--self", "10.0.0.1:80", "rsync", "--server", "-vlogDtpre.iLsfxC", ".", "/srv/app/"}, exitUsage, false,
+			"deploy-tool wrapper: unknown flag --server: the command goes after --: --rsync-path='deploy-tool wrapper --self ADDR -- rsync'"},
 		{[]string{"wrapper", "--self", "10.0.0.1:80"}, exitUsage, false, "deploy-tool wrapper: want the command after --, e.g. -- rsync ARGS..."},
 		{[]string{"check", "--bogus"}, 3, true, "deploy-tool UNKNOWN: unknown flag --bogus"},
 		{[]string{"check", "--stuck-after", "soon"}, 3, true, `deploy-tool UNKNOWN: --stuck-after: "soon" is not a duration: want seconds (10) or a number with a unit`},
