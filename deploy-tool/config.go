@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -164,10 +163,13 @@ var knownDrivers = []string{"ngx_dynamic_upstream", "haproxy"}
 // needed and nothing can be injected through a server's name.
 var safeHost = regexp.MustCompile(`^[A-Za-z0-9._:\[\]-]+$`)
 
+// maxConfigSize bounds the config file: a few kilobytes in practice.
+const maxConfigSize = 1 << 20
+
 // LoadConfig reads and checks a config file. Every error names the key and,
 // where the file has it, the line.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := cli.ReadRegular(path, maxConfigSize) // a FIFO is refused, not waited on forever
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

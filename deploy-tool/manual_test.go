@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -146,5 +147,37 @@ func TestCheckDurationsInSeconds(t *testing.T) {
 	}
 	if opts.StuckAfter.D() != 90*time.Second || opts.Timeout.D() != 2500*time.Millisecond {
 		t.Errorf("--stuck-after 90 --timeout 2.5: %v %v", opts.StuckAfter, opts.Timeout)
+	}
+}
+
+// A FIFO given as --config is refused at once (exit 2, or UNKNOWN for
+// check), not waited on past every deadline.
+func TestConfigFIFORefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deploy.toml")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		code           int
+		stdout, stderr string
+	}
+	for _, sub := range []string{"rollout", "status", "check"} {
+		done := make(chan result, 1)
+		go func() {
+			code, stdout, stderr := runSplit(sub, "--config", path)
+			done <- result{code, stdout, stderr}
+		}()
+		select {
+		case r := <-done:
+			want, line := exitUsage, r.stderr
+			if sub == "check" {
+				want, line = 3, r.stdout
+			}
+			if r.code != want || !strings.Contains(line, "is a named pipe (FIFO)") {
+				t.Errorf("%s: exit %d, %q", sub, r.code, line)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("%s --config FIFO: still blocked after a minute", sub)
+		}
 	}
 }
