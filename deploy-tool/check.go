@@ -18,7 +18,7 @@ import (
 // CheckOptions are the flags of `deploy-tool check`.
 type CheckOptions struct {
 	ConfigFlag
-	StuckAfter check.Duration `long:"stuck-after" default:"15m" value-name:"DURATION" description:"WARNING when a server has been down this long while no rollout holds the lock"`
+	StuckAfter check.Duration `long:"stuck-after" default:"15m" value-name:"DURATION" description:"WARNING when a server has been down this long while no rollout holds the lock: seconds (900) or with a unit (15m, 1h)"`
 	check.Common
 }
 
@@ -28,63 +28,28 @@ type downSince map[string]time.Time
 
 // cmdCheck is a mackerel-agent check plugin: CRITICAL when an upstream has
 // fewer than min_up servers up, WARNING when a server has been down longer
-// than --stuck-after while no rollout holds the lock.
+// than --stuck-after while no rollout holds the lock. Its flags go through
+// lib/check like every check's: a bad one is one UNKNOWN line, exit 3.
 func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	c := check.New("deploy-tool", "deploy-tool", version)
-	c.Stdout, c.Stderr = stdout, stderr
-	code := -1
-	exit := func(r check.Result) {
-		fmt.Fprintln(stdout, c.Line(r))
-		code = int(r.Status)
-	}
+	c, p := checkCommand(stdout, stderr)
 	var opts CheckOptions
-	p := flagsForCheck(&opts, args, stdout)
-	if p.done {
-		if p.err != "" {
-			exit(check.Resultf(check.Unknown, "%s", p.err))
+	return c.Execute(p, &opts, args, func() check.Result {
+		cfg, err := LoadConfig(opts.Config)
+		if err != nil {
+			return check.Resultf(check.Unknown, "%v", err)
 		}
-		return max(code, 0)
-	}
-	cfg, err := LoadConfig(opts.Config)
-	if err != nil {
-		exit(check.Resultf(check.Unknown, "%v", err))
-		return code
-	}
-	cl, err := NewCluster(cfg.Balancers, NewProgress(io.Discard))
-	if err != nil {
-		exit(check.Resultf(check.Unknown, "%v", err))
-		return code
-	}
-	r := check.Run(opts.Timeout.D(), func() check.Result {
-		return opts.Failure(fmt.Errorf("balancers did not answer within %v", opts.Timeout.D()))
-	}, func(ctx context.Context) check.Result {
-		return judge(cfg, cl, opts, time.Now())
+		cl, err := NewCluster(cfg.Balancers, NewProgress(io.Discard))
+		if err != nil {
+			return check.Resultf(check.Unknown, "%s", cfg.Redact(err.Error()))
+		}
+		r := check.Run(opts.Timeout.D(), func() check.Result {
+			return opts.Failure(fmt.Errorf("balancers did not answer within %v", opts.Timeout.D()))
+		}, func(ctx context.Context) check.Result {
+			return judge(cfg, cl, opts, time.Now())
+		})
+		r.Message = cfg.Redact(r.Message)
+		return r
 	})
-	r.Message = cfg.Redact(r.Message)
-	exit(r)
-	return code
-}
-
-type checkFlags struct {
-	done bool
-	err  string
-}
-
-func flagsForCheck(opts *CheckOptions, args []string, stdout io.Writer) checkFlags {
-	var buf strings.Builder
-	rest, code := parseFlags("check", opts, args, stdout, &buf)
-	switch {
-	case code == exitOK:
-		return checkFlags{done: true}
-	case code < 0 && opts.Version: // from check.Common
-		fmt.Fprintln(stdout, "deploy-tool", version)
-		return checkFlags{done: true}
-	case code >= 0:
-		return checkFlags{done: true, err: strings.TrimSpace(buf.String())}
-	case len(rest) > 0:
-		return checkFlags{done: true, err: "unexpected arguments: " + strings.Join(rest, " ")}
-	}
-	return checkFlags{}
 }
 
 func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Result {

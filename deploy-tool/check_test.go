@@ -72,22 +72,3 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 }
-
-func TestUsageAndVersion(t *testing.T) {
-	var out bytes.Buffer
-	if code := run(nil, nil, &out, &out); code != exitUsage || !strings.Contains(out.String(), "Usage:") {
-		t.Errorf("no args: exit %d", code)
-	}
-	out.Reset()
-	if code := run([]string{"version"}, nil, &out, &out); code != 0 || out.String() != "deploy-tool dev\n" {
-		t.Errorf("version: %d %q", code, out.String())
-	}
-	out.Reset()
-	if code := run([]string{"rollout", "--bogus"}, nil, &out, &out); code != exitUsage {
-		t.Errorf("bad flag: exit %d", code)
-	}
-	out.Reset()
-	if code := run([]string{"rollout", "--config", "testdata/missing.toml"}, nil, &out, &out); code != exitUsage || !strings.Contains(out.String(), "missing.toml") {
-		t.Errorf("missing config: exit %d %q", code, out.String())
-	}
-}

@@ -7,7 +7,6 @@ import (
 	"math"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 // Config is deploy-tool's TOML file.
@@ -71,24 +71,9 @@ func (s ServerConfig) Label() string {
 	return s.Host + " (" + s.Addr + ")"
 }
 
-// Duration is a time.Duration written as "5s" or "1m30s".
-type Duration time.Duration
-
-// D returns the value as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (write 500ms, 5s, 2m)", b)
-	}
-	if v < 0 {
-		return fmt.Errorf("duration %q is negative", b)
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is the suite's one duration type (lib/cli): a bare number is
+// seconds (drain_wait = 2, "2"), or a string with a unit ("2s", "1500ms").
+type Duration = cli.Duration
 
 // BatchSize is a number of servers (3) or a share of them ("25%").
 type BatchSize struct {
@@ -141,24 +126,34 @@ func (b BatchSize) String() string {
 	return strconv.Itoa(b.N)
 }
 
-// Pause is what happens after the canary batch: a wait ("30s") or "prompt".
+// Pause is what happens after the canary batch: a wait (30, "30s") or
+// "prompt".
 type Pause struct {
 	Prompt bool
 	Wait   time.Duration
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (p *Pause) UnmarshalText(b []byte) error {
-	if string(b) == "prompt" {
+// UnmarshalTOML implements toml.Unmarshaler: "prompt", or a duration by
+// Duration's rules (a bare number is seconds).
+func (p *Pause) UnmarshalTOML(v any) error {
+	if v == "prompt" {
 		*p = Pause{Prompt: true}
 		return nil
 	}
 	var d Duration
-	if err := d.UnmarshalText(b); err != nil {
-		return fmt.Errorf("%q: want \"prompt\" or a duration like \"30s\"", b)
+	if err := d.UnmarshalTOML(v); err != nil {
+		return fmt.Errorf("%v: want \"prompt\" or a duration (30, \"30s\")", shownTOML(v))
 	}
 	*p = Pause{Wait: d.D()}
 	return nil
+}
+
+// shownTOML writes a TOML value as the file has it: a string quoted.
+func shownTOML(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(v)
 }
 
 // knownDrivers are the balancer drivers lib/balancer provides.
@@ -168,10 +163,13 @@ var knownDrivers = []string{"ngx_dynamic_upstream", "haproxy"}
 // needed and nothing can be injected through a server's name.
 var safeHost = regexp.MustCompile(`^[A-Za-z0-9._:\[\]-]+$`)
 
+// maxConfigSize bounds the config file: a few kilobytes in practice.
+const maxConfigSize = 1 << 20
+
 // LoadConfig reads and checks a config file. Every error names the key and,
 // where the file has it, the line.
 func LoadConfig(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := cli.ReadRegular(path, maxConfigSize) // a FIFO is refused, not waited on forever
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}

@@ -54,6 +54,38 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// A bare number is seconds in deploy.toml as on every command line of the
+// suite (lib/cli's Duration), for the balancers' timeout too.
+func TestBareNumberDurationsAreSeconds(t *testing.T) {
+	doc := "drain_wait = 3\ndrain_timeout = 1.5e2\nsettle = 0.25\nup_timeout = \"45\"\ncanary_pause = 30\n" +
+		"[deploy]\ncommand = \"true\"\ntimeout = 120\n[health]\ntimeout = \"1500ms\"\n" +
+		strings.Replace(minimal, `upstreams = ["z"]`, "upstreams = [\"z\"]\ntimeout = 4", 1)
+	c, err := ParseConfig([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []struct {
+		key       string
+		got, want time.Duration
+	}{
+		{"drain_wait", c.DrainWait.D(), 3 * time.Second},
+		{"drain_timeout", c.DrainTimeout.D(), 150 * time.Second},
+		{"settle", c.Settle.D(), 250 * time.Millisecond},
+		{"up_timeout", c.UpTimeout.D(), 45 * time.Second},
+		{"canary_pause", c.CanaryPause.Wait, 30 * time.Second},
+		{"deploy.timeout", c.Deploy.Timeout.D(), 2 * time.Minute},
+		{"health.timeout", c.Health.Timeout.D(), 1500 * time.Millisecond},
+		{"balancer.timeout", c.Balancers[0].CallTimeout(), 4 * time.Second},
+	} {
+		if d.got != d.want {
+			t.Errorf("%s: %v, want %v", d.key, d.got, d.want)
+		}
+	}
+	if c.CanaryPause.Prompt {
+		t.Error("canary_pause = 30 read as prompt")
+	}
+}
+
 func TestBatchSize(t *testing.T) {
 	for _, c := range []struct {
 		in          string
@@ -81,7 +113,11 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"batch = \"150%\"\n" + minimal, `want a share between`},
 		{"drain_wait = \"3x\"\n" + minimal, `line 1 (last key "drain_wait"): "3x" is not a duration`},
 		{"drain_wait = \"-3s\"\n" + minimal, `is negative`},
-		{"settle = 5\n" + minimal, `line 1`},
+		{"settle = true\n" + minimal, `line 1 (last key "settle"): true is not a duration`},
+		{"settle = -5\n" + minimal, `line 1 (last key "settle"): "-5" is negative`},
+		{"settle = nan\n" + minimal, `line 1 (last key "settle"): "NaN" is not a duration`},
+		{"[health]\nretries = 3\ntimeout = \"5 s\"\n" + minimal, `line 3 (last key "health.timeout"): "5 s" is not a duration`},
+		{"canary_pause = -1\n" + minimal, `line 1 (last key "canary_pause"): -1: want "prompt" or a duration`},
 		{"max_unavailable = 0\n" + minimal, `max_unavailable (line 1): 0: want 1 or more`},
 		{"canary = 2\n" + minimal, `canary (line 1): 2 is more than max_unavailable 1`},
 		{"canary_pause = \"later\"\n" + minimal, `want "prompt" or a duration`},

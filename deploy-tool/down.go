@@ -90,13 +90,12 @@ func (m *manual) whatIsLeft(servers []ServerConfig) {
 // manualSetup parses the flags and one SERVER, loads the config, builds the
 // balancers and takes the deploy host's lock.
 func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, stderr io.Writer) (*manual, int) {
-	rest, code := parseFlags(name+" [flags] SERVER", opts, args, stdout, stderr)
+	rest, code := parseFlags(name, opts, args, stdout, stderr)
 	if code >= 0 {
 		return nil, code
 	}
 	if len(rest) != 1 {
-		fmt.Fprintf(stderr, "deploy-tool %s: want one SERVER (its address, IP:port, or its host in the config)\n", name)
-		return nil, exitUsage
+		return nil, badArgs(name, stderr, "want one SERVER (its address, IP:port, or its host in the config), got %d arguments", len(rest))
 	}
 	log := NewProgress(stdout)
 	cfg, cl, code := setup(cf.Config, log, stderr)
@@ -105,8 +104,7 @@ func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, s
 	}
 	srv, err := lookupServer(cfg, rest[0])
 	if err != nil {
-		fmt.Fprintf(stderr, "deploy-tool %s: %v\n", name, err)
-		return nil, exitUsage
+		return nil, badArgs(name, stderr, "%v", err)
 	}
 	lock, err := AcquireLock(cfg.LockPath(), Holder(name+" "+srv.Addr))
 	if err != nil {

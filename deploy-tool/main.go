@@ -10,10 +10,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
-
-	"github.com/jessevdk/go-flags"
 )
 
 // version is stamped by the Makefile (-X main.version).
@@ -23,23 +22,6 @@ var version = "dev"
 type ConfigFlag struct {
 	Config string `short:"c" long:"config" default:"/etc/deploy-tool.toml" value-name:"FILE" description:"deploy-tool's TOML config"`
 }
-
-const usage = `deploy-tool: zero-downtime rollouts over nginx (ngx_dynamic_upstream) and HAProxy
-
-Usage:
-  deploy-tool rollout [--config FILE] [--dry-run] [--resume] [--allow-down] [--yes]
-  deploy-tool down    [--config FILE] [--force] SERVER
-  deploy-tool up      [--config FILE] [--skip-health] SERVER
-  deploy-tool wrapper [--config FILE] --self ADDR -- rsync ARGS...
-  deploy-tool status  [--config FILE] [--json]
-  deploy-tool check   [--config FILE] [--stuck-after 15m]
-  deploy-tool version
-
-Run "deploy-tool SUBCOMMAND --help" for the flags of one subcommand.
-Exit codes: 0 done, 1 a step failed (what is left down is listed), 2 bad flags
-or config, 3 refused before touching anything, 130 interrupted; check uses
-Mackerel's 0-3.
-`
 
 // Exit codes of rollout, down, up and wrapper (the check subcommand uses
 // Mackerel's 0–3 instead), chosen from the error by exitCode only.
@@ -140,8 +122,7 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitUsage
+		return topBadInput(stderr, "want a subcommand: "+strings.Join(subcommands, ", ")+" or version")
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
@@ -158,32 +139,28 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
 	case "version", "--version", "-v":
+		if len(rest) > 0 {
+			return topBadInput(stderr, fmt.Sprintf("unexpected argument %s: %s goes alone", shownArg(rest[0]), sub))
+		}
 		fmt.Fprintln(stdout, "deploy-tool", version)
 		return exitOK
 	case "help", "--help", "-h":
-		fmt.Fprint(stdout, usage)
-		return exitOK
-	}
-	fmt.Fprintf(stderr, "deploy-tool: unknown subcommand %q\n\n%s", sub, usage)
-	return exitUsage
-}
-
-// parseFlags parses a subcommand's flags. It returns the positional
-// arguments, or a non-negative exit code when the run should end now.
-func parseFlags(name string, opts any, args []string, stdout, stderr io.Writer) ([]string, int) {
-	p := flags.NewParser(opts, flags.HelpFlag|flags.PassDoubleDash)
-	p.Name = "deploy-tool " + name
-	rest, err := p.ParseArgs(args)
-	if err != nil {
-		var ferr *flags.Error
-		if errors.As(err, &ferr) && ferr.Type == flags.ErrHelp {
-			fmt.Fprintln(stdout, ferr.Message)
-			return nil, exitOK
+		switch {
+		case len(rest) == 0:
+			fmt.Fprint(stdout, topManual())
+			return exitOK
+		case sub == "help" && len(rest) == 1 && slices.Contains(subcommands, rest[0]):
+			fmt.Fprint(stdout, subcommandManual(rest[0]))
+			return exitOK
+		case sub == "help":
+			return topBadInput(stderr, fmt.Sprintf("help %s: want one of %s", shownArg(rest[0]), strings.Join(subcommands, ", ")))
 		}
-		fmt.Fprintf(stderr, "deploy-tool %s: %v\n", name, err)
-		return nil, exitUsage
+		return topBadInput(stderr, "-h/--help shows the manual and goes alone (deploy-tool SUBCOMMAND --help shows one subcommand's)")
 	}
-	return rest, -1
+	if strings.HasPrefix(sub, "-") && sub != "-" {
+		return topFlag(stderr, sub)
+	}
+	return topBadInput(stderr, fmt.Sprintf("unexpected argument %s: want a subcommand (%s or version)", shownArg(sub), strings.Join(subcommands, ", ")))
 }
 
 // setup loads the config and builds the balancers.
@@ -235,13 +212,8 @@ func interrupts(log *Progress) (stop, kill <-chan struct{}, release func()) {
 
 func cmdRollout(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var opts RolloutOptions
-	rest, code := parseFlags("rollout", &opts, args, stdout, stderr)
-	if code >= 0 {
-		return code
-	}
-	if len(rest) > 0 {
-		fmt.Fprintf(stderr, "deploy-tool rollout: unexpected arguments %s\n", strings.Join(rest, " "))
-		return exitUsage
+	if _, code := parseFlags("rollout", &opts, args, stdout, stderr); code >= 0 {
+		return code // positional arguments are refused there
 	}
 	log := NewProgress(stdout)
 	cfg, cl, code := setup(opts.Config, log, stderr)

@@ -25,13 +25,12 @@ type WrapperOptions struct {
 // exit code. A dry run (rsync -n) is not bracketed.
 func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var opts WrapperOptions
-	rest, code := parseFlags("wrapper [flags] -- rsync ARGS...", &opts, args, stderr, stderr)
+	rest, code := parseFlags("wrapper", &opts, args, stderr, stderr)
 	if code >= 0 {
 		return code
 	}
 	if len(rest) == 0 {
-		fmt.Fprintln(stderr, "deploy-tool wrapper: want the command after --, e.g. -- rsync ARGS...")
-		return exitUsage
+		return badArgs("wrapper", stderr, "want the command after --, e.g. -- rsync ARGS...")
 	}
 	if isRsyncDryRun(rest) {
 		return runWrapped(rest, 0, stdin, stdout, stderr)
@@ -43,8 +42,7 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	srv, err := lookupServer(cfg, opts.Self)
 	if err != nil {
-		fmt.Fprintf(stderr, "deploy-tool wrapper: --self: %v\n", err)
-		return exitUsage
+		return badArgs("wrapper", stderr, "--self: %v", err)
 	}
 	lock, err := AcquireLock(cfg.LockPath(), Holder("wrapper --self "+srv.Addr))
 	if err != nil {

@@ -46,14 +46,29 @@ var binaries = []struct {
 	{"check-error-log", check("ErrorLog"), []string{"--file", "/nonexistent/error.log", "--pattern", "x"}},
 	{"mackerel-service-accesslog", plugin("mackerel-service-accesslog"), []string{"--redis", "redis://127.0.0.1:1/0", "--service", "web"}},
 	{"mackerel-plugin-accesslog", plugin("mackerel-plugin-accesslog"), []string{"--file", "/nonexistent/access.log"}},
+	{"deploy-tool", plugin("deploy-tool"), nil},
+	{"deploy-tool", plugin("deploy-tool rollout"), []string{"rollout"}},
+	{"deploy-tool", check("deploy-tool"), []string{"check"}},
+}
+
+// label names a table row: the binary, and its subcommand when the valid
+// arguments begin with one (deploy-tool check).
+func label(name string, valid []string) string {
+	if len(valid) > 0 && !strings.HasPrefix(valid[0], "-") {
+		return name + " " + valid[0]
+	}
+	return name
 }
 
 // notApplicable are the bad inputs that are not mistakes for a binary:
 // mackerel-plugin-accesslog has no --timeout (a run is bounded by what it
 // reads, --max-read-bytes) and takes its log files as arguments, as
-// mackerelio's plugin does.
+// mackerelio's plugin does. deploy-tool (before a subcommand) and its
+// rollout have no --timeout: their bounds are in the config.
 var notApplicable = map[string][]string{
 	"mackerel-plugin-accesslog": {"--timeout", "stray"},
+	"deploy-tool":               {"--timeout"},
+	"deploy-tool rollout":       {"--timeout"},
 }
 
 // badInputs are mistakes every binary shares, each with what its one line
@@ -80,10 +95,10 @@ func TestBadInputIsOneLine(t *testing.T) {
 		t.Skip("builds every binary")
 	}
 	for _, b := range binaries {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(label(b.name, b.valid), func(t *testing.T) {
 			bin := testenv.BuildBinary(t, b.name)
 			for _, bad := range badInputs {
-				if slices.Contains(notApplicable[b.name], bad.args[0]) {
+				if slices.Contains(notApplicable[label(b.name, b.valid)], bad.args[0]) {
 					continue
 				}
 				args := append(append([]string{}, b.valid...), bad.args...)

@@ -7,6 +7,8 @@ package balancer
 import (
 	"context"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
 // State is a server's administrative state as the balancer reports it.
@@ -75,15 +77,6 @@ type Config struct {
 	Timeout   Duration `toml:"timeout"` // per call; default 5s
 }
 
-// Duration is a time.Duration written as "5s" in TOML.
-type Duration time.Duration
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
+// Duration is the suite's one duration type (lib/cli): timeout = 5 is five
+// seconds, as is "5s"; "1500ms" and "2m" take their unit.
+type Duration = cli.Duration

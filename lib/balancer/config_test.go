@@ -37,6 +37,22 @@ upstreams = ["app", "api"]
 	}
 }
 
+// timeout = 3 is three seconds, as on the suite's command lines (cli.Duration).
+func TestLoadBareNumberTimeoutIsSeconds(t *testing.T) {
+	for text, want := range map[string]time.Duration{
+		"3": 3 * time.Second, "0.5": 500 * time.Millisecond, `"3"`: 3 * time.Second, `"250ms"`: 250 * time.Millisecond,
+	} {
+		cfgs, err := Load("[[balancer]]\nname = \"a\"\ndriver = \"haproxy\"\nsocket = \"s\"\nupstreams = [\"x\"]\ntimeout = "+text, "test.toml")
+		if err != nil {
+			t.Errorf("timeout = %s: %v", text, err)
+			continue
+		}
+		if got := cfgs[0].CallTimeout(); got != want {
+			t.Errorf("timeout = %s: %v, want %v", text, got, want)
+		}
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
 		{`x = 1`, "no [[balancer]] tables"},
@@ -45,7 +61,8 @@ func TestLoadErrors(t *testing.T) {
 		{`[[balancer]]` + "\nname = \"a\"\ndriver = \"haproxy\"\nupstreams = [\"x\"]", "balancer a: driver haproxy needs socket"},
 		{`[[balancer]]` + "\nname = \"a\"\ndriver = \"ngx_dynamic_upstream\"\nupstreams = [\"x\"]", "needs url"},
 		{`[[balancer]]` + "\nname = \"a\"\ndriver = \"haproxy\"\nsocket = \"s\"", "balancer a: no upstreams"},
-		{`[[balancer]]` + "\nname = \"a\"\ndriver = \"haproxy\"\nsocket = \"s\"\nupstreams = [\"x\"]\ntimeout = \"soon\"", "test.toml"},
+		{`[[balancer]]` + "\nname = \"a\"\ndriver = \"haproxy\"\nsocket = \"s\"\nupstreams = [\"x\"]\ntimeout = \"soon\"", `test.toml: toml: line 6 (last key "balancer.timeout"): "soon" is not a duration`},
+		{`[[balancer]]` + "\nname = \"a\"\ndriver = \"haproxy\"\nsocket = \"s\"\nupstreams = [\"x\"]\ntimeout = -1", `line 6 (last key "balancer.timeout"): "-1" is negative`},
 		{strings.Repeat(`[[balancer]]`+"\nname = \"a\"\ndriver = \"haproxy\"\nsocket = \"s\"\nupstreams = [\"x\"]\n", 2), `balancer name "a" is used twice`},
 	} {
 		if _, err := Load(c.text, "test.toml"); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -1,0 +1,274 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/jessevdk/go-flags"
+	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
+)
+
+// The command line: each subcommand is a lib/cli Program (its --help is its
+// manual, a flag or value error is one line on stderr with exit 2), and
+// `deploy-tool --help` is every subcommand's manual in turn.
+
+// subcommands in the order the manual lists them.
+var subcommands = []string{"rollout", "down", "up", "wrapper", "status", "check"}
+
+// newOptions returns a subcommand's empty options struct.
+func newOptions(name string) any {
+	switch name {
+	case "rollout":
+		return &RolloutOptions{}
+	case "down":
+		return &DownOptions{}
+	case "up":
+		return &UpOptions{}
+	case "wrapper":
+		return &WrapperOptions{}
+	case "status":
+		return &StatusOptions{}
+	case "check":
+		return &CheckOptions{}
+	}
+	panic("unknown subcommand " + name)
+}
+
+const exitCodesManual = `Exit codes:
+  0 done; 1 a step failed (what is left down is listed); 2 bad flags or
+  config (one line on stderr naming the flag or the key and its line);
+  3 refused before touching anything (preflight, lock, budget, journal,
+  state directory); 130 interrupted (SIGINT/SIGTERM).`
+
+const durationsManual = `Durations in the config: a bare number is seconds (timeout = 5), or a
+string with a unit ("1500ms", "2m").`
+
+// manuals are the text after each subcommand's flags in its --help.
+var manuals = map[string]struct{ summary, args, manual string }{
+	"rollout": {
+		summary: "Roll the deploy over every configured server, batch by batch: take the batch out of every balancer (read back), drain it, run deploy.command, health-check, put it back (read back). A failure stops with the failed server left down and everything else serving.",
+		manual: exitCodesManual + `
+
+` + durationsManual + `
+
+Example:
+  deploy-tool rollout --config /etc/deploy-tool.toml --dry-run
+  deploy-tool rollout --config /etc/deploy-tool.toml
+  deploy-tool rollout --config /etc/deploy-tool.toml --resume`,
+	},
+	"down": {
+		summary: "Take one server out of every balancer and drain it, with the rollout's own step (read back, put back on any failure). SERVER is its addr (IP:port), its host in the config, or an IP:port the balancers know. Takes the lock; checks max_unavailable and min_up.",
+		args:    "SERVER",
+		manual: exitCodesManual + `
+
+Example:
+  deploy-tool down --config /etc/deploy-tool.toml app2`,
+	},
+	"up": {
+		summary: "Health-check one server and put it back in every balancer, then wait until every balancer serves it. SERVER is its addr (IP:port), its host in the config, or an IP:port the balancers know. Takes the lock.",
+		args:    "SERVER",
+		manual: exitCodesManual + `
+
+Example:
+  deploy-tool up --config /etc/deploy-tool.toml app2`,
+	},
+	"wrapper": {
+		summary: "Bracket a command (rsync, through rsync's --rsync-path on the receiving host) with down and up for this host: take --self out and drain it, run the command with its arguments and stdin/stdout untouched, settle, health-check, put it back. Every message goes to stderr (rsync's protocol runs over stdout). rsync -n is run without the bracket.",
+		args:    "-- COMMAND [ARGS...]",
+		manual: `Exit codes:
+  the command's own exit code once it ran (the host is left down when it
+  fails); otherwise as rollout: 1 a step failed, 2 bad flags or config,
+  3 refused before touching anything, 130 interrupted.
+
+Example:
+  rsync -a --delete \
+    --rsync-path='deploy-tool wrapper --config /etc/deploy-tool.toml --self 10.0.1.1:5000 -- rsync' \
+    build/ app1:/srv/app/`,
+	},
+	"status": {
+		summary: "Print every server of every upstream on every balancer (state, HAProxy health, requests in flight), the lock's holder and any unfinished rollout.",
+		manual: `Exit codes:
+  0 every balancer and the journal were read; 1 a balancer or the journal
+  cannot be read (the rest is printed); 2 bad flags or config.
+
+Example:
+  deploy-tool status --config /etc/deploy-tool.toml --json`,
+	},
+	"check": {
+		summary: "A mackerel-agent check on the deploy host: CRITICAL when an upstream of a balancer has fewer than min_up servers serving, WARNING when a server has been out of rotation longer than --stuck-after while no rollout holds the lock. The first time each server was seen down is kept in $MACKEREL_PLUGIN_WORKDIR.",
+		manual: `Statuses:
+  OK        every upstream has at least min_up servers up (the line says how
+            many entries are down, and the rollout running, if one is)
+  WARNING   a server down longer than --stuck-after with no rollout running
+  CRITICAL  an upstream with fewer than min_up servers up
+  --error-status (default CRITICAL) a balancer cannot be read, or the
+            whole check did not finish within --timeout
+  UNKNOWN   a bad flag, a config that does not load, the check's state
+            that cannot be loaded or saved, or a corrupt journal
+
+Example (mackerel-agent.conf):
+  [plugin.checks.deploy]
+  command = ["deploy-tool", "check", "--config", "/etc/deploy-tool.toml", "--stuck-after", "15m"]
+  check_interval = 1
+
+  deploy-tool CRITICAL: lb1/app_zone: 1 of 3 servers up < min_up 2`,
+	},
+}
+
+// hints answer flags that other binaries of the suite have.
+var hints = map[string]string{
+	"version": "deploy-tool --version (or deploy-tool version) prints it",
+	"timeout": "the bounds are in the config: deploy.timeout, drain_timeout, up_timeout, health.timeout, and each [[balancer]]'s timeout",
+}
+
+// program is the lib/cli Program of one subcommand other than check.
+func program(name string) cli.Program {
+	m := manuals[name]
+	p := cli.Program{
+		Name: "deploy-tool " + name, Version: version,
+		Summary: m.summary, Args: m.args, Manual: m.manual,
+		Hints: hints,
+	}
+	if name == "wrapper" {
+		// rsync appends its own flags (--server, --sender) to the command
+		// in --rsync-path: without -- they are taken for the wrapper's.
+		p.Hints = map[string]string{"version": hints["version"], "timeout": hints["timeout"],
+			"server": "the command goes after --: --rsync-path='deploy-tool wrapper --self ADDR -- rsync'",
+			"sender": "the command goes after --: --rsync-path='deploy-tool wrapper --self ADDR -- rsync'"}
+	}
+	p.BadInput = func(msg string) cli.Outcome { return badInput(p, msg) }
+	return p
+}
+
+// badInput is a flag or value error of a subcommand: one line on stderr,
+// exit 2 (exitUsage, chosen here like every other exit code).
+func badInput(p cli.Program, msg string) cli.Outcome {
+	o := p.PlainBadInput(msg)
+	o.Code = exitUsage
+	return o
+}
+
+// checkCommand is `deploy-tool check` as a lib/check check: its lines begin
+// "deploy-tool", a bad flag is one UNKNOWN line, exit 3.
+func checkCommand(stdout, stderr io.Writer) (*check.Check, cli.Program) {
+	c := check.New("deploy-tool", "deploy-tool", version)
+	c.Stdout, c.Stderr = stdout, stderr
+	m := manuals["check"]
+	return c, cli.Program{Name: "deploy-tool check", Summary: m.summary, Manual: m.manual}
+}
+
+// parseFlags parses a subcommand's flags. It prints --help, or a flag or
+// value error, and returns the positional arguments, or a non-negative exit
+// code when the run should end now. wrapper passes stderr as stdout: its
+// stdout is rsync's protocol.
+func parseFlags(name string, opts any, args []string, stdout, stderr io.Writer) ([]string, int) {
+	rest, out := program(name).Parse(opts, args)
+	out.Print(stdout, stderr)
+	if out.Done {
+		return nil, out.Code
+	}
+	return rest, -1
+}
+
+// badArgs reports a wrong positional argument of a subcommand (a SERVER
+// that is missing or unknown) as its flag errors are: one line, exit 2.
+func badArgs(name string, stderr io.Writer, format string, args ...any) int {
+	o := badInput(program(name), fmt.Sprintf(format, args...))
+	o.Print(io.Discard, stderr)
+	return o.Code
+}
+
+// subcommandManual is `deploy-tool NAME --help`.
+func subcommandManual(name string) string {
+	var out cli.Outcome
+	if name == "check" {
+		c, p := checkCommand(io.Discard, io.Discard)
+		_, out = c.Command(p).Parse(newOptions(name), []string{"--help"})
+	} else {
+		_, out = program(name).Parse(newOptions(name), []string{"--help"})
+	}
+	return out.Stdout
+}
+
+const topSummary = `deploy-tool: zero-downtime rollouts over nginx (ngx_dynamic_upstream or the
+Lua drop-in) and HAProxy. For each batch of servers it takes them out of
+every load balancer, drains them, runs the deploy command, health-checks
+them and puts them back; every change is read back from every balancer.
+
+Usage:
+  deploy-tool rollout [--config FILE] [--dry-run] [--resume] [--allow-down] [--discard-journal] [--yes]
+  deploy-tool down    [--config FILE] [--force] SERVER
+  deploy-tool up      [--config FILE] [--skip-health] SERVER
+  deploy-tool wrapper [--config FILE] --self ADDR -- rsync ARGS...
+  deploy-tool status  [--config FILE] [--json]
+  deploy-tool check   [--config FILE] [--stuck-after 15m] [--timeout 10s] [--error-status critical]
+  deploy-tool version | --version
+  deploy-tool --help | SUBCOMMAND --help | help SUBCOMMAND
+
+` + exitCodesManual + `
+  check uses Mackerel's statuses instead (0 OK, 1 WARNING, 2 CRITICAL,
+  3 UNKNOWN, a bad flag included); wrapper exits with its command's code.
+
+` + durationsManual + `
+
+Example:
+  deploy-tool rollout --config /etc/deploy-tool.toml --dry-run
+  deploy-tool rollout --config /etc/deploy-tool.toml
+
+Every subcommand's manual follows.
+`
+
+// topManual is `deploy-tool --help`: the summary, then every subcommand's
+// --help.
+func topManual() string {
+	var b strings.Builder
+	b.WriteString(topSummary)
+	for _, name := range subcommands {
+		b.WriteString("\n--- deploy-tool " + name + " ---\n\n")
+		b.WriteString(subcommandManual(name))
+	}
+	return b.String()
+}
+
+// topBadInput is a mistake before the subcommand: one line on stderr, exit 2.
+func topBadInput(stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "deploy-tool: %s (see --help)\n", msg)
+	return exitUsage
+}
+
+// topFlag answers a flag given before the subcommand (or to no subcommand),
+// naming the subcommands that take it.
+func topFlag(stderr io.Writer, arg string) int {
+	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+	typed := "--" + name
+	if !strings.HasPrefix(arg, "--") {
+		typed = "-" + name
+	}
+	var takers []string
+	for _, sub := range subcommands {
+		p := flags.NewParser(newOptions(sub), flags.None)
+		if len([]rune(name)) == 1 && p.FindOptionByShortName([]rune(name)[0]) != nil ||
+			len([]rune(name)) > 1 && p.FindOptionByLongName(name) != nil {
+			takers = append(takers, "deploy-tool "+sub+" "+typed)
+		}
+	}
+	if len(takers) == len(subcommands) {
+		takers = []string{"deploy-tool SUBCOMMAND " + typed}
+	}
+	if len(takers) == 0 {
+		return topBadInput(stderr, "unknown flag "+typed+": deploy-tool takes a subcommand first")
+	}
+	return topBadInput(stderr, "unknown flag "+typed+" before the subcommand: flags go after it ("+strings.Join(takers, ", ")+")")
+}
+
+// shownArg quotes a stray argument, except a URL, which may carry a secret
+// (a webhook's path).
+func shownArg(a string) string {
+	if strings.Contains(a, "://") {
+		return "(a URL, not shown: it may hold a secret)"
+	}
+	return strconv.Quote(a)
+}
