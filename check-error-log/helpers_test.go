@@ -43,14 +43,7 @@ func newTestConfig(t testing.TB, env map[string]string, args ...string) *config 
 // appendFile appends s to path, creating it.
 func appendFile(t testing.TB, path, s string) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(s); err != nil {
-		t.Fatal(err)
-	}
+	testenv.AppendFile(t, path, s)
 }
 
 func readTestdata(t testing.TB, name string) string {

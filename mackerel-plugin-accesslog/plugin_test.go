@@ -39,14 +39,7 @@ func runPlugin(t testing.TB, workdir string, env []string, args ...string) plugi
 
 func writeFile(t testing.TB, path, s string) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(s); err != nil {
-		t.Fatal(err)
-	}
+	testenv.AppendFile(t, path, s)
 }
 
 func ltsvLine(status int, reqtime string) string {
