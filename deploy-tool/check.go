@@ -55,14 +55,14 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Result {
 	snap, readErr := cl.Read()
 	var crit, warn, unreadable []string
-	for _, b := range snap.order {
-		if err := snap.errs[b]; err != nil {
+	for _, b := range snap.Balancers() {
+		if err := snap.Err(b); err != nil {
 			unreadable = append(unreadable, err.Error())
 			continue
 		}
 		up := map[string]int{}
 		total := map[string]int{}
-		for _, s := range snap.servers[b] {
+		for _, s := range snap.Servers(b) {
 			total[s.Upstream]++
 			if serving(s) {
 				up[s.Upstream]++
@@ -86,8 +86,8 @@ func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Res
 		return check.Resultf(check.Unknown, "cannot load the check's state (when each server went down): %v", err)
 	}
 	seen := downSince{}
-	for _, b := range snap.order {
-		if snap.errs[b] != nil {
+	for _, b := range snap.Balancers() {
+		if snap.Err(b) != nil {
 			for k, t := range since { // keep what we cannot see now
 				if strings.HasPrefix(k, b+"/") {
 					seen[k] = t
@@ -95,7 +95,7 @@ func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Res
 			}
 			continue
 		}
-		for _, s := range snap.servers[b] {
+		for _, s := range snap.Servers(b) {
 			if s.State == balancer.Up {
 				continue
 			}
@@ -129,7 +129,7 @@ func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Res
 	case len(warn) > 0:
 		return check.Resultf(check.Warning, "%s", strings.Join(append(warn, unreadable...), "; "))
 	}
-	msg := fmt.Sprintf("%d balancers, every upstream has at least min_up %d up; %d entries down", len(snap.order), cfg.MinUp, len(seen))
+	msg := fmt.Sprintf("%d balancers, every upstream has at least min_up %d up; %d entries down", len(snap.Balancers()), cfg.MinUp, len(seen))
 	if held {
 		msg += "; rollout running: " + holder
 	}

@@ -42,134 +42,27 @@ func callCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), callTimeout)
 }
 
-// Snapshot is what every balancer reported at one moment.
-type Snapshot struct {
-	order   []string
-	servers map[string][]balancer.Server
-	errs    map[string]error
-}
+// Snapshot is what every balancer reported at one moment: lib/balancer's
+// shared view, the same the upstream plugin reads balancers through.
+type Snapshot = balancer.Snapshot
 
 // Read lists every balancer. Balancers that cannot be read are recorded in
 // the snapshot's errors; the returned error joins them.
 func (c *Cluster) Read() (Snapshot, error) {
-	s := Snapshot{servers: map[string][]balancer.Server{}, errs: map[string]error{}}
-	type res struct {
-		i   int
-		srv []balancer.Server
-		err error
-	}
-	ch := make(chan res, len(c.bals))
-	for i, b := range c.bals {
-		go func() {
-			ctx, cancel := callCtx()
-			defer cancel()
-			l, err := b.List(ctx)
-			ch <- res{i, l, err}
-		}()
-	}
-	got := make([]res, len(c.bals))
-	for range c.bals {
-		r := <-ch
-		got[r.i] = r
-	}
-	var errs []error
-	for i, b := range c.bals {
-		s.order = append(s.order, b.Name())
-		if got[i].err != nil {
-			err := got[i].err
-			if !strings.Contains(err.Error(), "balancer "+b.Name()) {
-				err = fmt.Errorf("balancer %s: %w", b.Name(), err)
-			}
-			s.errs[b.Name()] = err
-			errs = append(errs, err)
-			continue
-		}
-		s.servers[b.Name()] = got[i].srv
-	}
-	return s, joinErrors(errs)
-}
-
-// Entries are the balancer's entries for a configured server address, in
-// every upstream that has it.
-func (s Snapshot) Entries(bal, addr string) []balancer.Server {
-	var out []balancer.Server
-	for _, e := range s.servers[bal] {
-		if sameAddr(e.Addr, addr) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// UpOn reports whether the server is in rotation on the balancer (any of
-// its upstreams), and whether the balancer knows it at all.
-func (s Snapshot) UpOn(bal, addr string) (up, known bool) {
-	es := s.Entries(bal, addr)
-	for _, e := range es {
-		if e.State == balancer.Up {
-			return true, true
-		}
-	}
-	return false, len(es) > 0
-}
-
-// DownSomewhere names the balancers on which some entry of the server is
-// out of rotation (down, draining or maintenance).
-func (s Snapshot) DownSomewhere(addr string) []string {
-	var out []string
-	for _, b := range s.order {
-		for _, e := range s.Entries(b, addr) {
-			if e.State != balancer.Up {
-				out = append(out, b+"/"+e.Upstream+" ("+string(e.State)+")")
-			}
-		}
-	}
-	return out
-}
-
-// UpSomewhere names the balancers on which the server is in rotation.
-func (s Snapshot) UpSomewhere(addr string) []string {
-	var out []string
-	for _, b := range s.order {
-		if up, _ := s.UpOn(b, addr); up {
-			out = append(out, b)
-		}
-	}
-	return out
+	ctx, cancel := callCtx()
+	defer cancel()
+	return balancer.ReadAll(ctx, c.bals)
 }
 
 // assumeServing is the snapshot with every entry of the servers in
 // rotation and healthy: what the next batch's budget check will see once a
 // batch is back up.
-func (s Snapshot) assumeServing(servers []ServerConfig) Snapshot {
-	out := Snapshot{order: s.order, errs: s.errs, servers: map[string][]balancer.Server{}}
-	for b, entries := range s.servers {
-		cp := append([]balancer.Server(nil), entries...)
-		for i := range cp {
-			for _, srv := range servers {
-				if sameAddr(cp[i].Addr, srv.Addr) {
-					cp[i].State, cp[i].Health = balancer.Up, ""
-				}
-			}
-		}
-		out.servers[b] = cp
+func assumeServing(s Snapshot, servers []ServerConfig) Snapshot {
+	addrs := make([]string, len(servers))
+	for i, srv := range servers {
+		addrs[i] = srv.Addr
 	}
-	return out
-}
-
-// NotUp is every address (on any balancer, in any upstream, configured or
-// not) that is not serving somewhere: out of rotation, or failing the
-// balancer's own health checks. These servers are already unavailable.
-func (s Snapshot) NotUp() map[string]bool {
-	m := map[string]bool{}
-	for _, b := range s.order {
-		for _, e := range s.servers[b] {
-			if !serving(e) {
-				m[e.Addr] = true
-			}
-		}
-	}
-	return m
+	return s.AssumeServing(addrs)
 }
 
 // sameAddr and serving are the balancers' shared view (lib/balancer), so
@@ -206,15 +99,15 @@ func (c *Cluster) Preflight(servers []ServerConfig) (Snapshot, []string) {
 	s, err := c.Read()
 	var problems []string
 	if err != nil {
-		for _, b := range s.order {
-			if e := s.errs[b]; e != nil {
+		for _, b := range s.Balancers() {
+			if e := s.Err(b); e != nil {
 				problems = append(problems, e.Error())
 			}
 		}
 	}
 	for _, srv := range servers {
-		for _, b := range s.order {
-			if s.errs[b] != nil {
+		for _, b := range s.Balancers() {
+			if s.Err(b) != nil {
 				continue
 			}
 			if _, known := s.UpOn(b, srv.Addr); !known {
@@ -256,7 +149,7 @@ func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
 	}
 	var errs []error
 	for _, srv := range servers {
-		for _, b := range s.order {
+		for _, b := range s.Balancers() {
 			for _, e := range s.Entries(b, srv.Addr) {
 				if (e.State == balancer.Up) != wantUp {
 					errs = append(errs, fmt.Errorf("read back: %s is %s on %s/%s", srv.Addr, e.State, b, e.Upstream))
@@ -389,7 +282,7 @@ func (c *Cluster) waitServing(servers []ServerConfig, upTimeout time.Duration) e
 		}
 		var waiting []string
 		for _, srv := range servers {
-			for _, b := range s.order {
+			for _, b := range s.Balancers() {
 				for _, e := range s.Entries(b, srv.Addr) {
 					if !serving(e) {
 						waiting = append(waiting, fmt.Sprintf("%s on %s/%s is %s (%s)", srv.Addr, b, e.Upstream, e.State, e.Health))

@@ -263,8 +263,8 @@ func (c *Cluster) LeftDown(servers []ServerConfig) (down map[string][]string, un
 			down[s.Addr] = d
 		}
 	}
-	for _, b := range snap.order {
-		if err := snap.errs[b]; err != nil {
+	for _, b := range snap.Balancers() {
+		if err := snap.Err(b); err != nil {
 			unreadable = append(unreadable, err.Error())
 		}
 	}

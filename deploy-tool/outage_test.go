@@ -132,20 +132,6 @@ func TestInterruptDuringDrainIsTheSameForDownAndWrapper(t *testing.T) {
 	r.wantStates(nil)
 }
 
-// deploy-tool and the drivers use one address matching: an IPv6 server
-// written long in the config is the balancer's short form.
-func TestIPv6FormsMatchTheBalancersForm(t *testing.T) {
-	s := Snapshot{order: []string{"b"}, servers: map[string][]balancer.Server{
-		"b": {{Upstream: "u", Addr: "[2001:db8::1]:80", State: balancer.Down}},
-	}, errs: map[string]error{}}
-	if up, known := s.UpOn("b", "[2001:db8:0:0::1]:80"); up || !known {
-		t.Errorf("UpOn: up %v known %v, want a known server that is down", up, known)
-	}
-	if d := s.DownSomewhere("[2001:0db8::0001]:80"); len(d) != 1 {
-		t.Errorf("DownSomewhere: %v", d)
-	}
-}
-
 // wrapper re-reads the balancers right before rsync, as rollout does before
 // its command: a reload that put the host back in rotation is undone first.
 func TestWrapperReReadsBeforeTheCommand(t *testing.T) {

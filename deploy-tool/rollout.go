@@ -295,7 +295,7 @@ func (e *Engine) checkBatches(batches [][]ServerConfig) error {
 	}
 	for i, b := range batches {
 		if i > 0 {
-			snap = snap.assumeServing(batches[i-1])
+			snap = assumeServing(snap, batches[i-1])
 		}
 		if err := checkBudget(e.cfg, e.cl, snap, b); err != nil {
 			return fmt.Errorf("batch %d (%s): %v", i+1, labels(b), err)
@@ -349,11 +349,11 @@ func orNone(s string) string {
 // servers out, or leave an upstream with fewer than min_up up, counting
 // what the balancers already have down.
 func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch []ServerConfig) error {
-	notUp := s.NotUp()
+	notUp := s.NotServing()
 	unavailable := len(notUp)
 	for _, srv := range batch {
 		counted := false
-		for _, b := range s.order {
+		for _, b := range s.Balancers() {
 			for _, en := range s.Entries(b, srv.Addr) {
 				if notUp[en.Addr] {
 					counted = true
@@ -371,10 +371,10 @@ func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch []ServerConfig) err
 	for _, srv := range batch {
 		inBatch[srv.Addr] = true
 	}
-	for _, b := range s.order {
+	for _, b := range s.Balancers() {
 		up := map[string]int{}
 		taken := map[string]int{}
-		for _, en := range s.servers[b] {
+		for _, en := range s.Servers(b) {
 			if !serving(en) {
 				continue
 			}

@@ -66,12 +66,12 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	snap, readErr := cl.Read()
 	var st Status
-	for _, b := range snap.order {
+	for _, b := range snap.Balancers() {
 		bs := BalancerStatus{Name: b, Servers: []ServerStatus{}}
-		for _, s := range snap.servers[b] {
+		for _, s := range snap.Servers(b) {
 			bs.Servers = append(bs.Servers, serverStatus(s))
 		}
-		if err := snap.errs[b]; err != nil {
+		if err := snap.Err(b); err != nil {
 			bs.Error = cfg.Redact(err.Error())
 		}
 		st.Balancers = append(st.Balancers, bs)

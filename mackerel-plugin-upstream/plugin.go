@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 
 	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
@@ -83,77 +82,57 @@ func (p *plugin) activeBalancers() map[string]bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
-	errs := make([]error, len(p.balancers))
-	reports := make([]bool, len(p.balancers))
-	var wg sync.WaitGroup
-	for i, c := range p.balancers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b, err := balancer.New(c)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			// HAProxy always reports it; nginx tells in its listing, read
-			// here within the run's deadline (ReportsActive keeps the answer).
-			if c.Driver == balancer.DriverNginx {
-				if _, err := b.List(ctx); err != nil {
-					errs[i] = err
-					return
-				}
-			}
-			reports[i] = b.ReportsActive()
-		}()
-	}
-	wg.Wait()
-	for i, c := range p.balancers {
+	// HAProxy always reports it; nginx tells in its listing (ReportsActive
+	// keeps the answer), so every balancer is read once, at once.
+	bals, snap := readBalancers(ctx, p.balancers, func(err error) {
+		fmt.Fprintf(stderr, "%s: %v (no active graph for it)\n", binaryName, err)
+	})
+	for _, b := range bals {
 		switch {
-		case errs[i] != nil:
-			fmt.Fprintf(stderr, "%s: %v (no active graph for balancer %s: whether it reports requests in flight is unknown)\n", binaryName, errs[i], c.Name)
-		case reports[i]:
-			out[c.Name] = true
+		case b.ReportsActive():
+			out[b.Name()] = true
+		case snap.Err(b.Name()) != nil:
+			fmt.Fprintf(stderr, "%s: %v (no active graph for balancer %s: whether it reports requests in flight is unknown)\n", binaryName, snap.Err(b.Name()), b.Name())
 		}
 	}
 	return out
 }
 
+// readBalancers builds the drivers and reads them all at once through
+// lib/balancer's shared view. A config that cannot become a driver is passed
+// to bad and left out (the options checked every config already).
+func readBalancers(ctx context.Context, cfgs []balancer.Config, bad func(error)) ([]balancer.Balancer, balancer.Snapshot) {
+	var bals []balancer.Balancer
+	for _, c := range cfgs {
+		b, err := balancer.New(c)
+		if err != nil {
+			bad(err)
+			continue
+		}
+		bals = append(bals, b)
+	}
+	snap, _ := balancer.ReadAll(ctx, bals)
+	return bals, snap
+}
+
 // collect reads every balancer at once. A balancer that cannot be read is
 // left out (one line on stderr); read counts those that were read.
 func collect(ctx context.Context, cfgs []balancer.Config, stderr io.Writer) (values map[string]float64, read int) {
-	type result struct {
-		servers []balancer.Server
-		active  bool
-		err     error
-	}
-	results := make([]result, len(cfgs))
-	var wg sync.WaitGroup
-	for i, c := range cfgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b, err := balancer.New(c)
-			if err != nil {
-				results[i].err = err
-				return
-			}
-			results[i].servers, results[i].err = b.List(ctx)
-			if results[i].err == nil {
-				results[i].active = b.ReportsActive()
-			}
-		}()
-	}
-	wg.Wait()
-
 	values = map[string]float64{}
-	for i, c := range cfgs {
-		r := results[i]
-		if r.err != nil {
-			fmt.Fprintf(stderr, "%s: %v (its metrics are left out)\n", binaryName, r.err)
+	bals, snap := readBalancers(ctx, cfgs, func(err error) {
+		fmt.Fprintf(stderr, "%s: %v (its metrics are left out)\n", binaryName, err)
+	})
+	cfgOf := map[string]balancer.Config{}
+	for _, c := range cfgs {
+		cfgOf[c.Name] = c // names are unique (options refuse a name used twice)
+	}
+	for _, b := range bals {
+		if err := snap.Err(b.Name()); err != nil {
+			fmt.Fprintf(stderr, "%s: %v (its metrics are left out)\n", binaryName, err)
 			continue
 		}
 		read++
-		addValues(values, c, r.servers, r.active, stderr)
+		addValues(values, cfgOf[b.Name()], snap.Servers(b.Name()), b.ReportsActive(), stderr)
 	}
 	return values, read
 }

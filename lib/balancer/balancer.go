@@ -1,7 +1,9 @@
 // Package balancer is one small interface for "a load balancer that knows
 // servers of upstreams", with drivers for ngx_dynamic_upstream (and the Lua
 // drop-in in nginx/ that serves the same API) and HAProxy's runtime API.
-// deploy-tool and mackerel-plugin-upstream use it.
+// deploy-tool and mackerel-plugin-upstream use it, and read balancers through
+// one shared view: ReadAll and Snapshot (snapshot.go), SameAddr and Serving
+// (view.go).
 package balancer
 
 import (
