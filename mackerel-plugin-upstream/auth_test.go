@@ -100,7 +100,7 @@ func testBasicAuth(t *testing.T, module bool) {
 		run := runPlugin(t, c.env, c.args...)
 		lines := strings.Split(strings.TrimSpace(run.stderr), "\n")
 		if run.code != 1 || run.stdout != "" || len(lines) != 2 ||
-			!strings.HasPrefix(lines[0], "mackerel-plugin-upstream: balancer web-lb upstream backend_zone: access denied (HTTP 401 from "+ng.APIURL+")") ||
+			!strings.HasPrefix(lines[0], "mackerel-plugin-upstream: balancer web-lb upstream backend_zone: not authorised (HTTP 401 from "+ng.APIURL+")") ||
 			!strings.Contains(lines[0], "left out") || !strings.Contains(lines[1], "no balancer could be read") {
 			t.Errorf("%s: exit %d\nstdout: %s\nstderr: %s", what, run.code, run.stdout, run.stderr)
 		}

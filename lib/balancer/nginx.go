@@ -274,8 +274,14 @@ func (n *Nginx) call(ctx context.Context, upstream, server, params string) ([]Se
 			return nil, false, fmt.Errorf("balancer %s upstream %s: server %s or a parameter was refused (HTTP 400 from %s)", n.cfg.Name, upstream, server, n.base.Redacted())
 		}
 		return nil, false, fmt.Errorf("balancer %s upstream %s: request refused (HTTP 400 from %s)", n.cfg.Name, upstream, n.base.Redacted())
-	case http.StatusUnauthorized, http.StatusForbidden:
-		return nil, false, fmt.Errorf("balancer %s upstream %s: access denied (HTTP %d from %s): check user/password and the location's allow list", n.cfg.Name, upstream, resp.StatusCode, n.base.Redacted())
+	case http.StatusUnauthorized:
+		hint := "the location asks for basic auth: set user and password"
+		if n.cfg.User != "" || n.cfg.Password != "" || n.base.User != nil {
+			hint = "the user or password given was refused"
+		}
+		return nil, false, fmt.Errorf("balancer %s upstream %s: not authorised (HTTP 401 from %s): %s", n.cfg.Name, upstream, n.base.Redacted(), hint)
+	case http.StatusForbidden:
+		return nil, false, fmt.Errorf("balancer %s upstream %s: forbidden (HTTP 403 from %s): the location's allow/deny list refuses this host", n.cfg.Name, upstream, n.base.Redacted())
 	default:
 		return nil, false, fmt.Errorf("balancer %s upstream %s: HTTP %d from %s", n.cfg.Name, upstream, resp.StatusCode, n.base.Redacted())
 	}

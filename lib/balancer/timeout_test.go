@@ -26,9 +26,28 @@ func TestNginxBasicAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = b.List(ctxT(t))
-		if ok && err != nil || !ok && (err == nil || !strings.Contains(err.Error(), "access denied (HTTP 401")) {
+		if ok && err != nil || !ok && (err == nil || !strings.Contains(err.Error(), "not authorised (HTTP 401")) {
 			t.Errorf("password %s: %v", pw, err)
 		}
+	}
+}
+
+// A 403 is the location's allow/deny list, not the password: the error
+// says so rather than sending the operator after the password.
+func TestNginxForbiddenIsNotThePassword(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+	}))
+	defer srv.Close()
+	b, err := balancer.New(balancer.Config{Name: "a", Driver: balancer.DriverNginx, URL: srv.URL + "/dynamic",
+		Upstreams: []string{"z"}, User: "ops", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = b.List(ctxT(t))
+	if err == nil || !strings.Contains(err.Error(), "forbidden (HTTP 403") || !strings.Contains(err.Error(), "allow/deny list") ||
+		strings.Contains(err.Error(), "password") {
+		t.Errorf("403: %v", err)
 	}
 }
 
