@@ -10,15 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
@@ -143,6 +142,17 @@ func (fs *fleetSide) spool(frs []*fileRun, st *stats) error {
 		prev, _ := json.Marshal(fr.prev)
 		fmt.Fprintf(h, "\x00%s\x00%s", fr.path, prev)
 	}
+	// A run that read lines moves a state, which the state file then holds:
+	// no later run starts from the same states. Runs that read nothing leave
+	// the state files as they are: each is told from the others by the
+	// clock files the previous one wrote (a torn clock file may give two of
+	// them one id, and both added nothing; never one that read lines).
+	if !slices.ContainsFunc(frs, func(fr *fileRun) bool { return fr.moved }) {
+		io.WriteString(h, "\x00idle")
+		for _, fr := range frs {
+			fmt.Fprintf(h, "\x00%t\x00%s", fr.clockRaw != nil, fr.clockRaw)
+		}
+	}
 	c := &fleet.Contribution{
 		ID:      hex.EncodeToString(h.Sum(nil)[:16]),
 		Service: fs.opts.FleetService,
@@ -250,33 +260,43 @@ func (fs *fleetSide) push() fleet.PushReport {
 }
 
 // checkRedisURL checks what the push command will be given, as go-redis
-// reads it: a redis://, rediss:// or unix:// URL whose database, if any, is
-// a number; a CA file only with rediss://, holding a PEM certificate.
+// reads it: a redis://, rediss:// or unix:// URL whose port and database, if
+// any, are numbers; a CA file only with rediss://, holding a PEM
+// certificate. (It does not use net/url: its package initialisers would
+// cost every run, with --fleet-redis or not.)
 func checkRedisURL(raw, caFile string) error {
-	u, err := url.Parse(raw)
-	if err != nil {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
 		return fmt.Errorf("redis URL %s: not a URL (want redis://host:port/db, or rediss:// for TLS)", redactURL(raw))
 	}
-	switch u.Scheme {
+	switch scheme {
 	case "redis", "rediss":
-		if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		rest, _, _ = strings.Cut(rest, "?")
+		hostPort, db, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndex(hostPort, "@"); at >= 0 {
+			hostPort = hostPort[at+1:]
+		}
+		if strings.ContainsAny(hostPort, " \t\n#") {
+			return fmt.Errorf("redis URL %s: host %q is not a host name or address", redactURL(raw), hostPort)
+		}
+		if i := strings.LastIndex(hostPort, ":"); i >= 0 && !strings.HasSuffix(hostPort, "]") {
+			if _, err := strconv.ParseUint(hostPort[i+1:], 10, 16); err != nil {
+				return fmt.Errorf("redis URL %s: port %q is not a number", redactURL(raw), hostPort[i+1:])
+			}
+		}
+		if db != "" {
 			if n, err := strconv.Atoi(db); err != nil || n < 0 {
 				return fmt.Errorf("redis URL %s: database %q is not a number", redactURL(raw), db)
 			}
 		}
-		if _, port, ok := strings.Cut(u.Host, ":"); ok && port != "" {
-			if _, err := strconv.ParseUint(port, 10, 16); err != nil {
-				return fmt.Errorf("redis URL %s: port %q is not a number", redactURL(raw), port)
-			}
-		}
 	case "unix":
 	default:
-		return fmt.Errorf("redis URL %s: scheme %q: want redis://, rediss:// (TLS) or unix://", redactURL(raw), u.Scheme)
+		return fmt.Errorf("redis URL %s: scheme %q: want redis://, rediss:// (TLS) or unix://", redactURL(raw), scheme)
 	}
 	if caFile == "" {
 		return nil
 	}
-	if u.Scheme != "rediss" {
+	if scheme != "rediss" {
 		return fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", caFile, redactURL(raw))
 	}
 	b, err := os.ReadFile(caFile)
@@ -308,27 +328,4 @@ func redactURL(u string) string {
 
 func (fs *fleetSide) warn(format string, args ...any) {
 	fmt.Fprintf(fs.stderr, "%s: fleet: %s\n", binaryName, fmt.Sprintf(format, args...))
-}
-
-// fleetPlugin adds the fleet graph to the plugin's graph definitions.
-type fleetPlugin struct{ *plugin }
-
-func (fs *fleetSide) wrap(p *plugin) mp.PluginWithPrefix {
-	if fs == nil {
-		return p
-	}
-	return fleetPlugin{p}
-}
-
-func (p fleetPlugin) GraphDefinition() map[string]mp.Graphs {
-	g := p.plugin.GraphDefinition()
-	{
-		g["fleet"] = mp.Graphs{Label: "Fleet contributions to Redis", Unit: mp.UnitInteger, Metrics: []mp.Metrics{
-			{Name: "delivered_count", Label: "delivered this run"},
-			{Name: "pending_count", Label: "pending (spooled)"},
-			{Name: "pending_requests", Label: "requests pending"},
-			{Name: "dropped_count", Label: "dropped (spool full)"},
-		}}
-	}
-	return g
 }

@@ -730,3 +730,29 @@ func TestFleetBogusSizesAndTimes(t *testing.T) {
 		t.Errorf("%v lines and %v bytes in the windows; %d lines and %v bytes written", total, sent, s.written, bytesWritten)
 	}
 }
+
+// TestFleetWithoutThePushCommand: when mackerel-service-accesslog is
+// neither beside the plugin nor on $PATH, the run still prints its host
+// metrics, keeps its contribution in the spool (pending), and says what to
+// install, once.
+func TestFleetWithoutThePushCommand(t *testing.T) {
+	dir := t.TempDir()
+	alone := filepath.Join(dir, "bin", "mackerel-plugin-accesslog")
+	os.MkdirAll(filepath.Dir(alone), 0o755)
+	b, err := os.ReadFile(testenv.BuildBinary(t, "mackerel-plugin-accesslog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "access.log")
+	writeFile(t, logPath, ltsvLine(200, "0.100"))
+	r := testenv.Run(t, alone, []string{"MACKEREL_PLUGIN_WORKDIR=" + dir, "PATH=" + filepath.Join(dir, "empty")},
+		"--file", logPath, "--from-start", "--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-host", "h1")
+	m := testenv.Metrics(t, r.Stdout)
+	if r.Code != 0 || m["accesslog.access_num.total_count"] != 1 || m["accesslog.fleet.pending_count"] != 1 || m["accesslog.fleet.pending_requests"] != 1 ||
+		strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "mackerel-service-accesslog not found") {
+		t.Fatalf("exit %d, metrics %v, stderr %q", r.Code, m, r.Stderr)
+	}
+}
