@@ -31,17 +31,21 @@ func TestRunWithNothingNewLeavesTheStateFile(t *testing.T) {
 	}
 	stateFile, clockFile := states[0], states[0]+clockFileSuffix
 	before, _ := os.ReadFile(stateFile)
-	var st0 syscall.Stat_t
-	syscall.Stat(stateFile, &st0)
+	fi0, err := os.Stat(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	r := runPlugin(t, dir, nil, log)
 	if r.code != 0 || r.metrics["accesslog.access_num.total_count"] != 0 || r.stderr != "" {
 		t.Fatalf("nothing new: exit %d %v %s", r.code, r.metrics, r.stderr)
 	}
 	after, _ := os.ReadFile(stateFile)
-	var st1 syscall.Stat_t
-	syscall.Stat(stateFile, &st1)
-	if !bytes.Equal(before, after) || st0.Ino != st1.Ino || st0.Mtim != st1.Mtim {
+	fi1, err := os.Stat(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) || !os.SameFile(fi0, fi1) || !fi0.ModTime().Equal(fi1.ModTime()) {
 		t.Fatalf("a run with nothing new rewrote the state file:\n%s\n%s", before, after)
 	}
 	b, err := os.ReadFile(clockFile)
