@@ -6,7 +6,7 @@
 #  2. per-run cost against kazeburo's axslog v0.4.10, built here from
 #     ../shared/third_party (the module proxy refuses that version): a
 #     20,000-line increment, a run with nothing new, and a whole 2 M-line
-#     file, interleaved, with the ratio (BENCH_ROUNDS, default 31).
+#     file, interleaved, with the ratio (BENCH_ROUNDS, default 101).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 go run ./mackerel-plugin-accesslog/cmd/benchrun -plugin bin/mackerel-plugin-accesslog -lines "${BENCH_LINES:-2000000,20000000}"
@@ -22,4 +22,4 @@ tar -C "$ax" -xzf "$third/axslog-v0.4.10.tar.gz"
 tar -C "$ax" -xzf "$third/followparser-v0.2.10.tar.gz"
 (cd "$ax/axslog-src" && go mod edit -replace github.com/kazeburo/followparser=../followparser-src && CGO_ENABLED=0 go build -o "$ax/axslog" .)
 go run ./mackerel-plugin-accesslog/cmd/benchcost -plugin bin/mackerel-plugin-accesslog -axslog "$ax/axslog" \
-  -rounds "${BENCH_ROUNDS:-31}" -lines "${BENCH_WHOLE_LINES:-2000000}"
+  -rounds "${BENCH_ROUNDS:-101}" -lines "${BENCH_WHOLE_LINES:-2000000}"

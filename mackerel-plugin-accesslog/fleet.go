@@ -1,20 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"os/exec"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
-	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
@@ -47,19 +50,14 @@ func (f *fleetOptions) Warnings() []string {
 	return nil
 }
 
-func (f *fleetOptions) redisConfig() fleet.Config {
-	return fleet.Config{
-		URL: f.FleetRedis, PasswordFile: f.FleetRedisPasswordFile, CAFile: f.FleetRedisCAFile, Cluster: f.FleetRedisCluster,
-		Timeout: min(2*time.Second, f.FleetTimeout.D()),
-	}
-}
-
 // fleetSide adds each run's figures to the service's window: first into a
 // spool file on disk (before the logs' states are saved, so that no line is
 // read without being spooled), then, after the run, from the spool into
-// Redis, oldest first. A spooled contribution is delivered exactly once: its
-// id is made of what the run started from, and Redis applies an id at most
-// once per window.
+// Redis, oldest first, by mackerel-service-accesslog's hidden push command
+// (lib/fleet/push): the plugin links no Redis client, so that a run without
+// --fleet-redis stays cheap. A spooled contribution is delivered exactly
+// once: its id is made of what the run started from, and Redis applies an id
+// at most once per window.
 type fleetSide struct {
 	opts     *fleetOptions
 	host     string
@@ -68,7 +66,7 @@ type fleetSide struct {
 	stderr   io.Writer
 	verbose  bool
 	now      time.Time
-	current  *fleet.Contribution // this run's, so that it is not read back from disk
+	sp       fleet.Spool
 }
 
 func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, error) {
@@ -95,17 +93,13 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	if f.FleetSpoolMax < 1 {
 		return nil, fmt.Errorf("--fleet-spool-max %d: want at least 1", f.FleetSpoolMax)
 	}
-	// The URL and the CA file are read now (Open does not dial): a mistake
-	// there is a flag error, not a delivery failing at every run. The password
-	// file is read at delivery only: meta mode (graph definitions) needs no
-	// password, and an unreadable one leaves the contribution pending.
-	cfg := f.redisConfig()
-	cfg.PasswordFile = ""
-	st, err := fleet.Open(cfg, f.FleetService)
-	if err != nil {
+	// The URL and the CA file are checked now: a mistake there is a flag
+	// error, not a delivery failing at every run. The password file is read
+	// at delivery only: meta mode (graph definitions) needs no password, and
+	// an unreadable one leaves the contribution pending.
+	if err := checkRedisURL(f.FleetRedis, f.FleetRedisCAFile); err != nil {
 		return nil, fmt.Errorf("--fleet-redis: %v", err)
 	}
-	st.Close()
 	host := f.FleetHost
 	if host == "" {
 		h, err := os.Hostname()
@@ -121,10 +115,12 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	if dir == "" {
 		dir = state.Dir()
 	}
+	spoolDir := strings.TrimSuffix(state.PathIn(dir, binaryName+"-fleet", key...), ".json") + ".spool"
 	return &fleetSide{
 		opts:     f,
 		host:     host,
-		spoolDir: strings.TrimSuffix(state.PathIn(dir, binaryName+"-fleet", key...), ".json") + ".spool",
+		spoolDir: spoolDir,
+		sp:       fleet.Spool{Dir: spoolDir},
 		idBase:   strings.Join(key, "\x00"),
 		stderr:   stderr,
 		verbose:  o.Verbose,
@@ -146,6 +142,17 @@ func (fs *fleetSide) spool(frs []*fileRun, st *stats) error {
 		prev, _ := json.Marshal(fr.prev)
 		fmt.Fprintf(h, "\x00%s\x00%s", fr.path, prev)
 	}
+	// A run that read lines moves a state, which the state file then holds:
+	// no later run starts from the same states. Runs that read nothing leave
+	// the state files as they are: each is told from the others by the
+	// clock files the previous one wrote (a torn clock file may give two of
+	// them one id, and both added nothing; never one that read lines).
+	if !slices.ContainsFunc(frs, func(fr *fileRun) bool { return fr.moved }) {
+		io.WriteString(h, "\x00idle")
+		for _, fr := range frs {
+			fmt.Fprintf(h, "\x00%t\x00%s", fr.clockRaw != nil, fr.clockRaw)
+		}
+	}
 	c := &fleet.Contribution{
 		ID:      hex.EncodeToString(h.Sum(nil)[:16]),
 		Service: fs.opts.FleetService,
@@ -160,22 +167,10 @@ func (fs *fleetSide) spool(frs []*fileRun, st *stats) error {
 	if err := os.MkdirAll(fs.spoolDir, 0o700); err != nil {
 		return fmt.Errorf("fleet spool: %w", err)
 	}
-	fs.current = c
 	if fs.verbose {
 		fs.warn("spooled contribution %s: %d requests, window %s", c.ID, c.All.Total, c.Window)
 	}
-	return fs.save(c)
-}
-
-func (fs *fleetSide) path(c *fleet.Contribution) string {
-	return filepath.Join(fs.spoolDir, c.ID+".json")
-}
-
-func (fs *fleetSide) save(c *fleet.Contribution) error {
-	if err := state.Save(fs.path(c), c); err != nil {
-		return fmt.Errorf("fleet spool: %w", err)
-	}
-	return nil
+	return fs.sp.Save(c)
 }
 
 // fleetCounts adds the plugin's counts to the fleet's.
@@ -202,178 +197,135 @@ func fleetCounts(dst *fleet.Counts, src *counts) {
 	}
 }
 
-// fleetReport is what a delivery leaves to report.
-type fleetReport struct {
-	delivered, pending, dropped int
-	pendingRequests             uint64
-}
+// findPusher finds the push command (tests give the one they built).
+var findPusher = fleet.FindPusher
 
-// deliver sends every spooled contribution to Redis, oldest run first,
-// within --fleet-timeout, and adds the fleet.* metrics to values. Redis
-// being down or slow is said on stderr; the run's host metrics are printed
-// all the same.
+// pushGrace is the time the push command may take beyond --fleet-timeout
+// (its start, the spool's lock) before it is killed.
+const pushGrace = 2 * time.Second
+
+// deliver runs the push command on the spool, oldest run first, within
+// --fleet-timeout, and adds the fleet.* metrics to values. Redis being down
+// or slow, or the command missing, is said on stderr; the run's host metrics
+// are printed all the same.
 func (fs *fleetSide) deliver(values map[string]float64) {
 	if fs == nil {
 		return
 	}
-	r := fs.deliverSpool()
-	values["fleet.delivered_count"] = float64(r.delivered)
-	values["fleet.pending_count"] = float64(r.pending)
-	values["fleet.pending_requests"] = float64(r.pendingRequests)
-	values["fleet.dropped_count"] = float64(r.dropped)
+	r := fs.push()
+	values["fleet.delivered_count"] = float64(r.Delivered)
+	values["fleet.pending_count"] = float64(r.Pending)
+	values["fleet.pending_requests"] = float64(r.PendingRequests)
+	values["fleet.dropped_count"] = float64(r.Dropped)
 }
 
-func (fs *fleetSide) deliverSpool() fleetReport {
-	var r fleetReport
-	unlock, err := state.Lock(fs.spoolDir)
-	if err != nil { // another run of this instance is delivering
-		fs.warn("%v: not delivering in this run", err)
-		r.pending, r.pendingRequests = fs.count()
-		return r
+func (fs *fleetSide) push() fleet.PushReport {
+	kept := func(format string, args ...any) fleet.PushReport {
+		n, requests := fs.sp.Count()
+		fs.warn("%s; %d contributions kept in %s for a later run", fmt.Sprintf(format, args...), n, fs.spoolDir)
+		return fleet.PushReport{Pending: n, PendingRequests: requests}
 	}
-	defer unlock()
-	all, err := fs.load()
+	bin, err := findPusher()
 	if err != nil {
-		fs.warn("%v", err)
+		return kept("%v", err)
 	}
-	// A contribution spooled by a run that began after this one is left to
-	// that run: it may yet fail to save its logs' states and be repeated
-	// under the same id with more lines.
-	var spooled, later []*fleet.Contribution
-	for _, c := range all {
-		if c.At > fs.now.UnixNano() {
-			later = append(later, c)
-		} else {
-			spooled = append(spooled, c)
+	req, _ := json.Marshal(fleet.PushRequest{
+		Spool: fs.spoolDir, URL: fs.opts.FleetRedis, PasswordFile: fs.opts.FleetRedisPasswordFile,
+		CAFile: fs.opts.FleetRedisCAFile, Cluster: fs.opts.FleetRedisCluster, Service: fs.opts.FleetService,
+		Timeout: fs.opts.FleetTimeout.D(), SpoolMax: fs.opts.FleetSpoolMax, Now: fs.now.UnixNano(), Verbose: fs.verbose,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout.D()+pushGrace)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, fleet.PushCommand)
+	cmd.Stdin = bytes.NewReader(req)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = time.Second
+	runErr := cmd.Run()
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			fs.warn("%s", l)
 		}
 	}
-	for _, c := range later {
-		r.pending++
-		r.pendingRequests += c.All.Total
-	}
-	if len(spooled) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout.D())
-		defer cancel()
-		r.delivered, err = fs.send(ctx, spooled)
-		left := spooled[r.delivered:]
-		if over := len(left) - fs.opts.FleetSpoolMax; over > 0 {
-			r.dropped = fs.drop(left[:over])
-			left = left[over:]
-		}
-		if err != nil {
-			fs.warn("%v; %d contributions kept in %s for a later run", err, len(left), fs.spoolDir)
-		}
-		for _, c := range left {
-			r.pending++
-			r.pendingRequests += c.All.Total
-		}
+	var r fleet.PushReport
+	switch {
+	case ctx.Err() != nil:
+		return kept("%s %s: no answer within --fleet-timeout %s and %s more", bin, fleet.PushCommand, fs.opts.FleetTimeout, pushGrace)
+	case runErr != nil:
+		return kept("%s %s: %v", bin, fleet.PushCommand, runErr)
+	case json.Unmarshal(stdout.Bytes(), &r) != nil:
+		return kept("%s %s: no report on its stdout (%q)", bin, fleet.PushCommand, printable(stdout.Bytes(), 120))
 	}
 	return r
 }
 
-// drop removes the oldest undelivered contributions when the spool is
-// full, and says what was lost.
-func (fs *fleetSide) drop(oldest []*fleet.Contribution) int {
-	var requests uint64
-	n := 0
-	for _, c := range oldest {
-		if err := os.Remove(fs.path(c)); err == nil {
-			n++
-			requests += c.All.Total
-		}
+// checkRedisURL checks what the push command will be given, as go-redis
+// reads it: a redis://, rediss:// or unix:// URL whose port and database, if
+// any, are numbers; a CA file only with rediss://, holding a PEM
+// certificate. (It does not use net/url: its package initialisers would
+// cost every run, with --fleet-redis or not.)
+func checkRedisURL(raw, caFile string) error {
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return fmt.Errorf("redis URL %s: not a URL (want redis://host:port/db, or rediss:// for TLS)", redactURL(raw))
 	}
-	fs.warn("spool over --fleet-spool-max %d: dropped the %d oldest contributions (%d requests, windows from %s); they will not count in the service's metrics",
-		fs.opts.FleetSpoolMax, n, requests, oldest[0].Window)
-	return n
-}
-
-func (fs *fleetSide) send(ctx context.Context, spooled []*fleet.Contribution) (int, error) {
-	st, err := fleet.Open(fs.opts.redisConfig(), fs.opts.FleetService)
+	switch scheme {
+	case "redis", "rediss":
+		rest, _, _ = strings.Cut(rest, "?")
+		hostPort, db, _ := strings.Cut(rest, "/")
+		if at := strings.LastIndex(hostPort, "@"); at >= 0 {
+			hostPort = hostPort[at+1:]
+		}
+		if strings.ContainsAny(hostPort, " \t\n#") {
+			return fmt.Errorf("redis URL %s: host %q is not a host name or address", redactURL(raw), hostPort)
+		}
+		if i := strings.LastIndex(hostPort, ":"); i >= 0 && !strings.HasSuffix(hostPort, "]") {
+			if _, err := strconv.ParseUint(hostPort[i+1:], 10, 16); err != nil {
+				return fmt.Errorf("redis URL %s: port %q is not a number", redactURL(raw), hostPort[i+1:])
+			}
+		}
+		if db != "" {
+			if n, err := strconv.Atoi(db); err != nil || n < 0 {
+				return fmt.Errorf("redis URL %s: database %q is not a number", redactURL(raw), db)
+			}
+		}
+	case "unix":
+	default:
+		return fmt.Errorf("redis URL %s: scheme %q: want redis://, rediss:// (TLS) or unix://", redactURL(raw), scheme)
+	}
+	if caFile == "" {
+		return nil
+	}
+	if scheme != "rediss" {
+		return fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", caFile, redactURL(raw))
+	}
+	b, err := os.ReadFile(caFile)
 	if err != nil {
-		return 0, err
+		return fmt.Errorf("redis CA file: %v", err)
 	}
-	defer st.Close()
-	for i, c := range spooled {
-		out, err := st.Deliver(ctx, c, time.Now, fs.save)
-		if err != nil {
-			return i, err
+	for {
+		var blk *pem.Block
+		if blk, b = pem.Decode(b); blk == nil {
+			return fmt.Errorf("redis CA file %s: no PEM certificate in it", caFile)
 		}
-		if fs.verbose {
-			fs.warn("delivered contribution %s: %d requests, window %s (%s)", c.ID, c.All.Total, c.Window, out)
-		}
-		if err := os.Remove(fs.path(c)); err != nil {
-			return i, fmt.Errorf("fleet spool: delivered but not removed: %w", err) // a later run finds it a duplicate
+		if blk.Type == "CERTIFICATE" {
+			return nil
 		}
 	}
-	return len(spooled), nil
 }
 
-// load reads the spool, oldest run first. An unreadable file is set
-// aside (renamed *.bad), so that it never blocks the others.
-func (fs *fleetSide) load() ([]*fleet.Contribution, error) {
-	names, err := filepath.Glob(filepath.Join(fs.spoolDir, "*.json"))
-	if err != nil {
-		return nil, err
+// redactURL hides a password given in a URL, for messages.
+func redactURL(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
 	}
-	var out []*fleet.Contribution
-	var bad []string
-	for _, n := range names {
-		if fs.current != nil && filepath.Base(n) == fs.current.ID+".json" {
-			out = append(out, fs.current)
-			continue
-		}
-		var c fleet.Contribution
-		if err := state.Load(n, &c); err != nil || c.ID+".json" != filepath.Base(n) {
-			os.Rename(n, n+".bad")
-			bad = append(bad, filepath.Base(n))
-			continue
-		}
-		out = append(out, &c)
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		return scheme + "://REDACTED@" + rest[at+1:]
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].At != out[j].At {
-			return out[i].At < out[j].At
-		}
-		return out[i].ID < out[j].ID
-	})
-	if len(bad) > 0 {
-		return out, fmt.Errorf("fleet spool %s: set aside unreadable %v (renamed *.bad)", fs.spoolDir, bad)
-	}
-	return out, nil
-}
-
-func (fs *fleetSide) count() (n int, requests uint64) {
-	cs, _ := fs.load()
-	for _, c := range cs {
-		n++
-		requests += c.All.Total
-	}
-	return n, requests
+	return u
 }
 
 func (fs *fleetSide) warn(format string, args ...any) {
 	fmt.Fprintf(fs.stderr, "%s: fleet: %s\n", binaryName, fmt.Sprintf(format, args...))
-}
-
-// fleetPlugin adds the fleet graph to the plugin's graph definitions.
-type fleetPlugin struct{ *plugin }
-
-func (fs *fleetSide) wrap(p *plugin) mp.PluginWithPrefix {
-	if fs == nil {
-		return p
-	}
-	return fleetPlugin{p}
-}
-
-func (p fleetPlugin) GraphDefinition() map[string]mp.Graphs {
-	g := p.plugin.GraphDefinition()
-	{
-		g["fleet"] = mp.Graphs{Label: "Fleet contributions to Redis", Unit: mp.UnitInteger, Metrics: []mp.Metrics{
-			{Name: "delivered_count", Label: "delivered this run"},
-			{Name: "pending_count", Label: "pending (spooled)"},
-			{Name: "pending_requests", Label: "requests pending"},
-			{Name: "dropped_count", Label: "dropped (spool full)"},
-		}}
-	}
-	return g
 }

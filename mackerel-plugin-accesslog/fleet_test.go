@@ -21,8 +21,20 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
+
+// usePusher builds mackerel-service-accesslog (its push command delivers the
+// spool) beside the plugin binary that runPlugin builds, and makes the
+// in-process runs of these tests use it.
+func usePusher(t testing.TB) {
+	t.Helper()
+	bin := testenv.BuildBinary(t, fleet.PushBinary)
+	old := findPusher
+	findPusher = func() (string, error) { return bin, nil }
+	t.Cleanup(func() { findPusher = old })
+}
 
 // TestFleetHistogramIsThePlugins: the fleet's histogram gives the plugin's
 // percentiles on the same values, and both count the same codes.
@@ -398,6 +410,7 @@ func TestFleetTwentyHosts(t *testing.T) {
 // every line once.
 func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
 	srv := fleettest.StartRedis(t)
+	usePusher(t)
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "access.log")
 	writeFile(t, logPath, ltsvLine(200, "0.100")+ltsvLine(500, "0.200"))
@@ -423,7 +436,7 @@ func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
 	}
 	now := time.Now().Add(-2 * time.Minute)
 	fs, _ := run(now)
-	spooled, _ := fs.load()
+	spooled, _ := fs.sp.Load()
 	// The run "died" before saving its state: put the state back as it was.
 	states, _ := filepath.Glob(filepath.Join(dir, "state", "mackerel-plugin-accesslog-*.json"))
 	if len(states) != 1 || len(spooled) != 1 {
@@ -432,7 +445,7 @@ func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
 	os.Remove(states[0])
 	writeFile(t, logPath, ltsvLine(503, "0.300"))
 	fs, res := run(now.Add(30 * time.Second))
-	again, _ := fs.load()
+	again, _ := fs.sp.Load()
 	if len(again) != 1 || again[0].ID != spooled[0].ID || again[0].All.Total != 3 || res.stats.all.total != 3 {
 		t.Fatalf("after the repeated run: %d spooled, ids %v / %s, totals %v", len(again), again, spooled[0].ID, res.stats.all.total)
 	}
@@ -441,7 +454,7 @@ func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
 	if v["fleet.delivered_count"] != 1 || v["fleet.pending_count"] != 0 {
 		t.Fatalf("delivery: %v", v)
 	}
-	st, err := fleet.Open(fleet.Config{URL: srv.URL()}, "web")
+	st, err := redisstore.Open(redisstore.Config{URL: srv.URL()}, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,6 +563,7 @@ func TestFleetFlagErrors(t *testing.T) {
 // repeated under the same id); it counts it as pending.
 func TestFleetLeavesALaterRunsContribution(t *testing.T) {
 	srv := fleettest.StartRedis(t)
+	usePusher(t)
 	dir := t.TempDir()
 	opts := options{Files: []string{filepath.Join(dir, "access.log")}, Prefix: "accesslog", StateDir: dir}
 	opts.FleetRedis, opts.FleetService, opts.FleetHost, opts.FleetWindow, opts.FleetTimeout = srv.URL(), "web", "h1", cli.Duration(time.Minute), cli.Duration(5*time.Second)
@@ -563,7 +577,7 @@ func TestFleetLeavesALaterRunsContribution(t *testing.T) {
 	for i, at := range []time.Time{now.Add(-time.Minute), now.Add(time.Second)} {
 		c := &fleet.Contribution{ID: fmt.Sprintf("c%d", i), Service: "web", Host: "h1", Window: fleet.WindowOf(at, time.Minute), At: at.UnixNano()}
 		c.All.Total, c.All.Class[2] = uint64(i+1), uint64(i+1)
-		if err := fs.save(c); err != nil {
+		if err := fs.sp.Save(c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -583,6 +597,7 @@ func TestFleetUnderRealMackerelAgent(t *testing.T) {
 	logPath := filepath.Join(dir, "access.log")
 	writeFile(t, logPath, ltsvLine(200, "0.120")+ltsvLine(503, "2.000"))
 	bin := testenv.BuildBinary(t, "mackerel-plugin-accesslog")
+	usePusher(t) // beside bin
 	section := fmt.Sprintf("[plugin.metrics.accesslog]\ncommand = [%q, \"--file\", %q, \"--from-start\", \"--fleet-redis\", %q, \"--fleet-service\", \"web\", \"--fleet-host\", \"h1\"]\nenv = { FLEET_REDIS_PASSWORD = \"agent-pw\" }\n",
 		bin, logPath, srv.URL())
 	m := testenv.AgentOnce(t, section, "MACKEREL_PLUGIN_WORKDIR="+dir)
@@ -590,7 +605,7 @@ func TestFleetUnderRealMackerelAgent(t *testing.T) {
 		t.Fatalf("agent got %v", m)
 	}
 	t.Setenv("FLEET_REDIS_PASSWORD", "agent-pw")
-	st, err := fleet.Open(fleet.Config{URL: srv.URL()}, "web")
+	st, err := redisstore.Open(redisstore.Config{URL: srv.URL()}, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -713,5 +728,31 @@ func TestFleetBogusSizesAndTimes(t *testing.T) {
 	}
 	if total != float64(s.written) || math.Abs(sent-bytesWritten) > 1e-9*bytesWritten {
 		t.Errorf("%v lines and %v bytes in the windows; %d lines and %v bytes written", total, sent, s.written, bytesWritten)
+	}
+}
+
+// TestFleetWithoutThePushCommand: when mackerel-service-accesslog is
+// neither beside the plugin nor on $PATH, the run still prints its host
+// metrics, keeps its contribution in the spool (pending), and says what to
+// install, once.
+func TestFleetWithoutThePushCommand(t *testing.T) {
+	dir := t.TempDir()
+	alone := filepath.Join(dir, "bin", "mackerel-plugin-accesslog")
+	os.MkdirAll(filepath.Dir(alone), 0o755)
+	b, err := os.ReadFile(testenv.BuildBinary(t, "mackerel-plugin-accesslog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(alone, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "access.log")
+	writeFile(t, logPath, ltsvLine(200, "0.100"))
+	r := testenv.Run(t, alone, []string{"MACKEREL_PLUGIN_WORKDIR=" + dir, "PATH=" + filepath.Join(dir, "empty")},
+		"--file", logPath, "--from-start", "--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-host", "h1")
+	m := testenv.Metrics(t, r.Stdout)
+	if r.Code != 0 || m["accesslog.access_num.total_count"] != 1 || m["accesslog.fleet.pending_count"] != 1 || m["accesslog.fleet.pending_requests"] != 1 ||
+		strings.Count(r.Stderr, "\n") != 1 || !strings.Contains(r.Stderr, "mackerel-service-accesslog not found") {
+		t.Fatalf("exit %d, metrics %v, stderr %q", r.Code, m, r.Stderr)
 	}
 }

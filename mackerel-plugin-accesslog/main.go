@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
 
@@ -115,10 +114,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		refuse(err).Print(stdout, stderr)
 		return cli.ExitCodeBadInput
 	}
-	p := &plugin{prefix: opts.Prefix, grouped: opts.GroupBy != "" || len(opts.groups) > 0}
-	helper := mp.NewMackerelPlugin(fleetSide.wrap(p))
 	if os.Getenv("MACKEREL_AGENT_PLUGIN_META") != "" {
-		helper.OutputDefinitions()
+		p := &plugin{prefix: opts.Prefix, grouped: opts.GroupBy != "" || len(opts.groups) > 0, fleet: fleetSide != nil}
+		if err := outputDefinitions(stdout, opts.Prefix, p.graphs()); err != nil {
+			fmt.Fprintf(stderr, "%s: write the graph definitions: %v\n", binaryName, err)
+			return 1
+		}
 		return 0
 	}
 	rn := &runner{opts: opts, parser: lineParser, guess: guess, groups: opts.groups, stderr: stderr, now: now, clock: readClock(), fleet: fleetSide}

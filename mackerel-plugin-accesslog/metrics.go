@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	mp "github.com/mackerelio/go-mackerel-plugin"
 	"github.com/sre-suite/mackerel-plugins/lib/metricname"
 )
 
@@ -18,16 +17,13 @@ var percentiles = []int{50, 90, 95, 98, 99}
 
 var classes = []string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
-// plugin is what go-mackerel-plugin prints in meta mode: the graph
-// definitions. Values are printed by writeValues.
+// plugin is what meta mode prints: the graph definitions (outputDefinitions).
+// Values are printed by writeValues.
 type plugin struct {
 	prefix  string
 	grouped bool
+	fleet   bool // --fleet-redis: the fleet.* graph too
 }
-
-func (p *plugin) MetricKeyPrefix() string { return p.prefix }
-
-func (p *plugin) FetchMetrics() (map[string]float64, error) { return nil, nil }
 
 // writeValues prints values as mackerel-agent reads them, one
 // "prefix.name<TAB>value<TAB>epoch" line each, sorted, in one write (not one
@@ -63,10 +59,10 @@ func writeValues(w io.Writer, prefix string, values map[string]float64, now time
 	return err
 }
 
-func metricsOf(names []string, suffix string, stacked bool) []mp.Metrics {
-	out := make([]mp.Metrics, len(names))
+func metricsOf(names []string, suffix string, stacked bool) []metricDef {
+	out := make([]metricDef, len(names))
 	for i, n := range names {
-		out[i] = mp.Metrics{Name: n + suffix, Label: n, Stacked: stacked}
+		out[i] = metricDef{Name: n + suffix, Label: n, Stacked: stacked}
 	}
 	return out
 }
@@ -79,40 +75,46 @@ func codeNames() []string {
 	return out
 }
 
-func latencyMetrics() []mp.Metrics {
-	ms := []mp.Metrics{{Name: "average", Label: "average"}}
+func latencyMetrics() []metricDef {
+	ms := []metricDef{{Name: "average", Label: "average"}}
 	for _, p := range percentiles {
-		ms = append(ms, mp.Metrics{Name: fmt.Sprintf("%d_percentile", p), Label: fmt.Sprintf("p%d", p)})
+		ms = append(ms, metricDef{Name: fmt.Sprintf("%d_percentile", p), Label: fmt.Sprintf("p%d", p)})
 	}
-	return append(ms, mp.Metrics{Name: "max", Label: "max"})
+	return append(ms, metricDef{Name: "max", Label: "max"})
 }
 
-// GraphDefinition declares every graph (meta mode); the names are documented
-// in README.md.
-func (p *plugin) GraphDefinition() map[string]mp.Graphs { return p.graphs() }
-
-func (p *plugin) graphs() map[string]mp.Graphs {
-	countMetrics := append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", true)...)
+// graphs declares every graph (meta mode); the names are documented in
+// README.md.
+func (p *plugin) graphs() map[string]graphDef {
+	countMetrics := append([]metricDef{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", true)...)
 	codeCounts := metricsOf(codeNames(), "_count", false)
-	g := map[string]mp.Graphs{
-		"access_num":       {Label: "Requests per run (exact count)", Unit: mp.UnitInteger, Metrics: append(countMetrics, codeCounts...)},
-		"rps":              {Label: "Requests per second", Unit: mp.UnitFloat, Metrics: append([]mp.Metrics{{Name: "total", Label: "total"}}, metricsOf(classes, "", true)...)},
-		"rps_code":         {Label: "Requests per second by status code", Unit: mp.UnitFloat, Metrics: metricsOf(codeNames(), "", false)},
-		"access_rate":      {Label: "Share of requests by status class", Unit: mp.UnitPercentage, Metrics: metricsOf(classes, "_percentage", true)},
-		"access_rate_code": {Label: "Share of requests by status code", Unit: mp.UnitPercentage, Metrics: metricsOf(codeNames(), "_percentage", false)},
-		"latency":          {Label: "Request time", Unit: mp.UnitSeconds, Metrics: latencyMetrics()},
-		"upstream_latency": {Label: "Upstream response time", Unit: mp.UnitSeconds, Metrics: latencyMetrics()},
-		"bytes":            {Label: "Bytes sent", Unit: mp.UnitBytesPerSecond, Metrics: []mp.Metrics{{Name: "sent", Label: "sent"}}},
-		"lines":            {Label: "Lines not counted", Unit: mp.UnitInteger, Metrics: []mp.Metrics{{Name: "malformed_count", Label: "malformed"}, {Name: "overlong_count", Label: "overlong"}}},
-		"skipped":          {Label: "Backlog skipped", Unit: mp.UnitBytes, Metrics: []mp.Metrics{{Name: "bytes", Label: "bytes"}}},
-		"files":            {Label: "Files not read", Unit: mp.UnitInteger, Metrics: []mp.Metrics{{Name: "skipped_count", Label: "not regular files"}}},
+	g := map[string]graphDef{
+		"access_num":       {Label: "Requests per run (exact count)", Unit: unitInteger, Metrics: append(countMetrics, codeCounts...)},
+		"rps":              {Label: "Requests per second", Unit: unitFloat, Metrics: append([]metricDef{{Name: "total", Label: "total"}}, metricsOf(classes, "", true)...)},
+		"rps_code":         {Label: "Requests per second by status code", Unit: unitFloat, Metrics: metricsOf(codeNames(), "", false)},
+		"access_rate":      {Label: "Share of requests by status class", Unit: unitPercentage, Metrics: metricsOf(classes, "_percentage", true)},
+		"access_rate_code": {Label: "Share of requests by status code", Unit: unitPercentage, Metrics: metricsOf(codeNames(), "_percentage", false)},
+		"latency":          {Label: "Request time", Unit: unitSeconds, Metrics: latencyMetrics()},
+		"upstream_latency": {Label: "Upstream response time", Unit: unitSeconds, Metrics: latencyMetrics()},
+		"bytes":            {Label: "Bytes sent", Unit: unitBytesPerSecond, Metrics: []metricDef{{Name: "sent", Label: "sent"}}},
+		"lines":            {Label: "Lines not counted", Unit: unitInteger, Metrics: []metricDef{{Name: "malformed_count", Label: "malformed"}, {Name: "overlong_count", Label: "overlong"}}},
+		"skipped":          {Label: "Backlog skipped", Unit: unitBytes, Metrics: []metricDef{{Name: "bytes", Label: "bytes"}}},
+		"files":            {Label: "Files not read", Unit: unitInteger, Metrics: []metricDef{{Name: "skipped_count", Label: "not regular files"}}},
 	}
 	if p.grouped {
-		g["group_access_num.#"] = mp.Graphs{Label: "Requests per run by group", Unit: mp.UnitInteger, Metrics: append(append([]mp.Metrics{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", false)...), codeCounts...)}
-		g["group_rps.#"] = mp.Graphs{Label: "Requests per second by group", Unit: mp.UnitFloat, Metrics: append([]mp.Metrics{{Name: "total", Label: "total"}}, metricsOf(classes, "", false)...)}
-		g["group_access_rate.#"] = mp.Graphs{Label: "Share of requests by group and status class", Unit: mp.UnitPercentage, Metrics: metricsOf(append(append([]string{}, classes...), codeNames()...), "_percentage", false)}
-		g["group_latency.#"] = mp.Graphs{Label: "Request time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
-		g["group_upstream_latency.#"] = mp.Graphs{Label: "Upstream response time by group", Unit: mp.UnitSeconds, Metrics: latencyMetrics()}
+		g["group_access_num.#"] = graphDef{Label: "Requests per run by group", Unit: unitInteger, Metrics: append(append([]metricDef{{Name: "total_count", Label: "total"}}, metricsOf(classes, "_count", false)...), codeCounts...)}
+		g["group_rps.#"] = graphDef{Label: "Requests per second by group", Unit: unitFloat, Metrics: append([]metricDef{{Name: "total", Label: "total"}}, metricsOf(classes, "", false)...)}
+		g["group_access_rate.#"] = graphDef{Label: "Share of requests by group and status class", Unit: unitPercentage, Metrics: metricsOf(append(append([]string{}, classes...), codeNames()...), "_percentage", false)}
+		g["group_latency.#"] = graphDef{Label: "Request time by group", Unit: unitSeconds, Metrics: latencyMetrics()}
+		g["group_upstream_latency.#"] = graphDef{Label: "Upstream response time by group", Unit: unitSeconds, Metrics: latencyMetrics()}
+	}
+	if p.fleet {
+		g["fleet"] = graphDef{Label: "Fleet contributions to Redis", Unit: unitInteger, Metrics: []metricDef{
+			{Name: "delivered_count", Label: "delivered this run"},
+			{Name: "pending_count", Label: "pending (spooled)"},
+			{Name: "pending_requests", Label: "requests pending"},
+			{Name: "dropped_count", Label: "dropped (spool full)"},
+		}}
 	}
 	// Titles name the prefix: several entries (one per site) would otherwise
 	// give graphs that all read "Request time".

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,6 +30,9 @@ type pluginRun struct {
 func runPlugin(t testing.TB, workdir string, env []string, args ...string) pluginRun {
 	t.Helper()
 	bin := testenv.BuildBinary(t, "mackerel-plugin-accesslog")
+	if slices.Contains(args, "--fleet-redis") {
+		usePusher(t) // found beside bin
+	}
 	r := testenv.Run(t, bin, append([]string{"MACKEREL_PLUGIN_WORKDIR=" + workdir}, env...), args...)
 	run := pluginRun{code: r.Code, stdout: r.Stdout, stderr: r.Stderr, took: r.Took}
 	if r.Code == 0 && !strings.HasPrefix(r.Stdout, "# mackerel-agent-plugin") {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -80,8 +81,19 @@ type fileRun struct {
 	statePath string
 	run       *tail.Run
 	unlock    func()
-	prev      *fileState
+	prev      *fileState // as the state file holds it (or imported)
+	fromState bool       // prev is the state file's: it need not be written again when nothing moved
 	parser    namedParser
+	// last is when the previous run was: prev's time, or the clock file's
+	// when a run that read nothing came later; lastOK is false when the
+	// clock file was unreadable (that run's rates are left out).
+	last   runMark
+	lastOK bool
+	// clockRaw is the clock file as read (nil when there was none): a run
+	// that read nothing is told from the previous one by it.
+	clockRaw []byte
+	next     fileState // the state after this run (set once read)
+	moved    bool      // next is not in the same place as prev
 }
 
 // expandFiles resolves the --file arguments: globs are expanded now, so that
@@ -171,7 +183,8 @@ func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) 
 		}
 		fr.unlock = unlock
 		frs = append(frs, fr)
-		fr.prev = rn.loadState(fr.statePath, p)
+		fr.prev, fr.fromState = rn.loadState(fr.statePath, p)
+		rn.loadClock(fr)
 		var prev *tail.State
 		if fr.prev != nil {
 			prev = &fr.prev.State
@@ -194,24 +207,24 @@ func (rn *runner) open(paths []string) (frs []*fileRun, skipped int, err error) 
 }
 
 // loadState returns the saved state of log p, or nil (with a warning when
-// one was there but unusable). Without one, a position file left by
-// mackerelio's plugin (at --posfile, or where it keeps it by default) is
-// taken, so that switching plugins loses no line.
-func (rn *runner) loadState(path, p string) *fileState {
+// one was there but unusable), and whether it is the state file's. Without
+// one, a position file left by mackerelio's plugin (at --posfile, or where
+// it keeps it by default) is taken, so that switching plugins loses no line.
+func (rn *runner) loadState(path, p string) (*fileState, bool) {
 	var st fileState
 	err := state.Load(path, &st)
 	switch {
 	case err == nil && st.Path == p:
-		return &st
+		return &st, true
 	case err == nil && st.Path == "" && rn.opts.Posfile != "":
 		// mackerelio's own format at --posfile: taken below.
 	case err == nil:
 		rn.warn("state file %s belongs to %s, not %s; starting afresh", path, st.Path, p)
-		return nil
+		return nil, false
 	case errors.Is(err, os.ErrNotExist):
 	default:
 		rn.warn("%v; replacing it and starting afresh", err)
-		return nil
+		return nil, false
 	}
 	posfile := path
 	if rn.opts.Posfile == "" {
@@ -219,9 +232,42 @@ func (rn *runner) loadState(path, p string) *fileState {
 	}
 	if imported := importPosfile(posfile, p, rn.now); imported != nil {
 		rn.warn("%s: resuming at offset %d from mackerelio's position file %s", p, imported.Current.Offset, posfile)
-		return imported
+		return imported, false
 	}
-	return nil
+	return nil, false
+}
+
+// loadClock sets when the previous run of fr's log was: its state's time,
+// or its clock file's when that is later (a run that read nothing).
+func (rn *runner) loadClock(fr *fileRun) {
+	if fr.prev == nil {
+		return
+	}
+	fr.last, fr.lastOK = runMark{clock: fr.prev.Clock, wall: fr.prev.LastRun}, true
+	if !fr.fromState {
+		return
+	}
+	path := fr.statePath + clockFileSuffix
+	b, err := state.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return
+	}
+	if b == nil {
+		b = []byte{} // there, even if empty: not the same as none
+	}
+	fr.clockRaw = b
+	m, derr := decodeClockFile(b)
+	if err == nil {
+		err = derr
+	}
+	if err != nil {
+		rn.warn("%s: clock file %s: %v: rates are left out of this run (counts are exact)", fr.path, path, err)
+		fr.lastOK = false
+		return
+	}
+	if m.after(fr.last) {
+		fr.last = m
+	}
 }
 
 // openStateless plans a whole read of p with no state (--no-posfile).
@@ -265,17 +311,17 @@ func (rn *runner) parserFor(fr *fileRun) namedParser {
 // elapsed is the time since the previous run: on the boot clock when the
 // state has it, else on the wall clock; false when neither can tell (the
 // wall clock is before the last run and the machine rebooted, or the state
-// is from before the boot clock was kept).
+// is from before the boot clock was kept, or its clock file is torn).
 func (rn *runner) elapsed(frs []*fileRun) (time.Duration, bool) {
 	var best time.Duration
 	found := false
 	for _, fr := range frs {
-		if fr.prev == nil {
+		if fr.prev == nil || !fr.lastOK {
 			continue
 		}
-		d, ok := rn.clock.since(fr.prev.Clock)
-		if !ok && rn.now.After(fr.prev.LastRun) {
-			d, ok = rn.now.Sub(fr.prev.LastRun), true
+		d, ok := rn.clock.since(fr.last.clock)
+		if !ok && rn.now.After(fr.last.wall) {
+			d, ok = rn.now.Sub(fr.last.wall), true
 		}
 		if ok && (!found || d < best) {
 			best, found = d, true
@@ -316,7 +362,7 @@ func (rn *runner) Run() (*result, error) {
 	}
 	if !res.firstRun && !rn.opts.NoPosfile {
 		var ok bool
-		if res.elapsed, ok = rn.elapsed(frs); !ok {
+		if res.elapsed, ok = rn.elapsed(frs); !ok && !slices.ContainsFunc(frs, func(fr *fileRun) bool { return fr.prev != nil && !fr.lastOK }) {
 			rn.warn("the clock is before the last run (stepped back?) and no boot clock tells the interval: rates are left out of this run, counts are exact")
 		}
 	}
@@ -327,6 +373,10 @@ func (rn *runner) Run() (*result, error) {
 	res.stats = *st
 	if rn.opts.NoPosfile {
 		return res, nil
+	}
+	for _, fr := range frs {
+		fr.next = fileState{State: fr.run.Finish(), Clock: rn.clock}
+		fr.moved = !fr.fromState || !fr.next.SamePlace(fr.prev.State)
 	}
 	// The fleet's contribution is on disk before the offsets move: a run
 	// that dies between the two reads the same lines again and replaces it.
@@ -339,19 +389,27 @@ func (rn *runner) Run() (*result, error) {
 	return res, nil
 }
 
-// save commits every file's state, or none: with several files, each is
-// first written whole beside its state file (an error there, a full disk,
-// leaves every state as it was, so the next run reads the same lines again
-// and none is lost), then renamed over it, which needs no space. One file's
-// state is saved in place: lib/state writes it atomically.
-func (rn *runner) save(frs []*fileRun) error {
+// save commits the state of every file whose position moved, or none:
+// with several, each is first written whole beside its state file (an error
+// there, a full disk, leaves every state as it was, so the next run reads
+// the same lines again and none is lost), then renamed over it, which needs
+// no space. One file's state is saved in place: lib/state writes it
+// atomically. A file whose position did not move keeps its state file as it
+// is, and only the run's time goes to its clock file.
+func (rn *runner) save(all []*fileRun) error {
+	var frs []*fileRun
+	for _, fr := range all {
+		if fr.moved {
+			frs = append(frs, fr)
+		}
+	}
 	suffix := ".next"
 	if len(frs) == 1 {
 		suffix = ""
 	}
 	var written []string
 	for _, fr := range frs {
-		next := fileState{State: fr.run.Finish(), Clock: rn.clock}
+		next := fr.next
 		if rn.opts.Verbose {
 			for _, seg := range fr.run.Segments {
 				rn.warn("%s: read %s bytes %d..%d (%s)", fr.path, seg.Name, seg.Start, seg.End, seg.Why)
@@ -372,6 +430,18 @@ func (rn *runner) save(frs []*fileRun) error {
 		}
 		if err := os.Rename(written[i], fr.statePath); err != nil {
 			return fmt.Errorf("commit state %s: %w", fr.statePath, err)
+		}
+	}
+	mark := encodeClockFile(runMark{clock: rn.clock, wall: rn.now})
+	for _, fr := range all {
+		if fr.moved {
+			continue
+		}
+		if rn.opts.Verbose {
+			rn.warn("%s: nothing read; state left as it was, the run's time put in its clock file", fr.path)
+		}
+		if err := state.WriteLight(fr.statePath+clockFileSuffix, mark); err != nil {
+			rn.warn("%v: the next run's rates are over the interval since the last run that read lines", err)
 		}
 	}
 	return nil

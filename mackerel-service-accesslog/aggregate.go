@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 )
 
 // aggregator hands over each closed window once: freeze it (no contribution
@@ -19,14 +20,14 @@ import (
 // or post its metrics, then mark it posted and take it off the index.
 type aggregator struct {
 	opts   *options
-	store  *fleet.Store
+	store  *redisstore.Store
 	poster *poster // nil: print for mkr throw
 	stdout io.Writer
 	stderr io.Writer
 }
 
 func newAggregator(opts *options, stdout, stderr io.Writer) (*aggregator, error) {
-	st, err := fleet.Open(fleet.Config{URL: opts.Redis, PasswordFile: opts.RedisPasswordFile, CAFile: opts.RedisCAFile, Cluster: opts.RedisCluster, Timeout: opts.RedisTimeout.D()}, opts.Service)
+	st, err := redisstore.Open(redisstore.Config{URL: opts.Redis, PasswordFile: opts.RedisPasswordFile, CAFile: opts.RedisCAFile, Cluster: opts.RedisCluster, Timeout: opts.RedisTimeout.D()}, opts.Service)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +71,7 @@ func (a *aggregator) run(ctx context.Context, now time.Time) error {
 	for _, w := range windows {
 		f, err := a.store.Freeze(ctx, w)
 		switch {
-		case errors.Is(err, fleet.ErrPosted) || errors.Is(err, fleet.ErrGone):
+		case errors.Is(err, redisstore.ErrPosted) || errors.Is(err, redisstore.ErrGone):
 			// Another aggregator handed it over, or it expired: only the index entry is left.
 			if err := a.store.Forget(ctx, w); err != nil {
 				return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/push"
 )
 
 const binaryName = "mackerel-service-accesslog"
@@ -60,6 +61,11 @@ Example (crontab, every minute):
 }
 
 func main() {
+	// The hidden push command: mackerel-plugin-accesslog --fleet-redis runs
+	// it to deliver its spool, so that the plugin links no Redis client.
+	if len(os.Args) == 2 && os.Args[1] == fleet.PushCommand {
+		os.Exit(push.Main(os.Stdin, os.Stdout, os.Stderr))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

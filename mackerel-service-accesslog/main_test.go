@@ -20,6 +20,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
@@ -27,7 +28,7 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 // deliver adds a contribution of n lines (status 200 for even i, 503 for odd
 // ones; request time i ms) from host to window w of service web.
-func deliver(t testing.TB, st *fleet.Store, id, host string, w fleet.Window, n int) {
+func deliver(t testing.TB, st *redisstore.Store, id, host string, w fleet.Window, n int) {
 	t.Helper()
 	c := &fleet.Contribution{ID: id, Service: "web", Host: host, Window: w}
 	for i := range n {
@@ -49,9 +50,9 @@ func deliver(t testing.TB, st *fleet.Store, id, host string, w fleet.Window, n i
 	}
 }
 
-func openStore(t testing.TB, url string, cluster bool) *fleet.Store {
+func openStore(t testing.TB, url string, cluster bool) *redisstore.Store {
 	t.Helper()
-	st, err := fleet.Open(fleet.Config{URL: url, Cluster: cluster, Timeout: 10 * time.Second}, "web")
+	st, err := redisstore.Open(redisstore.Config{URL: url, Cluster: cluster, Timeout: 10 * time.Second}, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +157,7 @@ func TestPrintsEachClosedWindowOnce(t *testing.T) {
 		t.Errorf("mixed window lengths: exit %d, stderr %q", code, errs)
 	}
 	// The default grace keeps a window that has just ended (service web2: no window posted yet).
-	st2, err := fleet.Open(fleet.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web2")
+	st2, err := redisstore.Open(redisstore.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,7 +590,7 @@ func TestRedisPassword(t *testing.T) {
 // a CA file with redis:// is a flag error.
 func TestOverTLS(t *testing.T) {
 	srv := fleettest.StartRedisTLS(t)
-	st, err := fleet.Open(fleet.Config{URL: srv.URL(), CAFile: srv.CA.File, Timeout: 10 * time.Second}, "web")
+	st, err := redisstore.Open(redisstore.Config{URL: srv.URL(), CAFile: srv.CA.File, Timeout: 10 * time.Second}, "web")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
-// Package fleet merges mackerel-plugin-accesslog's per-run figures from many
-// hosts into one-minute windows of a service, in Redis, exactly: counts by
-// status class and code, bytes, and the exact request-time and upstream-time
-// histograms, overall and per group. Hosts add contributions
-// (Contribution.Ops, applied by Store.Deliver atomically and at most once per
-// contribution id); the aggregator freezes closed windows (Store.Freeze) and
-// turns them into the same metric names the host plugin prints (Values).
+// Package fleet is the data of mackerel-plugin-accesslog's per-run figures
+// merged from many hosts into one-minute windows of a service, exactly:
+// counts by status class and code, bytes, and the exact request-time and
+// upstream-time histograms, overall and per group. A host's run is a
+// Contribution, written first to a spool on disk (Spool); lib/fleet/redisstore
+// adds it to its window in Redis, and the aggregator turns a frozen window
+// into the same metric names the host plugin prints (Frozen.Values). This
+// package links no Redis client: the plugin's per-minute run stays small.
 package fleet
 
 import "slices"

@@ -7,6 +7,15 @@ import (
 	"strings"
 )
 
+// Frozen is a closed window's content. From the moment it is frozen no
+// contribution changes it, so every aggregator computes the same values.
+type Frozen struct {
+	Window Window
+	Hosts  map[string]int64 // contributions per host
+	All    Counts
+	Groups map[string]*Counts
+}
+
 // Values are a frozen window's service metrics, named as
 // mackerel-plugin-accesslog names its host metrics (without the prefix),
 // plus fleet.hosts_count and fleet.contributions_count. Rates are per second
@@ -120,3 +129,7 @@ func topGroups(groups map[string]*Counts, max int) map[string]*Counts {
 	out[OtherGroup] = other
 	return out
 }
+
+// PasswordEnv is the environment variable the fleet's binaries read the
+// Redis password from when no password file is given.
+const PasswordEnv = "FLEET_REDIS_PASSWORD"

@@ -38,22 +38,6 @@ func ParseWindow(s string) (Window, error) {
 	return Window{Start: start, Len: l}, nil
 }
 
-// keyPrefix is the first part of every key the fleet writes.
-const keyPrefix = "mackerel-fleet:"
-
-// indexKey is the service's sorted set of windows that may still need
-// posting, scored by their end.
-func indexKey(service string) string { return keyPrefix + "{" + service + "}:windows" }
-
-// windowKeys are a window's keys, all in one hash slot (one hash tag) so
-// that a script can touch them together on Redis Cluster: meta (created,
-// frozen, posted), the applied contribution ids, the contributing hosts, and
-// the data (counters and histograms).
-func windowKeys(service string, w Window) []string {
-	tag := keyPrefix + "{" + service + ":" + w.String() + "}:"
-	return []string{tag + "meta", tag + "ids", tag + "hosts", tag + "data"}
-}
-
 // CheckService says whether name can be a Mackerel service name (and so a
 // part of the keys).
 func CheckService(name string) error {

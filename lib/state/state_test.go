@@ -221,3 +221,32 @@ func TestFifoInPlaceOfStateIsRefused(t *testing.T) {
 		t.Fatal("Load of a FIFO blocked")
 	}
 }
+
+// WriteLight replaces the content in place, and never writes through a
+// symlink planted at its path.
+func TestWriteLight(t *testing.T) {
+	d := t.TempDir()
+	p := filepath.Join(d, "s.clock")
+	if err := WriteLight(p, []byte("a longer first content\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteLight(p, []byte("short\n")); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "short\n" {
+		t.Fatalf("content %q", b)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+	victim := filepath.Join(t.TempDir(), "victim")
+	os.WriteFile(victim, []byte("keep"), 0o600)
+	q := filepath.Join(d, "t.clock")
+	os.Symlink(victim, q)
+	if err := WriteLight(q, []byte("x")); !errors.Is(err, ErrUnsafe) {
+		t.Fatalf("WriteLight through a symlink: %v", err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep" {
+		t.Fatalf("victim changed: %q", b)
+	}
+}

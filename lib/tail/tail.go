@@ -943,3 +943,21 @@ func atLineStart(f *os.File, off int64) bool {
 	n, _ := f.ReadAt(b[:], off-1)
 	return n == 1 && b[0] == '\n'
 }
+
+// SamePlace says whether s and o hold the same positions (every file, its
+// offset and identity, the rotated files followed and the siblings seen):
+// everything but LastRun. A run that ends in the same place as it began has
+// read nothing, and its state need not be written again.
+func (s State) SamePlace(o State) bool {
+	if s.Path != o.Path || s.Current != o.Current || len(s.Rotated) != len(o.Rotated) ||
+		len(s.Siblings) != len(o.Siblings) || (s.Siblings == nil) != (o.Siblings == nil) {
+		return false
+	}
+	for i, r := range s.Rotated {
+		p := o.Rotated[i]
+		if r.Path != p.Path || r.Position != p.Position || !r.LastSeen.Equal(p.LastSeen) {
+			return false
+		}
+	}
+	return slices.Equal(s.Siblings, o.Siblings)
+}

@@ -605,3 +605,49 @@ func TestPlainCopyBesideTheLogIsNotATruncation(t *testing.T) {
 	appendTo(t, p, numbered(12, 13))
 	want(t, r.run(), 10, 13)
 }
+
+// SamePlace: every position counts, LastRun does not.
+func TestSamePlace(t *testing.T) {
+	base := func() State {
+		return State{
+			Path:     "/l",
+			Current:  Position{Dev: 1, Inode: 2, Offset: 30, Fingerprint: "f", FPLen: 30},
+			Rotated:  []Rotated{{Path: "/l.1", Position: Position{Inode: 3, Offset: 9}, LastSeen: time.Unix(100, 0)}},
+			LastRun:  time.Unix(200, 0),
+			Siblings: []Sibling{{Inode: 3, Born: 4}},
+		}
+	}
+	a := base()
+	if b := base(); !a.SamePlace(b) {
+		t.Fatal("equal states differ")
+	}
+	b := base()
+	b.LastRun = time.Unix(260, 0)
+	b.Rotated[0].LastSeen = time.Unix(100, 0).UTC()
+	if !a.SamePlace(b) {
+		t.Fatal("states that differ in LastRun only (and a time's location) differ")
+	}
+	for name, change := range map[string]func(*State){
+		"path":           func(s *State) { s.Path = "/m" },
+		"offset":         func(s *State) { s.Current.Offset++ },
+		"inode":          func(s *State) { s.Current.Inode++ },
+		"tail":           func(s *State) { s.Current.TailFingerprint = "t" },
+		"long line":      func(s *State) { s.Current.InLongLine = true },
+		"rotated offset": func(s *State) { s.Rotated[0].Position.Offset++ },
+		"rotated seen":   func(s *State) { s.Rotated[0].LastSeen = time.Time{} },
+		"rotated gone":   func(s *State) { s.Rotated = nil },
+		"sibling":        func(s *State) { s.Siblings[0].Born++ },
+		"siblings none":  func(s *State) { s.Siblings = []Sibling{} },
+		"siblings nil":   func(s *State) { s.Siblings = nil },
+	} {
+		c := base()
+		change(&c)
+		if a.SamePlace(c) || c.SamePlace(a) {
+			t.Errorf("%s: a change not seen", name)
+		}
+	}
+	e1, e2 := State{Path: "/l", Siblings: []Sibling{}}, State{Path: "/l"}
+	if e1.SamePlace(e2) {
+		t.Error("no siblings and siblings unknown (a state from before they were kept) are the same place")
+	}
+}

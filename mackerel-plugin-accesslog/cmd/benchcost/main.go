@@ -48,7 +48,7 @@ func main() {
 	plugin := flag.String("plugin", "bin/mackerel-plugin-accesslog", "the plugin binary")
 	axslog := flag.String("axslog", "", "kazeburo's mackerel-plugin-axslog binary (required)")
 	increment := flag.Int("increment", 20000, "lines appended before each incremental run")
-	rounds := flag.Int("rounds", 31, "interleaved rounds (the median is reported)")
+	rounds := flag.Int("rounds", 101, "interleaved rounds (the median is reported)")
 	lines := flag.Int("lines", 2000000, "lines of the whole-file read (0: skip it)")
 	flag.Parse()
 	if *axslog == "" {

@@ -1,7 +1,8 @@
-package fleet
+package redisstore
 
 import (
 	"fmt"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"math"
 	"strconv"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // one per distinct value.
 type op struct{ kind, field, value string }
 
-func (c *Contribution) ops() []op {
+func contributionOps(c *fleet.Contribution) []op {
 	var ops []op
 	ops = countsOps(ops, "", &c.All)
 	for name, g := range c.Groups {
@@ -28,7 +29,7 @@ func (c *Contribution) ops() []op {
 	return ops
 }
 
-func countsOps(ops []op, scope string, c *Counts) []op {
+func countsOps(ops []op, scope string, c *fleet.Counts) []op {
 	add := func(field string, v int64) {
 		if v != 0 {
 			ops = append(ops, op{"i", scope + field, strconv.FormatInt(v, 10)})
@@ -38,7 +39,7 @@ func countsOps(ops []op, scope string, c *Counts) []op {
 	for i := 1; i < len(c.Class); i++ {
 		add("class/"+strconv.Itoa(i), int64(c.Class[i]))
 	}
-	for i, code := range TrackedCodes {
+	for i, code := range fleet.TrackedCodes {
 		add("code/"+strconv.Itoa(code), int64(c.Code[i]))
 	}
 	if c.Bytes != 0 {
@@ -46,7 +47,7 @@ func countsOps(ops []op, scope string, c *Counts) []op {
 	}
 	for _, h := range []struct {
 		name string
-		h    *Histogram
+		h    *fleet.Histogram
 	}{{"req", &c.ReqTime}, {"up", &c.Upstream}} {
 		if h.h.N == 0 {
 			continue
@@ -68,9 +69,9 @@ func countsOps(ops []op, scope string, c *Counts) []op {
 // decodeData reads a window's data hash back into counts. The n and max
 // fields are checked against the values, so a damaged hash is an error, not
 // a wrong percentile.
-func decodeData(fields map[string]string) (all Counts, groups map[string]*Counts, err error) {
-	groups = map[string]*Counts{}
-	declared := map[*Histogram]*declaredSums{}
+func decodeData(fields map[string]string) (all fleet.Counts, groups map[string]*fleet.Counts, err error) {
+	groups = map[string]*fleet.Counts{}
+	declared := map[*fleet.Histogram]*declaredSums{}
 	for f, s := range fields {
 		c := &all
 		name := f
@@ -80,7 +81,7 @@ func decodeData(fields map[string]string) (all Counts, groups map[string]*Counts
 				return all, nil, fmt.Errorf("data field %s: no name after the group", f)
 			}
 			if groups[g] == nil {
-				groups[g] = &Counts{}
+				groups[g] = &fleet.Counts{}
 			}
 			c, name = groups[g], n
 		}
@@ -111,7 +112,7 @@ func decodeData(fields map[string]string) (all Counts, groups map[string]*Counts
 // declaredSums are a histogram's stored n and max.
 type declaredSums struct{ n, max int64 }
 
-func setField(c *Counts, name string, v int64, declared map[*Histogram]*declaredSums) error {
+func setField(c *fleet.Counts, name string, v int64, declared map[*fleet.Histogram]*declaredSums) error {
 	head, tail, _ := strings.Cut(name, "/")
 	switch head {
 	case "total":
@@ -124,7 +125,7 @@ func setField(c *Counts, name string, v int64, declared map[*Histogram]*declared
 		c.Class[i] = uint64(v)
 	case "code":
 		code, err := strconv.Atoi(tail)
-		i := CodeIndex(code)
+		i := fleet.CodeIndex(code)
 		if err != nil || i < 0 {
 			return fmt.Errorf("untracked code")
 		}

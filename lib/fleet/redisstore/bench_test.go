@@ -1,4 +1,4 @@
-package fleet
+package redisstore
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
 )
 
@@ -25,10 +26,10 @@ func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.P
 
 // benchContribution is one host's minute at about 300 requests: request
 // times in ms (nginx), 3 groups.
-func benchContribution(r *rand.Rand, id, host string, w Window) *Contribution {
-	c := &Contribution{ID: id, Service: "bench", Host: host, Window: w}
+func benchContribution(r *rand.Rand, id, host string, w fleet.Window) *fleet.Contribution {
+	c := &fleet.Contribution{ID: id, Service: "bench", Host: host, Window: w}
 	for i := range 300 {
-		for _, cnt := range []*Counts{&c.All, c.Group([]string{"www", "api", "img"}[i%3])} {
+		for _, cnt := range []*fleet.Counts{&c.All, c.Group([]string{"www", "api", "img"}[i%3])} {
 			cnt.Total++
 			cnt.Class[2]++
 			cnt.Bytes += 1000
@@ -55,7 +56,7 @@ func BenchmarkAggregateWindow(b *testing.B) {
 			}
 			defer st.Close()
 			ctx := context.Background()
-			w := WindowOf(time.Now().Add(-time.Minute), time.Minute)
+			w := fleet.WindowOf(time.Now().Add(-time.Minute), time.Minute)
 			r := rand.New(rand.NewPCG(1, uint64(hosts)))
 			for h := range hosts {
 				c := benchContribution(r, fmt.Sprintf("c%d", h), fmt.Sprintf("host%d", h), w)
@@ -67,7 +68,7 @@ func BenchmarkAggregateWindow(b *testing.B) {
 			st.rdb.AddHook(&rt)
 			b.ReportAllocs()
 			b.ResetTimer()
-			var f *Frozen
+			var f *fleet.Frozen
 			for b.Loop() {
 				ws, err := st.Closed(ctx, time.Now(), 10)
 				if err != nil || len(ws) != 1 {
@@ -101,7 +102,7 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	defer st.Close()
 	r := rand.New(rand.NewPCG(3, 4))
-	w := WindowOf(time.Now(), time.Hour)
+	w := fleet.WindowOf(time.Now(), time.Hour)
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,4 +1,4 @@
-package fleet_test
+package redisstore_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 )
 
 var errDied = errors.New("host died")
@@ -33,13 +34,13 @@ func TestHostDyingMidDelivery(t *testing.T) {
 			} else {
 				url = fleettest.StartRedis(t).URL()
 			}
-			st := openStore(t, fleet.Config{URL: url, Cluster: cluster})
+			st := openStore(t, redisstore.Config{URL: url, Cluster: cluster})
 			dyingMidDelivery(t, st)
 		})
 	}
 }
 
-func dyingMidDelivery(t *testing.T, st *fleet.Store) {
+func dyingMidDelivery(t *testing.T, st *redisstore.Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	now := time.Now()
@@ -50,7 +51,7 @@ func dyingMidDelivery(t *testing.T, st *fleet.Store) {
 	r := rand.New(rand.NewPCG(9, 10))
 
 	dieAt := func(step string) {
-		fleet.SetTestHook(st, func(s string) error {
+		redisstore.SetTestHook(st, func(s string) error {
 			if s == step {
 				return errDied
 			}
@@ -69,7 +70,7 @@ func dyingMidDelivery(t *testing.T, st *fleet.Store) {
 	if _, err := st.Deliver(ctx, b, fixed, nil); !errors.Is(err, errDied) {
 		t.Fatalf("delivery b: %v", err)
 	}
-	fleet.SetTestHook(st, nil)
+	redisstore.SetTestHook(st, nil)
 
 	closed, err := st.Closed(ctx, now, 10)
 	if err != nil || !slices.Equal(closed, []fleet.Window{w1, w2}) {
@@ -79,7 +80,7 @@ func dyingMidDelivery(t *testing.T, st *fleet.Store) {
 	if err != nil || f.All.Total != 40 {
 		t.Fatalf("window of the host that died after applying: %v, %v", f, err)
 	}
-	if _, err := st.Freeze(ctx, w2); !errors.Is(err, fleet.ErrGone) {
+	if _, err := st.Freeze(ctx, w2); !errors.Is(err, redisstore.ErrGone) {
 		t.Fatalf("window indexed but never applied: %v, want ErrGone", err)
 	}
 	if err := st.Forget(ctx, w2); err != nil {
@@ -89,7 +90,7 @@ func dyingMidDelivery(t *testing.T, st *fleet.Store) {
 	// it moves to the open window, which is indexed.
 	var moved []fleet.Window
 	keep := func(c *fleet.Contribution) error { moved = append(moved, c.Window); return nil }
-	if out, err := st.Deliver(ctx, b, fixed, keep); err != nil || out != fleet.Applied || b.Window != cur || !slices.Equal(moved, []fleet.Window{cur}) {
+	if out, err := st.Deliver(ctx, b, fixed, keep); err != nil || out != redisstore.Applied || b.Window != cur || !slices.Equal(moved, []fleet.Window{cur}) {
 		t.Fatalf("b back: %v %v, window %v (moved %v), want %v", out, err, b.Window, moved, cur)
 	}
 	// Trying w2 again indexed it again; it is still nothing to post.
@@ -97,7 +98,7 @@ func dyingMidDelivery(t *testing.T, st *fleet.Store) {
 	if err != nil || !slices.Equal(closed, []fleet.Window{w1, w2, cur}) {
 		t.Fatalf("index after b came back: %v (%v), want %v, %v, %v", closed, err, w1, w2, cur)
 	}
-	if _, err := st.Freeze(ctx, w2); !errors.Is(err, fleet.ErrGone) {
+	if _, err := st.Freeze(ctx, w2); !errors.Is(err, redisstore.ErrGone) {
 		t.Fatalf("window that turned b away: %v, want ErrGone", err)
 	}
 	if f, err := st.Freeze(ctx, cur); err != nil || f.All.Total != 30 {

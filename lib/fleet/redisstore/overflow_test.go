@@ -1,4 +1,4 @@
-package fleet_test
+package redisstore_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 )
 
 // TestBogusValuesDoNotOverflow: contributions whose bytes are past an int64
@@ -22,7 +23,7 @@ import (
 // positive and equal to the brute force.
 func TestBogusValuesDoNotOverflow(t *testing.T) {
 	srv := fleettest.StartRedis(t)
-	st := openStore(t, fleet.Config{URL: srv.URL()})
+	st := openStore(t, redisstore.Config{URL: srv.URL()})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	w := fleet.WindowOf(time.Now().Add(-time.Minute), 10*time.Second)
@@ -38,7 +39,7 @@ func TestBogusValuesDoNotOverflow(t *testing.T) {
 			lines = append(lines, l)
 		}
 		c := contributionOf(fmt.Sprintf("h%d", h), fmt.Sprint(h), w, lines)
-		for try, want := range []fleet.Outcome{fleet.Applied, fleet.Dup} {
+		for try, want := range []redisstore.Outcome{redisstore.Applied, redisstore.Dup} {
 			if out, err := st.Deliver(ctx, c, time.Now, nil); err != nil || out != want {
 				t.Fatalf("host %d, delivery %d: %v %v, want %v", h, try+1, out, err, want)
 			}

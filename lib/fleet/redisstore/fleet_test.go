@@ -1,4 +1,4 @@
-package fleet_test
+package redisstore_test
 
 import (
 	"context"
@@ -12,14 +12,15 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 )
 
 // openStore opens service web's store with a generous timeout (the machine
 // is busy), closed when the test ends.
-func openStore(t *testing.T, cfg fleet.Config) *fleet.Store {
+func openStore(t *testing.T, cfg redisstore.Config) *redisstore.Store {
 	t.Helper()
 	cfg.Timeout = 10 * time.Second
-	st, err := fleet.Open(cfg, "web")
+	st, err := redisstore.Open(cfg, "web")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,11 +160,11 @@ func assertValues(t *testing.T, w fleet.Window, got, want map[string]float64) {
 // equals a brute-force computation over the union of the hosts' lines.
 func TestExactAgainstBruteForce(t *testing.T) {
 	srv := fleettest.StartRedis(t)
-	st := openStore(t, fleet.Config{URL: srv.URL()})
+	st := openStore(t, redisstore.Config{URL: srv.URL()})
 	exactness(t, st)
 }
 
-func exactness(t *testing.T, st *fleet.Store) {
+func exactness(t *testing.T, st *redisstore.Store) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	r := rand.New(rand.NewPCG(1, 2))
@@ -248,14 +249,14 @@ func exactness(t *testing.T, st *fleet.Store) {
 // delivered again later (a retry after a lost answer).
 func TestFrozenWindowMovesContribution(t *testing.T) {
 	srv := fleettest.StartRedis(t)
-	st := openStore(t, fleet.Config{URL: srv.URL()})
+	st := openStore(t, redisstore.Config{URL: srv.URL()})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	now := time.Now()
 	old := fleet.WindowOf(now.Add(-time.Hour/2), time.Minute)
 	cur := fleet.WindowOf(now, time.Minute)
 	first := contributionOf("a-1", "a", old, randomLines(rand.New(rand.NewPCG(3, 4)), 50, "a", old))
-	if out, err := st.Deliver(ctx, first, time.Now, nil); err != nil || out != fleet.Applied {
+	if out, err := st.Deliver(ctx, first, time.Now, nil); err != nil || out != redisstore.Applied {
 		t.Fatalf("first delivery: %v %v", out, err)
 	}
 	if _, err := st.Freeze(ctx, old); err != nil {
@@ -265,13 +266,13 @@ func TestFrozenWindowMovesContribution(t *testing.T) {
 	var persisted []fleet.Window
 	keep := func(c *fleet.Contribution) error { persisted = append(persisted, c.Window); return nil }
 	fixed := func() time.Time { return now }
-	if out, err := st.Deliver(ctx, late, fixed, keep); err != nil || out != fleet.Applied {
+	if out, err := st.Deliver(ctx, late, fixed, keep); err != nil || out != redisstore.Applied {
 		t.Fatalf("late delivery: %v %v", out, err)
 	}
 	if late.Window != cur || len(persisted) != 1 || persisted[0] != cur {
 		t.Fatalf("late contribution went to %v (persisted %v), want %v", late.Window, persisted, cur)
 	}
-	if out, err := st.Deliver(ctx, late, fixed, keep); err != nil || out != fleet.Dup {
+	if out, err := st.Deliver(ctx, late, fixed, keep); err != nil || out != redisstore.Dup {
 		t.Fatalf("retried delivery: %v %v, want dup", out, err)
 	}
 	f, err := st.Freeze(ctx, old)
@@ -297,7 +298,7 @@ func TestFrozenWindowMovesContribution(t *testing.T) {
 	if err := st.MarkPosted(ctx, old, now); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.Freeze(ctx, old); err != fleet.ErrPosted {
+	if _, err := st.Freeze(ctx, old); err != redisstore.ErrPosted {
 		t.Errorf("freeze after posted: %v, want ErrPosted", err)
 	}
 }
@@ -306,7 +307,7 @@ func TestFrozenWindowMovesContribution(t *testing.T) {
 // keys of one window share a slot.
 func TestExactOnCluster(t *testing.T) {
 	nodes := fleettest.StartCluster(t)
-	st := openStore(t, fleet.Config{URL: nodes[1].URL(), Cluster: true})
+	st := openStore(t, redisstore.Config{URL: nodes[1].URL(), Cluster: true})
 	exactness(t, st)
 	slots := map[int]bool{}
 	for _, suffix := range []string{"meta", "ids", "hosts", "data"} {

@@ -1,4 +1,4 @@
-package fleet_test
+package redisstore_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 )
 
 // TestExactOverTLS: the same exactness through rediss:// to Debian's
@@ -17,7 +18,7 @@ import (
 // the CA file.
 func TestExactOverTLS(t *testing.T) {
 	srv := fleettest.StartRedisTLS(t)
-	st := openStore(t, fleet.Config{URL: srv.URL(), CAFile: srv.CA.File})
+	st := openStore(t, redisstore.Config{URL: srv.URL(), CAFile: srv.CA.File})
 	exactness(t, st)
 }
 
@@ -26,7 +27,7 @@ func TestExactOverTLS(t *testing.T) {
 // encryption run it); the seed node's URL is rediss://.
 func TestExactOnClusterOverTLS(t *testing.T) {
 	nodes := fleettest.StartClusterTLS(t)
-	st := openStore(t, fleet.Config{URL: nodes[2].URL(), Cluster: true, CAFile: nodes[0].CA.File})
+	st := openStore(t, redisstore.Config{URL: nodes[2].URL(), Cluster: true, CAFile: nodes[0].CA.File})
 	exactness(t, st)
 }
 
@@ -39,7 +40,7 @@ func TestTLSErrors(t *testing.T) {
 	defer cancel()
 	w := fleet.WindowOf(time.Now(), time.Minute)
 	for name, ca := range map[string]string{"other CA": fleettest.NewCA(t, "other CA").File, "system roots": ""} {
-		st, err := fleet.Open(fleet.Config{URL: srv.URL(), CAFile: ca, Timeout: 10 * time.Second}, "web")
+		st, err := redisstore.Open(redisstore.Config{URL: srv.URL(), CAFile: ca, Timeout: 10 * time.Second}, "web")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -57,14 +58,14 @@ func TestTLSErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {
-		cfg  fleet.Config
+		cfg  redisstore.Config
 		want string
 	}{
-		{fleet.Config{URL: srv.URL(), CAFile: notPEM}, "no PEM certificate"},
-		{fleet.Config{URL: srv.URL(), CAFile: notPEM + ".missing"}, "no such file"},
-		{fleet.Config{URL: "redis://127.0.0.1:1/0", CAFile: srv.CA.File}, "is not rediss://"},
+		{redisstore.Config{URL: srv.URL(), CAFile: notPEM}, "no PEM certificate"},
+		{redisstore.Config{URL: srv.URL(), CAFile: notPEM + ".missing"}, "no such file"},
+		{redisstore.Config{URL: "redis://127.0.0.1:1/0", CAFile: srv.CA.File}, "is not rediss://"},
 	} {
-		if _, err := fleet.Open(c.cfg, "web"); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, err := redisstore.Open(c.cfg, "web"); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.cfg, err, c.want)
 		}
 	}

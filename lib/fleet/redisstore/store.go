@@ -1,4 +1,10 @@
-package fleet
+// Package redisstore is lib/fleet's windows in Redis: hosts deliver
+// contributions (Store.Deliver, atomically and at most once per contribution
+// id), the aggregator freezes closed windows (Store.Freeze) and reads them.
+// It is kept apart from lib/fleet so that mackerel-plugin-accesslog, which
+// only spools contributions, does not link a Redis client (nor TLS and the
+// network stack) into every per-minute run.
+package redisstore
 
 import (
 	"context"
@@ -11,11 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 )
-
-// PasswordEnv is the environment variable both binaries read the Redis
-// password from when no password file is given.
-const PasswordEnv = "FLEET_REDIS_PASSWORD"
 
 // Config says how to reach Redis.
 type Config struct {
@@ -62,8 +65,8 @@ func Open(cfg Config, service string) (*Store, error) {
 			return nil, fmt.Errorf("redis password file: %v", err)
 		}
 		opt.Password = strings.TrimRight(string(b), "\r\n")
-	case os.Getenv(PasswordEnv) != "":
-		opt.Password = os.Getenv(PasswordEnv)
+	case os.Getenv(fleet.PasswordEnv) != "":
+		opt.Password = os.Getenv(fleet.PasswordEnv)
 	}
 	if cfg.CAFile != "" {
 		if opt.TLSConfig == nil {
@@ -173,7 +176,7 @@ const (
 // without data (which an aggregator drops), never data without an entry
 // (which no aggregator would find). The index and the window are in
 // different hash slots, so one script cannot write both on Redis Cluster.
-func (s *Store) Deliver(ctx context.Context, c *Contribution, now func() time.Time, retarget func(*Contribution) error) (Outcome, error) {
+func (s *Store) Deliver(ctx context.Context, c *fleet.Contribution, now func() time.Time, retarget func(*fleet.Contribution) error) (Outcome, error) {
 	for range 4 {
 		w := c.Window
 		if err := s.rdb.ZAdd(ctx, indexKey(s.service), redis.Z{Score: float64(w.End()), Member: w.String()}).Err(); err != nil {
@@ -193,7 +196,7 @@ func (s *Store) Deliver(ctx context.Context, c *Contribution, now func() time.Ti
 		case "applied", "dup":
 			return Outcome(res), nil
 		case "frozen", "late":
-			next := WindowOf(now(), time.Duration(c.Window.Len)*time.Second)
+			next := fleet.WindowOf(now(), time.Duration(c.Window.Len)*time.Second)
 			if next == c.Window {
 				return "", fmt.Errorf("window %s is %s but it is the current window: is this host's clock behind?", c.Window, res)
 			}
@@ -219,8 +222,8 @@ func (s *Store) hook(step string) error {
 	return s.testHook(step)
 }
 
-func (s *Store) apply(ctx context.Context, c *Contribution) (string, error) {
-	ops := c.ops()
+func (s *Store) apply(ctx context.Context, c *fleet.Contribution) (string, error) {
+	ops := contributionOps(c)
 	args := make([]any, 0, 5+3*len(ops))
 	args = append(args, c.ID, c.Host, int64(s.TTL/time.Second), c.Window.End(), int64(s.Late/time.Second))
 	for _, o := range ops {
@@ -235,16 +238,16 @@ func (s *Store) apply(ctx context.Context, c *Contribution) (string, error) {
 
 // Closed lists the windows in the index whose end is at or before until,
 // oldest first, at most limit.
-func (s *Store) Closed(ctx context.Context, until time.Time, limit int64) ([]Window, error) {
+func (s *Store) Closed(ctx context.Context, until time.Time, limit int64) ([]fleet.Window, error) {
 	members, err := s.rdb.ZRangeByScore(ctx, indexKey(s.service), &redis.ZRangeBy{
 		Min: "-inf", Max: fmt.Sprint(until.Unix()), Count: limit,
 	}).Result()
 	if err != nil {
 		return nil, fmt.Errorf("redis: list windows of %s: %w", s.service, err)
 	}
-	out := make([]Window, 0, len(members))
+	out := make([]fleet.Window, 0, len(members))
 	for _, m := range members {
-		w, err := ParseWindow(m)
+		w, err := fleet.ParseWindow(m)
 		if err != nil {
 			return nil, fmt.Errorf("redis index %s: %v", indexKey(s.service), err)
 		}
@@ -272,15 +275,6 @@ if redis.call('EXISTS', KEYS[3]) == 0 then return {'gone'} end
 return {'frozen', redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[3])}
 `)
 
-// Frozen is a closed window's content. From the moment it is frozen no
-// contribution changes it, so every aggregator computes the same values.
-type Frozen struct {
-	Window Window
-	Hosts  map[string]int64 // contributions per host
-	All    Counts
-	Groups map[string]*Counts
-}
-
 // ErrPosted and ErrGone mean there is nothing to post for the window: an
 // aggregator posted it already, or its keys have expired.
 var (
@@ -289,7 +283,7 @@ var (
 )
 
 // Freeze closes w and reads it.
-func (s *Store) Freeze(ctx context.Context, w Window) (*Frozen, error) {
+func (s *Store) Freeze(ctx context.Context, w fleet.Window) (*fleet.Frozen, error) {
 	res, err := freezeScript.Run(ctx, s.rdb, windowKeys(s.service, w), int64(s.TTL/time.Second)).Slice()
 	if err != nil {
 		return nil, fmt.Errorf("redis: freeze window %s: %w", w, err)
@@ -305,7 +299,7 @@ func (s *Store) Freeze(ctx context.Context, w Window) (*Frozen, error) {
 	if err := errors.Join(err1, err2); err != nil {
 		return nil, fmt.Errorf("redis: window %s: %v", w, err)
 	}
-	f := &Frozen{Window: w, Hosts: map[string]int64{}}
+	f := &fleet.Frozen{Window: w, Hosts: map[string]int64{}}
 	if f.All, f.Groups, err = decodeData(data); err != nil {
 		return nil, fmt.Errorf("redis: window %s: %v", w, err)
 	}
@@ -345,7 +339,7 @@ return 1
 // MarkPosted records that w's values have been posted (or printed), drops
 // its data, and takes it off the index. Its meta, ids and hosts stay until
 // they expire, so a late retry is still recognised.
-func (s *Store) MarkPosted(ctx context.Context, w Window, now time.Time) error {
+func (s *Store) MarkPosted(ctx context.Context, w fleet.Window, now time.Time) error {
 	if err := postedScript.Run(ctx, s.rdb, windowKeys(s.service, w), now.Unix()).Err(); err != nil {
 		return fmt.Errorf("redis: mark window %s posted: %w", w, err)
 	}
@@ -353,9 +347,25 @@ func (s *Store) MarkPosted(ctx context.Context, w Window, now time.Time) error {
 }
 
 // Forget takes w off the index.
-func (s *Store) Forget(ctx context.Context, w Window) error {
+func (s *Store) Forget(ctx context.Context, w fleet.Window) error {
 	if err := s.rdb.ZRem(ctx, indexKey(s.service), w.String()).Err(); err != nil {
 		return fmt.Errorf("redis: take window %s off the index: %w", w, err)
 	}
 	return nil
+}
+
+// keyPrefix is the first part of every key the fleet writes.
+const keyPrefix = "mackerel-fleet:"
+
+// indexKey is the service's sorted set of windows that may still need
+// posting, scored by their end.
+func indexKey(service string) string { return keyPrefix + "{" + service + "}:windows" }
+
+// windowKeys are a window's keys, all in one hash slot (one hash tag) so
+// that a script can touch them together on Redis Cluster: meta (created,
+// frozen, posted), the applied contribution ids, the contributing hosts, and
+// the data (counters and histograms).
+func windowKeys(service string, w fleet.Window) []string {
+	tag := keyPrefix + "{" + service + ":" + w.String() + "}:"
+	return []string{tag + "meta", tag + "ids", tag + "hosts", tag + "data"}
 }

@@ -1,0 +1,74 @@
+package fleet
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+)
+
+// PushCommand is the hidden command of PushBinary that delivers a spool
+// (lib/fleet/push).
+const PushCommand = "push"
+
+// PushRequest is one delivery, written as JSON on the command's stdin (so
+// that no URL holding a password shows in ps).
+type PushRequest struct {
+	Spool        string        `json:"spool"`
+	URL          string        `json:"url"`
+	PasswordFile string        `json:"password_file,omitempty"` // else $FLEET_REDIS_PASSWORD, inherited
+	CAFile       string        `json:"ca_file,omitempty"`
+	Cluster      bool          `json:"cluster,omitempty"`
+	Service      string        `json:"service"`
+	Timeout      time.Duration `json:"timeout"`   // for the whole delivery
+	SpoolMax     int           `json:"spool_max"` // keep at most this many undelivered contributions
+	Now          int64         `json:"now"`       // the run's time (Unix ns): later contributions are left alone
+	Verbose      bool          `json:"verbose,omitempty"`
+}
+
+// PushReport is what a delivery did and left: one line of JSON on the
+// command's stdout.
+type PushReport struct {
+	Delivered       int    `json:"delivered"`
+	Pending         int    `json:"pending"`
+	PendingRequests uint64 `json:"pending_requests"`
+	Dropped         int    `json:"dropped"`
+}
+
+// PushBinary is the executable that runs PushCommand.
+const PushBinary = "mackerel-service-accesslog"
+
+// FindPusher returns the executable that runs PushCommand: PushBinary in the
+// directory of the running executable (its symlinks resolved, or not), else
+// on $PATH.
+func FindPusher() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		if real, err := filepath.EvalSymlinks(exe); err == nil {
+			if p := siblingOf(real); isExecutable(p) {
+				return p, nil
+			}
+		}
+		if p := siblingOf(exe); isExecutable(p) {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(PushBinary); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found beside %s nor on $PATH: install it there (it delivers the spool to Redis)", PushBinary, selfName())
+}
+
+func siblingOf(exe string) string { return filepath.Join(filepath.Dir(exe), PushBinary) }
+
+func isExecutable(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
+}
+
+func selfName() string {
+	if exe, err := os.Executable(); err == nil {
+		return "the plugin (" + filepath.Dir(exe) + ")"
+	}
+	return "the plugin"
+}
