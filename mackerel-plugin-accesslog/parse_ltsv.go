@@ -1,6 +1,10 @@
 package main
 
-import "bytes"
+import (
+	"encoding/binary"
+	"math/bits"
+	"strings"
+)
 
 // maxLabelLen bounds the labels the LTSV and JSON parsers look up; longer
 // field names are never wanted, which keeps the table small.
@@ -37,9 +41,91 @@ func (t *labelTable) lookup(label []byte) *fieldName {
 
 // ltsvParser reads Labeled Tab-separated Values: label:value pairs joined
 // by tabs. It stops as soon as every slot has its most preferred label.
-type ltsvParser struct{ keyed }
+//
+// Each byte of a line is looked at once, and few bytes one at a time: the
+// tabs are found 64 bytes at a time as a bitmap (tabBits64), so that where
+// a field ends never waits on the previous field's label; then a field's
+// first byte picks the wanted labels that start with it, and each is
+// compared with the field's first eight bytes as one word (the rest of a
+// longer label as a string), colon included, so no field is scanned for its
+// colon. A label cannot match past its field's end: neither it nor its colon
+// holds a tab.
+type ltsvParser struct {
+	keyed
+	byFirst [256][]ltsvLabel
+}
 
-func newLTSVParser(spec fieldSpec) *ltsvParser { return &ltsvParser{newKeyed(&spec)} }
+// ltsvLabel is a wanted label with its colon ("status:"), as a word to
+// compare with a field's first bytes.
+type ltsvLabel struct {
+	head uint64 // the first eight bytes of label+":" (fewer: zero-padded)
+	mask uint64 // the bytes of head that count
+	tail string // label+":" beyond its first eight bytes
+	full string // label+":"
+	n    int    // len(label)+1: where the value starts
+	fn   *fieldName
+}
+
+func newLTSVParser(spec fieldSpec) *ltsvParser {
+	p := &ltsvParser{keyed: newKeyed(&spec)}
+	for n := range p.labels.byLen {
+		for i := range p.labels.byLen[n] {
+			fn := &p.labels.byLen[n][i]
+			// A label ends at the field's first colon and never holds a
+			// tab: a name with either can never match.
+			if strings.ContainsAny(fn.name, ":\t") {
+				continue
+			}
+			full := fn.name + ":"
+			var word [8]byte
+			k := copy(word[:], full)
+			l := ltsvLabel{head: binary.LittleEndian.Uint64(word[:]), mask: ^uint64(0) >> (64 - 8*k), tail: full[k:], full: full, n: len(full), fn: fn}
+			p.byFirst[full[0]] = append(p.byFirst[full[0]], l)
+		}
+	}
+	return p
+}
+
+// match returns the label that field (the rest of the line from a field's
+// start) begins with, or nil.
+func (p *ltsvParser) match(field []byte) *ltsvLabel {
+	cands := p.byFirst[field[0]]
+	if len(cands) == 0 {
+		return nil
+	}
+	if len(field) < 8 {
+		for i := range cands {
+			l := &cands[i]
+			if l.n <= len(field) && string(field[:l.n]) == l.full {
+				return l
+			}
+		}
+		return nil
+	}
+	w := binary.LittleEndian.Uint64(field)
+	for i := range cands {
+		l := &cands[i]
+		if w&l.mask != l.head {
+			continue
+		}
+		if len(l.tail) == 0 || (l.n <= len(field) && string(field[8:l.n]) == l.tail) {
+			return l
+		}
+	}
+	return nil
+}
+
+// tabBits returns a bit per byte of b (at most 64 bytes), set where the
+// byte is a tab.
+func tabBits(b []byte) uint64 {
+	var m uint64
+	for i, c := range b[:min(len(b), 64)] {
+		if c == '\t' {
+			m |= 1 << i
+		}
+	}
+	return m
+}
 
 // keyed is what the parsers of named fields (LTSV, JSON) share.
 type keyed struct {
@@ -56,28 +142,43 @@ func (p *ltsvParser) Parse(line []byte, r *Record) error {
 	line = trimCR(line)
 	var fd found
 	fd.init(p.wanted)
-	for len(line) > 0 {
-		end := bytes.IndexByte(line, '\t')
-		if end < 0 {
-			end = len(line)
+	start := 0 // of the current field
+	for base := 0; base < len(line); base += 64 {
+		var m uint64
+		switch {
+		case base+64 <= len(line):
+			m = tabBits64(&line[base])
+		case len(line) >= 64:
+			// The line's last 64 bytes, without those already seen.
+			m = tabBits64(&line[len(line)-64]) >> (base + 64 - len(line))
+		default:
+			m = tabBits(line[base:])
 		}
-		field := line[:end]
-		colon := 0
-		for colon < len(field) && colon <= maxLabelLen && field[colon] != ':' {
-			colon++
-		}
-		if colon < len(field) && field[colon] == ':' {
-			if fn := p.labels.lookup(field[:colon]); fn != nil {
-				fd.offer(fn, field[colon+1:])
-				if fd.pending == 0 {
-					break
-				}
+		for ; m != 0; m &= m - 1 {
+			tab := base + bits.TrailingZeros64(m)
+			if p.field(&fd, line[start:], tab-start) {
+				return fd.fill(r, p.fracDigits)
 			}
+			start = tab + 1
 		}
-		if end == len(line) {
-			break
-		}
-		line = line[end+1:]
+	}
+	if start < len(line) {
+		p.field(&fd, line[start:], len(line)-start)
 	}
 	return fd.fill(r, p.fracDigits)
+}
+
+// field offers the field rest[:n] (rest runs to the end of the line) when
+// its label is wanted, and reports whether every slot has its most
+// preferred label.
+func (p *ltsvParser) field(fd *found, rest []byte, n int) bool {
+	if n == 0 {
+		return false
+	}
+	l := p.match(rest)
+	if l == nil {
+		return false
+	}
+	fd.offer(l.fn, rest[l.n:n])
+	return fd.pending == 0
 }

@@ -1,0 +1,29 @@
+#include "textflag.h"
+
+// func tabBits64(p *byte) uint64
+// SSE2 (every amd64 CPU has it): one bit per byte of p[0:64], set for a tab.
+TEXT ·tabBits64(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ $0x0909090909090909, AX
+	MOVQ AX, X0
+	PUNPCKLQDQ X0, X0
+	MOVOU 0(SI), X1
+	MOVOU 16(SI), X2
+	MOVOU 32(SI), X3
+	MOVOU 48(SI), X4
+	PCMPEQB X0, X1
+	PCMPEQB X0, X2
+	PCMPEQB X0, X3
+	PCMPEQB X0, X4
+	PMOVMSKB X1, AX
+	PMOVMSKB X2, BX
+	PMOVMSKB X3, CX
+	PMOVMSKB X4, DX
+	SHLQ $16, BX
+	SHLQ $32, CX
+	SHLQ $48, DX
+	ORQ BX, AX
+	ORQ CX, AX
+	ORQ DX, AX
+	MOVQ AX, ret+8(FP)
+	RET
