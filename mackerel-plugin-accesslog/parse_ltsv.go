@@ -115,18 +115,6 @@ func (p *ltsvParser) match(field []byte) *ltsvLabel {
 	return nil
 }
 
-// tabBits returns a bit per byte of b (at most 64 bytes), set where the
-// byte is a tab.
-func tabBits(b []byte) uint64 {
-	var m uint64
-	for i, c := range b[:min(len(b), 64)] {
-		if c == '\t' {
-			m |= 1 << i
-		}
-	}
-	return m
-}
-
 // keyed is what the parsers of named fields (LTSV, JSON) share.
 type keyed struct {
 	labels     *labelTable

@@ -116,12 +116,12 @@ func TestParseLTSVMatchesReference(t *testing.T) {
 	}
 }
 
-// tabBits64 (SSE2 on amd64) finds exactly the tabs of a 64-byte block at
+// tabBits64 (SSE2 on amd64) and the portable versions find exactly the tabs of a 64-byte block at
 // every offset, next to bytes one away from a tab.
 func TestTabBits64(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	buf := make([]byte, 200)
-	alphabet := []byte{'\t', '\t' - 1, '\t' + 1, 0x89, 0, 0xff, 'a', ':'}
+	alphabet := []byte{'\t', '\t' - 1, '\t' + 1, 0x89, 0x88, 0x8a, 0, 0xff, 'a', ':'}
 	for range 20000 {
 		for i := range buf {
 			buf[i] = alphabet[rng.IntN(len(alphabet))]
@@ -138,6 +138,9 @@ func TestTabBits64(t *testing.T) {
 		}
 		if got := tabBits(buf[off : off+64]); got != want {
 			t.Fatalf("tabBits % x: got %064b, want %064b", buf[off:off+64], got, want)
+		}
+		if got := tabBitsWords(buf[off : off+64]); got != want {
+			t.Fatalf("tabBitsWords % x: got %064b, want %064b", buf[off:off+64], got, want)
 		}
 	}
 }
