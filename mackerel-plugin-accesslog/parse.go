@@ -309,6 +309,15 @@ const maxTimeUS = int64(1) << 50
 // any other text give no value (ok false) rather than a malformed line: the
 // request happened and its status still counts, only its time is unknown.
 func parseTimeUS(b []byte, fracDigits int) (us int64, ok bool) {
+	// nginx's $request_time ("0.123", seconds to the millisecond) without
+	// the loop; the same value the loop gives.
+	if len(b) == 5 && b[1] == '.' && fracDigits >= 3 {
+		d0, d1, d2, d3 := b[0]-'0', b[2]-'0', b[3]-'0', b[4]-'0'
+		if d0 <= 9 && d1 <= 9 && d2 <= 9 && d3 <= 9 {
+			ms := int64(d1)*100 + int64(d2)*10 + int64(d3)
+			return int64(d0)*pow10[fracDigits] + ms*pow10[fracDigits-3], true
+		}
+	}
 	var whole int64
 	i, digits := 0, 0
 	limit := maxTimeUS / pow10[fracDigits]

@@ -438,3 +438,25 @@ func mustParsers(tb testing.TB, format string, fields ...Fields) []Parser {
 	}
 	return out
 }
+
+// Every "d.ddd" (nginx's $request_time), which parseTimeUS reads without
+// its loop, gives the exact value, in each unit.
+func TestParseTimeMilliseconds(t *testing.T) {
+	for v := 0; v < 10000; v++ {
+		s := fmt.Sprintf("%d.%03d", v/1000, v%1000)
+		for _, digits := range []int{0, 3, 6} {
+			got, ok := parseTimeUS([]byte(s), digits)
+			want, wantOK := refTimeUS(s, digits)
+			if ok != wantOK || got != want {
+				t.Fatalf("parseTimeUS(%q, %d) = %d, %v; exact: %d, %v", s, digits, got, ok, want, wantOK)
+			}
+		}
+	}
+	for _, s := range []string{"0.12a", "a.123", "0,123", "0.1234", "-.123", "0.-12"} {
+		got, ok := parseTimeUS([]byte(s), 6)
+		want, wantOK := refTimeUS(s, 6)
+		if ok != wantOK || got != want {
+			t.Fatalf("parseTimeUS(%q, 6) = %d, %v; exact: %d, %v", s, got, ok, want, wantOK)
+		}
+	}
+}
