@@ -53,6 +53,9 @@ func (t *labelTable) lookup(label []byte) *fieldName {
 type ltsvParser struct {
 	keyed
 	byFirst [256][]ltsvLabel
+	// firstTwo[c] has bit d&63 set when a wanted label+":" starts with the
+	// bytes c, d: most fields are passed over on this one test.
+	firstTwo [256]uint64
 }
 
 // ltsvLabel is a wanted label with its colon ("status:"), as a word to
@@ -81,6 +84,7 @@ func newLTSVParser(spec fieldSpec) *ltsvParser {
 			k := copy(word[:], full)
 			l := ltsvLabel{head: binary.LittleEndian.Uint64(word[:]), mask: ^uint64(0) >> (64 - 8*k), tail: full[k:], full: full, n: len(full), fn: fn}
 			p.byFirst[full[0]] = append(p.byFirst[full[0]], l)
+			p.firstTwo[full[0]] |= 1 << (full[1] & 63)
 		}
 	}
 	return p
@@ -144,25 +148,23 @@ func (p *ltsvParser) Parse(line []byte, r *Record) error {
 		}
 		for ; m != 0; m &= m - 1 {
 			tab := base + bits.TrailingZeros64(m)
-			if p.field(&fd, line[start:], tab-start) {
+			if tab-start >= 2 && p.firstTwo[line[start]]&(1<<(line[start+1]&63)) != 0 &&
+				p.field(&fd, line[start:], tab-start) {
 				return fd.fill(r, p.fracDigits)
 			}
 			start = tab + 1
 		}
 	}
-	if start < len(line) {
+	if len(line)-start >= 2 {
 		p.field(&fd, line[start:], len(line)-start)
 	}
 	return fd.fill(r, p.fracDigits)
 }
 
-// field offers the field rest[:n] (rest runs to the end of the line) when
-// its label is wanted, and reports whether every slot has its most
-// preferred label.
+// field offers the field rest[:n] (rest runs to the end of the line; n is
+// at least 2, the shortest label with its colon) when its label is wanted,
+// and reports whether every slot has its most preferred label.
 func (p *ltsvParser) field(fd *found, rest []byte, n int) bool {
-	if n == 0 {
-		return false
-	}
 	l := p.match(rest)
 	if l == nil {
 		return false
