@@ -20,16 +20,22 @@ type drainResult struct {
 	counted []string // where an in-flight count read 0: balancers, "the app"
 	timed   []string // balancers without in-flight count, waited drain_wait
 	retaken int      // times a server was found back in rotation and taken down again
+	timeout bool     // drain_timeout ended it before the counts read 0
 }
 
 func (r drainResult) String() string {
 	var s string
-	if len(r.timed) > 0 {
+	switch {
+	case r.timeout && r.left > 0:
+		s = fmt.Sprintf("NOT drained: drain_timeout reached after %.2fs with %d requests still in flight", r.took.Seconds(), r.left)
+	case r.timeout:
+		s = fmt.Sprintf("NOT drained: drain_timeout reached after %.2fs and the in-flight count could not be read", r.took.Seconds())
+	case len(r.timed) > 0:
 		s = fmt.Sprintf("waited %.2fs (no in-flight count) on %s", r.took.Seconds(), strings.Join(r.timed, ", "))
 		if len(r.counted) > 0 {
 			s += "; in flight 0 on " + strings.Join(r.counted, ", ")
 		}
-	} else {
+	default:
 		s = fmt.Sprintf("drained in %.2fs (in flight 0 on %s)", r.took.Seconds(), strings.Join(r.counted, ", "))
 	}
 	if r.retaken > 0 {
@@ -121,6 +127,7 @@ func (o *Outage) drain(servers []ServerConfig) (drainResult, error) {
 			return res, nil
 		}
 		if res.took >= o.times.DrainTimeout {
+			res.timeout = true
 			if readErr != nil {
 				o.log.Printf("WARNING: drain_timeout %v reached: %v", o.times.DrainTimeout, readErr)
 				res.left = -1

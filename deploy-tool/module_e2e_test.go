@@ -248,3 +248,25 @@ func withCommand(t *testing.T, path, old, command string) string {
 	}
 	return path
 }
+
+// With the app's own in-flight figure ([drain] inflight_url), the drain
+// over the C module ends when the app reads 0 rather than after a fixed
+// wait, and the rollout under load still gives no error.
+func TestZeroErrorsNginxModuleInflightURL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end under load")
+	}
+	a := startApps(t, 4, "v1")
+	n := startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
+	bc := nginxConfig(n)
+	extra := "drain = { inflight_url = \"http://{addr}/inflight\" }\ndrain_wait = \"0s\"\n"
+	zeroErrors(t, n.Frontend, bc, a, nginxTOML(n), 300, extra, func(out string) {
+		if !strings.Contains(out, "(in flight 0 on the app (inflight_url))") {
+			t.Errorf("the output does not say the app's figure read 0")
+		}
+		if strings.Contains(out, "no in-flight count") {
+			t.Errorf("the output says the drain was timed, but the app's figure was read")
+		}
+		wantFailures(t, bc, a.addrs, "1/2s")
+	})
+}
