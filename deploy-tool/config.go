@@ -294,6 +294,9 @@ func (c *Config) validate(data []byte) error {
 	if c.DrainTimeout.D() < c.DrainWait.D() {
 		return bad("drain_timeout", "%v is shorter than drain_wait %v", c.DrainTimeout.D(), c.DrainWait.D())
 	}
+	if c.DrainTimeout.D() < c.MaxRequestTime.D() {
+		return bad("drain_timeout", "%v is shorter than max_request_time %v: a drain could end with requests still running", c.DrainTimeout.D(), c.MaxRequestTime.D())
+	}
 	if err := c.Drain.validate(bad); err != nil {
 		return err
 	}

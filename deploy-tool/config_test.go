@@ -136,6 +136,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"[drain]\ninflight_url = \"http://{hots}/x\"\n" + minimal, `drain.inflight_url (line 2): unknown placeholder {hots}`},
 		{"[drain]\ninflight_url = \"http://{host}/\"\ninflight_command = \"cat x\"\n" + minimal, `drain.inflight_command (line 3): set inflight_url or inflight_command, not both`},
 		{"[drain]\ninflight_urll = \"http://{host}/\"\n" + minimal, `unknown key "drain.inflight_urll" (line 2)`},
+		{"max_request_time = \"1m\"\n" + minimal, `drain_timeout: 30s is shorter than max_request_time 1m0s`},
 		{"max_request_time = \"3x\"\n" + minimal, `line 1 (last key "max_request_time"): "3x" is not a duration`},
 		{"state_dir = 3\n" + minimal, `line 1`},
 		{"x = [\n", `line`},

@@ -61,10 +61,10 @@ func TestTimedDrainMustCoverMaxRequestTime(t *testing.T) {
 		top  string
 		want string // "" = accepted
 	}{
-		{`drain_wait = "1s"` + "\n" + `max_request_time = "3s"`, "drain_wait 1s is shorter than max_request_time 3s, and balancer nginx1 reports no in-flight count"},
+		{`drain_wait = "1s"` + "\n" + `max_request_time = "3s"` + "\n" + `drain_timeout = "5s"`, "drain_wait 1s is shorter than max_request_time 3s, and balancer nginx1 reports no in-flight count"},
 		{`drain_wait = "1s"` + "\n" + `max_request_time = "0s"`, "set max_request_time"},
 		{`drain_wait = "300ms"` + "\n" + `max_request_time = "300ms"`, ""},
-		{`drain_wait = "0s"` + "\n" + `max_request_time = "3s"` + "\n" + `drain = { inflight_command = "echo 0" }`, ""},
+		{`drain_wait = "0s"` + "\n" + `max_request_time = "2s"` + "\n" + `drain = { inflight_command = "echo 0" }`, ""},
 	} {
 		r := newRig(t, 2)
 		r.top = c.top

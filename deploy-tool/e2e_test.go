@@ -140,9 +140,11 @@ func e2eConfig(t testing.TB, a *apps, balancerTOML, version, extra string) strin
 	dir := t.TempDir()
 	var b strings.Builder
 	fmt.Fprintf(&b, "state_dir = %q\n%s\n", filepath.Join(dir, "state"), extra)
-	// The drop-in and HAProxy count requests in flight: their drain ends
-	// when none is left, and drain_wait is only its least length.
-	for _, d := range []string{`drain_wait = "1s"`, `drain_timeout = "10s"`, `settle = "500ms"`, `up_timeout = "10s"`} {
+	// The recommended drain settings: max_request_time is the test nginx's
+	// proxy_read_timeout (40 s), and drain_timeout covers it. The drop-in
+	// and HAProxy count requests in flight, so their drain ends when none
+	// is left; the C module's tests set drain_wait (see moduleDrain).
+	for _, d := range []string{`max_request_time = "40s"`, `drain_timeout = "45s"`, `settle = "500ms"`, `up_timeout = "10s"`} {
 		if key, _, _ := strings.Cut(d, " "); !strings.Contains(extra, key+" =") {
 			b.WriteString(d + "\n")
 		}

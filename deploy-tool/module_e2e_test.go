@@ -109,7 +109,7 @@ func TestModuleTooShortDrainRefused(t *testing.T) {
 	n := startModuleNginx(t, a.addrs, "")
 	for _, c := range []struct{ extra, want string }{
 		{"drain_wait = \"1s\"\nmax_request_time = \"3s\"\n", "drain_wait 1s is shorter than max_request_time 3s, and balancer nginx reports no in-flight count"},
-		{"drain_wait = \"3s\"\n", "balancer nginx reports no in-flight count, so the drain is a timed wait of drain_wait 3s: set max_request_time"},
+		{"drain_wait = \"3s\"\nmax_request_time = \"0s\"\n", "balancer nginx reports no in-flight count, so the drain is a timed wait of drain_wait 3s: set max_request_time"},
 	} {
 		cfg := e2eConfig(t, a, nginxTOML(n), "v2", c.extra)
 		for _, args := range [][]string{{"rollout", "--config", cfg}, {"rollout", "--dry-run", "--config", cfg}, {"down", "--config", cfg, a.addrs[0]}} {
@@ -259,7 +259,7 @@ func TestZeroErrorsNginxModuleInflightURL(t *testing.T) {
 	a := startApps(t, 4, "v1")
 	n := startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
 	bc := nginxConfig(n)
-	extra := "drain = { inflight_url = \"http://{addr}/inflight\" }\ndrain_wait = \"0s\"\n"
+	extra := "drain = { inflight_url = \"http://{addr}/inflight\" }\ndrain_wait = \"0s\"\nmax_request_time = \"3s\"\n"
 	zeroErrors(t, n.Frontend, bc, a, nginxTOML(n), 300, extra, func(out string) {
 		if !strings.Contains(out, "(in flight 0 on the app (inflight_url))") {
 			t.Errorf("the output does not say the app's figure read 0")
