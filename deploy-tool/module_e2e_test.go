@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -129,7 +130,10 @@ func TestModuleTooShortDrainRefused(t *testing.T) {
 
 // A reload during the drain puts the server back in rotation (and its
 // max_fails back to the file's): it is taken down again within the drain's
-// polling, before its deploy command runs, and the log says so.
+// polling, before its deploy command runs, and the log says so. The drain
+// of the first server is held by the app's figure (a file the test writes,
+// read by [drain] inflight_command), so that the reload falls inside it
+// however slow the machine is.
 func TestModuleReloadDuringDrain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
@@ -138,34 +142,44 @@ func TestModuleReloadDuringDrain(t *testing.T) {
 	n := startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
 	r := &faultRig{t: t, a: a, n: n, dir: t.TempDir()}
 	bc := nginxConfig(n)
-	release := r.hold(a.addrs[0])
+	first := a.addrs[0]
+	figure := filepath.Join(r.dir, fmt.Sprintf("inflight-%d", balancertest.Port(first)))
+	setFigure := func(v string) {
+		if err := os.WriteFile(figure, []byte(v+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setFigure("1")
+	release := r.hold(first)
 	defer release()
-	cfg := e2eConfig(t, a, nginxTOML(n), "v2", "drain_wait = \"4s\"\nmax_request_time = \"3s\"\ncanary = 0\n")
+	inflight := fmt.Sprintf("cat %s/inflight-{port} 2>/dev/null || echo 0", r.dir)
+	cfg := e2eConfig(t, a, nginxTOML(n), "v2", fmt.Sprintf("drain = { inflight_command = %q }\nmax_request_time = \"3s\"\n", inflight))
 	cfg = withCommand(t, cfg, a.command("v2"), r.heldCommand())
 	c, out := toolCmd(t, "rollout", "--config", cfg)
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, out, "down on every balancer", 30*time.Second)
-	if st := states(t, bc); st[a.addrs[0]] != balancer.Down {
-		t.Fatalf("%s is %s before the reload, want down", a.addrs[0], st[a.addrs[0]])
+	if st := states(t, bc); st[first] != balancer.Down {
+		t.Fatalf("%s is %s before the reload, want down", first, st[first])
 	}
 	n.ReloadSettled()
-	waitFor(t, out, a.addrs[0]+" on nginx is up again (balancer reloaded?): taking it down again", 10*time.Second)
-	r.waitStarted(a.addrs[0], out)
+	waitFor(t, out, "during the drain: "+first+" on nginx is up again (balancer reloaded?): taking it down again now", 10*time.Second)
+	setFigure("0")
+	r.waitStarted(first, out)
 	// The command runs: the server must be out of rotation, max_fails 0.
-	if st := states(t, bc); st[a.addrs[0]] != balancer.Down {
-		t.Errorf("%s is %s while its deploy command runs, want down", a.addrs[0], st[a.addrs[0]])
+	if st := states(t, bc); st[first] != balancer.Down {
+		t.Errorf("%s is %s while its deploy command runs, want down", first, st[first])
 	}
-	if f := failuresOf(t, bc)[a.addrs[0]]; f != "0/2s" {
-		t.Errorf("%s has max_fails/fail_timeout %s while its deploy command runs, want 0/2s", a.addrs[0], f)
-	}
-	if strings.Contains(out.String(), "drained") {
-		t.Errorf("the output says drained, but the module reports no in-flight count")
+	if f := failuresOf(t, bc)[first]; f != "0/2s" {
+		t.Errorf("%s has max_fails/fail_timeout %s while its deploy command runs, want 0/2s", first, f)
 	}
 	release()
 	code := processExit(t, c.Wait())
 	wantExit(t, code, out.String(), exitOK, "rollout done")
+	if !strings.Contains(out.String(), "taken down again 1 times during it") {
+		t.Errorf("the drain's report does not count the server taken down again")
+	}
 	wantAllUp(t, bc, a.addrs)
 	wantFailures(t, bc, a.addrs, "1/2s")
 	if v := a.versions(); strings.Join(v, ",") != "v2,v2,v2,v2" {
