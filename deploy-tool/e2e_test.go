@@ -232,8 +232,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// states reads one balancer through lib/balancer: addr → state.
-func states(t testing.TB, bc balancer.Config) map[string]balancer.State {
+// listOf reads one balancer through lib/balancer.
+func listOf(t testing.TB, bc balancer.Config) []balancer.Server {
 	t.Helper()
 	b, err := balancer.New(bc)
 	if err != nil {
@@ -245,8 +245,14 @@ func states(t testing.TB, bc balancer.Config) map[string]balancer.State {
 	if err != nil {
 		t.Fatalf("list %s: %v", bc.Name, err)
 	}
+	return list
+}
+
+// states reads one balancer: addr → state.
+func states(t testing.TB, bc balancer.Config) map[string]balancer.State {
+	t.Helper()
 	m := map[string]balancer.State{}
-	for _, s := range list {
+	for _, s := range listOf(t, bc) {
 		m[s.Addr] = s.State
 	}
 	return m

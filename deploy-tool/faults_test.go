@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/internal/loadgen"
-	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
@@ -443,17 +442,7 @@ func (r *faultRig) rolloutHeldInDrain(t *testing.T, slowMS int) (c *exec.Cmd, ou
 // activeOn is the number of requests nginx reports in flight to addr.
 func activeOn(t *testing.T, n *balancertest.Nginx, addr string) int {
 	t.Helper()
-	b, err := balancer.New(nginxConfig(n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	list, err := b.List(ctx)
-	if err != nil {
-		t.Fatalf("list nginx: %v", err)
-	}
-	for _, s := range list {
+	for _, s := range listOf(t, nginxConfig(n)) {
 		if s.Addr == addr && s.Active > 0 {
 			return s.Active
 		}

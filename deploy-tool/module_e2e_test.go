@@ -7,7 +7,6 @@ package main
 // shut out a server whose cut requests it counted.
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -47,18 +46,8 @@ func startModuleNginx(t *testing.T, addrs []string, params string) *balancertest
 // failuresOf reads max_fails/fail_timeout of every server: addr → "1/10s".
 func failuresOf(t testing.TB, bc balancer.Config) map[string]string {
 	t.Helper()
-	b, err := balancer.New(bc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	list, err := b.List(ctx)
-	if err != nil {
-		t.Fatalf("list %s: %v", bc.Name, err)
-	}
 	m := map[string]string{}
-	for _, s := range list {
+	for _, s := range listOf(t, bc) {
 		m[s.Addr] = fmt.Sprintf("%d/%v", s.MaxFails, s.FailTimeout)
 	}
 	return m
