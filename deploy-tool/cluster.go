@@ -19,6 +19,9 @@ var newBalancer = balancer.New
 type Cluster struct {
 	bals []balancer.Balancer
 	log  *Progress
+	// failures saves and puts back nginx's max_fails (params.go); nil in
+	// unit tests that build a Cluster by hand.
+	failures *failureGuard
 }
 
 // NewCluster builds the drivers of every configured balancer.
@@ -78,6 +81,7 @@ type target struct {
 	upstream string
 	addr     string // as the balancer prints it
 	wasUp    bool
+	entry    balancer.Server // as read
 }
 
 func (t target) String() string { return t.bal.Name() + "/" + t.upstream }
@@ -87,7 +91,7 @@ func (c *Cluster) targets(s Snapshot, addr string) []target {
 	var out []target
 	for _, b := range c.bals {
 		for _, e := range s.Entries(b.Name(), addr) {
-			out = append(out, target{bal: b, upstream: e.Upstream, addr: e.Addr, wasUp: e.State == balancer.Up})
+			out = append(out, target{bal: b, upstream: e.Upstream, addr: e.Addr, wasUp: e.State == balancer.Up, entry: e})
 		}
 	}
 	return out
@@ -160,63 +164,6 @@ func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
 	return joinErrors(errs)
 }
 
-// Drain waits until nothing is in flight to the servers: where a balancer
-// reports active requests, until they are 0; elsewhere for drainWait; always
-// at most drainTimeout. It returns the active requests left on timeout
-// (0 when drained) or errInterrupted.
-func (c *Cluster) Drain(servers []ServerConfig, drainWait, drainTimeout time.Duration, stop <-chan struct{}) (left int, err error) {
-	start := time.Now()
-	anyActive := false
-	anyTimed := false
-	for _, b := range c.bals {
-		if b.ReportsActive() {
-			anyActive = true
-		} else {
-			anyTimed = true
-		}
-	}
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var readErr error
-	for {
-		left = 0
-		readErr = nil
-		if anyActive {
-			s, err := c.Read()
-			// A balancer that restarts for a moment is waited for, up to
-			// drain_timeout; what it lost is caught by the re-read that follows.
-			readErr = err
-			for _, b := range c.bals {
-				if !b.ReportsActive() {
-					continue
-				}
-				for _, srv := range servers {
-					for _, e := range s.Entries(b.Name(), srv.Addr) {
-						if e.Active > 0 {
-							left += e.Active
-						}
-					}
-				}
-			}
-		}
-		waited := time.Since(start)
-		if readErr == nil && left == 0 && (!anyTimed || waited >= drainWait) {
-			return 0, nil
-		}
-		if waited >= drainTimeout {
-			if readErr != nil {
-				return -1, readErr
-			}
-			return left, nil
-		}
-		select {
-		case <-stop:
-			return left, errInterrupted
-		case <-tick.C:
-		}
-	}
-}
-
 // Park takes drained servers fully out (HAProxy: maint, so that neither
 // health checks nor persistent connections reach a restarting app; nginx:
 // down again, a no-op) and confirms. An entry found up again (a balancer
@@ -265,7 +212,11 @@ func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error 
 	if err := joinErrors(errs); err != nil {
 		return err
 	}
-	return c.waitServing(servers, upTimeout)
+	if err := c.waitServing(servers, upTimeout); err != nil {
+		return err
+	}
+	c.failures.cameUp(servers)
+	return nil
 }
 
 // waitServing reads every balancer back: each entry of the servers must be

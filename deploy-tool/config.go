@@ -28,12 +28,14 @@ type Config struct {
 	CanaryPause    Pause     `toml:"canary_pause"`
 	DrainWait      Duration  `toml:"drain_wait"`
 	DrainTimeout   Duration  `toml:"drain_timeout"`
+	MaxRequestTime Duration  `toml:"max_request_time"` // the longest a request may take (≥ proxy_read_timeout)
 	Settle         Duration  `toml:"settle"`
 	UpTimeout      Duration  `toml:"up_timeout"`
 	NotifyWebhook  string    `toml:"notify_webhook"`
 
 	Deploy    DeployConfig      `toml:"deploy"`
 	Health    HealthConfig      `toml:"health"`
+	Drain     DrainConfig       `toml:"drain"`
 	Balancers []balancer.Config `toml:"balancer"`
 	Servers   []ServerConfig    `toml:"server"`
 
@@ -291,6 +293,12 @@ func (c *Config) validate(data []byte) error {
 	}
 	if c.DrainTimeout.D() < c.DrainWait.D() {
 		return bad("drain_timeout", "%v is shorter than drain_wait %v", c.DrainTimeout.D(), c.DrainWait.D())
+	}
+	if c.DrainTimeout.D() < c.MaxRequestTime.D() {
+		return bad("drain_timeout", "%v is shorter than max_request_time %v: a drain could end with requests still running", c.DrainTimeout.D(), c.MaxRequestTime.D())
+	}
+	if err := c.Drain.validate(bad); err != nil {
+		return err
 	}
 	if c.NotifyWebhook != "" && !strings.HasPrefix(c.NotifyWebhook, "http://") && !strings.HasPrefix(c.NotifyWebhook, "https://") {
 		// The value is not printed: a webhook URL is a secret.

@@ -40,12 +40,16 @@ func (m *manual) down(force bool) error {
 	if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && !force {
 		return refusedf("nothing was touched: %v (--force to do it anyway)", err)
 	}
+	if err := m.cfg.checkDrainCovers(m.cl); err != nil {
+		return refusedf("nothing was touched: %v", err)
+	}
 	stop, _, release := interrupts(m.log)
 	defer release()
 	if _, err := m.cl.TakeOut(one, m.cfg.timings(), stop); err != nil {
 		return m.takeOutFailed(err, "")
 	}
-	m.log.Printf("%s is down and drained on every balancer; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, m.cfg.Path(), m.srv.Addr)
+	// The drain's own line above says whether it drained or only waited.
+	m.log.Printf("%s is down on every balancer; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, m.cfg.Path(), m.srv.Addr)
 	return nil
 }
 

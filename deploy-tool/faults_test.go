@@ -16,31 +16,52 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/internal/loadgen"
-	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
-// faultRig is 4 apps (v1) behind nginx and HAProxy both.
+// faultRig is 4 apps (v1) behind nginx and HAProxy both. nginx serves the
+// API with the Lua drop-in (kind "lua", which counts requests in flight)
+// or the real C module (kind "module": a timed drain, max_fails 1 and
+// fail_timeout 2 s to keep the tests short).
 type faultRig struct {
-	t   *testing.T
-	a   *apps
-	n   *balancertest.Nginx
-	h   *balancertest.HAProxy
-	dir string
+	t    *testing.T
+	a    *apps
+	n    *balancertest.Nginx
+	h    *balancertest.HAProxy
+	dir  string
+	kind string
 }
 
-func newFaultRig(t *testing.T) *faultRig {
+func newFaultRig(t *testing.T) *faultRig { return newFaultRigKind(t, "lua") }
+
+func newFaultRigKind(t *testing.T, kind string) *faultRig {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
 	a := startApps(t, 4, "v1")
-	return &faultRig{t: t, a: a, n: balancertest.StartNginx(t, a.addrs, 2), h: balancertest.StartHAProxy(t, a.addrs), dir: t.TempDir()}
+	r := &faultRig{t: t, a: a, h: balancertest.StartHAProxy(t, a.addrs), dir: t.TempDir(), kind: kind}
+	if kind == "module" {
+		r.n = startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
+	} else {
+		r.n = balancertest.StartNginx(t, a.addrs, 2)
+	}
+	return r
+}
+
+// forKinds runs a kind-independent fault test over both kinds of nginx.
+func forKinds(t *testing.T, test func(t *testing.T, r *faultRig)) {
+	for _, kind := range []string{"lua", "module"} {
+		t.Run(kind, func(t *testing.T) { test(t, newFaultRigKind(t, kind)) })
+	}
 }
 
 // config writes a config for both balancers; command "" is the normal deploy to v2.
 func (r *faultRig) config(command, extra string) string {
 	r.t.Helper()
+	if r.kind == "module" {
+		extra = moduleDrain + extra
+	}
 	path := e2eConfig(r.t, r.a, nginxTOML(r.n)+"\n"+haproxyTOML(r.h), "v2", extra)
 	if command != "" {
 		b, _ := os.ReadFile(path)
@@ -125,28 +146,30 @@ func (r *faultRig) waitStarted(addr string, out *syncBuffer) {
 }
 
 func TestFaultDeployFailsOnServer2(t *testing.T) {
-	r := newFaultRig(t)
-	s2 := balancertest.Port(r.a.addrs[1])
-	cmd := fmt.Sprintf("if [ {port} = %d ]; then echo disk full >&2; exit 7; fi; %s", s2, r.a.command("v2"))
-	code, out := tool(t, "rollout", "--config", r.config(cmd, ""))
-	wantExit(t, code, out, exitFailed, "left down: "+r.a.addrs[1])
-	r.wantStates(r.a.addrs[1])
-	// Server 2 stays down and was not restarted; 3 and 4 were not touched.
-	r.wantVersions("v2", "v1", "v1", "v1")
-	if !strings.Contains(out, "127.0.0.1 | disk full") {
-		t.Error("the command's stderr is not shown prefixed with the host")
-	}
+	forKinds(t, func(t *testing.T, r *faultRig) {
+		s2 := balancertest.Port(r.a.addrs[1])
+		cmd := fmt.Sprintf("if [ {port} = %d ]; then echo disk full >&2; exit 7; fi; %s", s2, r.a.command("v2"))
+		code, out := tool(t, "rollout", "--config", r.config(cmd, ""))
+		wantExit(t, code, out, exitFailed, "left down: "+r.a.addrs[1])
+		r.wantStates(r.a.addrs[1])
+		// Server 2 stays down and was not restarted; 3 and 4 were not touched.
+		r.wantVersions("v2", "v1", "v1", "v1")
+		if !strings.Contains(out, "127.0.0.1 | disk full") {
+			t.Error("the command's stderr is not shown prefixed with the host")
+		}
+	})
 }
 
 func TestFaultHealthCheckNeverPasses(t *testing.T) {
-	r := newFaultRig(t)
-	path := r.config("", "")
-	b, _ := os.ReadFile(path)
-	os.WriteFile(path, []byte(strings.Replace(string(b), "/healthz", "/missing", 1)), 0o644)
-	code, out := tool(t, "rollout", "--config", path)
-	wantExit(t, code, out, exitFailed, "status 404, want 200")
-	r.wantStates(r.a.addrs[0])
-	r.wantVersions("v2", "v1", "v1", "v1")
+	forKinds(t, func(t *testing.T, r *faultRig) {
+		path := r.config("", "")
+		b, _ := os.ReadFile(path)
+		os.WriteFile(path, []byte(strings.Replace(string(b), "/healthz", "/missing", 1)), 0o644)
+		code, out := tool(t, "rollout", "--config", path)
+		wantExit(t, code, out, exitFailed, "status 404, want 200")
+		r.wantStates(r.a.addrs[0])
+		r.wantVersions("v2", "v1", "v1", "v1")
+	})
 }
 
 func TestFaultBalancerUnreachableAtPreflight(t *testing.T) {
@@ -160,20 +183,21 @@ func TestFaultBalancerUnreachableAtPreflight(t *testing.T) {
 }
 
 func TestFaultBalancerDiesMidRollout(t *testing.T) {
-	r := newFaultRig(t)
-	release := r.hold(r.a.addrs[1])
-	c, out := toolCmd(t, "rollout", "--config", r.config(r.heldCommand(), ""))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitStarted(r.a.addrs[1], out)
-	r.h.Process.Stop() // HAProxy dies while server 2 is deployed
-	release()
-	code := processExit(t, c.Wait())
-	wantExit(t, code, out.String(), exitFailed, "balancer haproxy")
-	// Server 2 was deployed and is back on the balancer that is alive.
-	wantAllUp(t, nginxConfig(r.n), r.a.addrs)
-	r.wantVersions("v2", "v2", "v1", "v1")
+	forKinds(t, func(t *testing.T, r *faultRig) {
+		release := r.hold(r.a.addrs[1])
+		c, out := toolCmd(t, "rollout", "--config", r.config(r.heldCommand(), ""))
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitStarted(r.a.addrs[1], out)
+		r.h.Process.Stop() // HAProxy dies while server 2 is deployed
+		release()
+		code := processExit(t, c.Wait())
+		wantExit(t, code, out.String(), exitFailed, "balancer haproxy")
+		// Server 2 was deployed and is back on the balancer that is alive.
+		wantAllUp(t, nginxConfig(r.n), r.a.addrs)
+		r.wantVersions("v2", "v2", "v1", "v1")
+	})
 }
 
 func TestFaultNginxReloadedMidRollout(t *testing.T) {
@@ -229,21 +253,22 @@ func signalDuringDrain(t *testing.T, sig syscall.Signal) {
 }
 
 func TestFaultSIGINTDuringCommand(t *testing.T) {
-	r := newFaultRig(t)
-	release := r.hold(r.a.addrs[0])
-	c, out := toolCmd(t, "rollout", "--config", r.config(r.heldCommand(), ""))
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitStarted(r.a.addrs[0], out)
-	c.Process.Signal(syscall.SIGINT)
-	waitFor(t, out, "interrupt: finishing or undoing the current step", 60*time.Second)
-	release() // the command ends only once the tool has seen the signal
-	code := processExit(t, c.Wait())
-	// The started command finishes, its server is checked and put back; nothing else is touched.
-	wantExit(t, code, out.String(), exitInterrupted, "interrupted: batch 1 finished")
-	r.wantStates()
-	r.wantVersions("v2", "v1", "v1", "v1")
+	forKinds(t, func(t *testing.T, r *faultRig) {
+		release := r.hold(r.a.addrs[0])
+		c, out := toolCmd(t, "rollout", "--config", r.config(r.heldCommand(), ""))
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r.waitStarted(r.a.addrs[0], out)
+		c.Process.Signal(syscall.SIGINT)
+		waitFor(t, out, "interrupt: finishing or undoing the current step", 60*time.Second)
+		release() // the command ends only once the tool has seen the signal
+		code := processExit(t, c.Wait())
+		// The started command finishes, its server is checked and put back; nothing else is touched.
+		wantExit(t, code, out.String(), exitInterrupted, "interrupted: batch 1 finished")
+		r.wantStates()
+		r.wantVersions("v2", "v1", "v1", "v1")
+	})
 }
 
 func TestFaultSecondRolloutWhileOneRuns(t *testing.T) {
@@ -268,72 +293,81 @@ func TestFaultSecondRolloutWhileOneRuns(t *testing.T) {
 }
 
 func TestFaultResumeAfterKill(t *testing.T) {
-	r := newFaultRig(t)
-	release := r.hold(r.a.addrs[1])
-	path := r.config(r.heldCommand(), "")
-	c, out := toolCmd(t, "rollout", "--config", path)
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r.waitStarted(r.a.addrs[1], out)
-	c.Process.Kill() // the tool dies during server 2's command
-	c.Wait()
-	r.wantStates(r.a.addrs[1])
-	// Its command runs on in its own process group: no resume until it ends.
-	code, rout := tool(t, "rollout", "--config", path, "--resume")
-	wantExit(t, code, rout, exitRefused, "started by the interrupted run, is still running")
-	release()
-	// --dry-run makes the same check: it passes once the command has ended.
-	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		code, dout := tool(t, "rollout", "--config", path, "--resume", "--dry-run")
-		if code == exitOK {
-			break
+	forKinds(t, func(t *testing.T, r *faultRig) {
+		release := r.hold(r.a.addrs[1])
+		path := r.config(r.heldCommand(), "")
+		c, out := toolCmd(t, "rollout", "--config", path)
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
 		}
-		if time.Now().After(deadline) || !strings.Contains(dout, "is still running") {
-			t.Fatalf("--resume --dry-run: exit %d\n%s", code, dout)
+		r.waitStarted(r.a.addrs[1], out)
+		c.Process.Kill() // the tool dies during server 2's command
+		c.Wait()
+		r.wantStates(r.a.addrs[1])
+		// Its command runs on in its own process group: no resume until it ends.
+		code, rout := tool(t, "rollout", "--config", path, "--resume")
+		wantExit(t, code, rout, exitRefused, "started by the interrupted run, is still running")
+		release()
+		// --dry-run makes the same check: it passes once the command has ended.
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			code, dout := tool(t, "rollout", "--config", path, "--resume", "--dry-run")
+			if code == exitOK {
+				break
+			}
+			if time.Now().After(deadline) || !strings.Contains(dout, "is still running") {
+				t.Fatalf("--resume --dry-run: exit %d\n%s", code, dout)
+			}
 		}
-	}
-	code, sout := tool(t, "status", "--config", path)
-	t.Logf("status: exit %d\n%s", code, sout)
-	if !strings.Contains(sout, r.a.addrs[1]+"\tdeploying") {
-		t.Errorf("status does not show the unfinished rollout")
-	}
-	code, rout = tool(t, "rollout", "--config", path)
-	wantExit(t, code, rout, exitRefused, "--resume")
-	code, rout = tool(t, "rollout", "--config", path, "--resume")
-	wantExit(t, code, rout, exitOK, "resuming the rollout")
-	r.wantStates()
-	r.wantVersions("v2", "v2", "v2", "v2")
-	// Server 1 was finished before the kill: the resumed run does not redo it.
-	if strings.Contains(rout, r.a.addrs[0]+": deploy:") {
-		t.Error("the resumed rollout deployed server 1 again")
-	}
+		code, sout := tool(t, "status", "--config", path)
+		t.Logf("status: exit %d\n%s", code, sout)
+		if !strings.Contains(sout, r.a.addrs[1]+"\tdeploying") {
+			t.Errorf("status does not show the unfinished rollout")
+		}
+		code, rout = tool(t, "rollout", "--config", path)
+		wantExit(t, code, rout, exitRefused, "--resume")
+		code, rout = tool(t, "rollout", "--config", path, "--resume")
+		wantExit(t, code, rout, exitOK, "resuming the rollout")
+		r.wantStates()
+		r.wantVersions("v2", "v2", "v2", "v2")
+		// Server 1 was finished before the kill: the resumed run does not redo it.
+		if strings.Contains(rout, r.a.addrs[0]+": deploy:") {
+			t.Error("the resumed rollout deployed server 1 again")
+		}
+	})
 }
 
 func TestDownUpStatusCheckEndToEnd(t *testing.T) {
-	r := newFaultRig(t)
-	path := r.config("", "")
-	s := r.a.addrs[2]
-	code, out := tool(t, "down", "--config", path, s)
-	wantExit(t, code, out, exitOK, "down and drained on every balancer")
-	r.wantStates(s)
-	code, out = tool(t, "down", "--config", path, r.a.addrs[0])
-	wantExit(t, code, out, exitRefused, "max_unavailable 1")
-	code, out = tool(t, "check", "--config", path)
-	wantExit(t, code, out, 0, "deploy-tool OK")
-	code, out = tool(t, "check", "--config", path, "--stuck-after", "0s")
-	wantExit(t, code, out, 1, "down for")
-	code, out = tool(t, "status", "--config", path, "--json")
-	t.Logf("status --json: %s", out)
-	if code != 0 || !strings.Contains(out, `"state": "down"`) {
-		t.Errorf("status --json: exit %d", code)
-	}
-	code, out = tool(t, "up", "--config", path, s)
-	wantExit(t, code, out, exitOK, "up and serving on every balancer")
-	r.wantStates()
-	r.h.Process.Stop()
-	code, out = tool(t, "check", "--config", path)
-	wantExit(t, code, out, 2, "balancer haproxy")
+	forKinds(t, func(t *testing.T, r *faultRig) {
+		path := r.config("", "")
+		s := r.a.addrs[2]
+		code, out := tool(t, "down", "--config", path, s)
+		if r.kind == "module" {
+			wantExit(t, code, out, exitOK, "(no in-flight count) on nginx; in flight 0 on haproxy\n")
+		} else {
+			wantExit(t, code, out, exitOK, "(in flight 0 on nginx, haproxy)\n")
+		}
+		if !strings.Contains(out, s+" is down on every balancer; `deploy-tool up") {
+			t.Errorf("down does not say how to bring it back")
+		}
+		r.wantStates(s)
+		code, out = tool(t, "down", "--config", path, r.a.addrs[0])
+		wantExit(t, code, out, exitRefused, "max_unavailable 1")
+		code, out = tool(t, "check", "--config", path)
+		wantExit(t, code, out, 0, "deploy-tool OK")
+		code, out = tool(t, "check", "--config", path, "--stuck-after", "0s")
+		wantExit(t, code, out, 1, "down for")
+		code, out = tool(t, "status", "--config", path, "--json")
+		t.Logf("status --json: %s", out)
+		if code != 0 || !strings.Contains(out, `"state": "down"`) {
+			t.Errorf("status --json: exit %d", code)
+		}
+		code, out = tool(t, "up", "--config", path, s)
+		wantExit(t, code, out, exitOK, "up and serving on every balancer")
+		r.wantStates()
+		r.h.Process.Stop()
+		code, out = tool(t, "check", "--config", path)
+		wantExit(t, code, out, 2, "balancer haproxy")
+	})
 }
 
 // nginx restarted while a server drains loses the drop-in's state, as a
@@ -393,7 +427,7 @@ func (r *faultRig) rolloutHeldInDrain(t *testing.T, slowMS int) (c *exec.Cmd, ou
 		}()
 		time.Sleep(100 * time.Millisecond)
 	}
-	c, out = toolCmd(t, "rollout", "--config", r.config("", `drain_timeout = "20s"`))
+	c, out = toolCmd(t, "rollout", "--config", r.config("", ""))
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -408,17 +442,7 @@ func (r *faultRig) rolloutHeldInDrain(t *testing.T, slowMS int) (c *exec.Cmd, ou
 // activeOn is the number of requests nginx reports in flight to addr.
 func activeOn(t *testing.T, n *balancertest.Nginx, addr string) int {
 	t.Helper()
-	b, err := balancer.New(nginxConfig(n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	list, err := b.List(ctx)
-	if err != nil {
-		t.Fatalf("list nginx: %v", err)
-	}
-	for _, s := range list {
+	for _, s := range listOf(t, nginxConfig(n)) {
 		if s.Addr == addr && s.Active > 0 {
 			return s.Active
 		}

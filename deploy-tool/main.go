@@ -176,6 +176,7 @@ func setup(path string, log *Progress, stderr io.Writer) (*Config, *Cluster, int
 		fmt.Fprintf(stderr, "deploy-tool: config %s: %v\n", path, cfg.Redact(err.Error()))
 		return nil, nil, exitUsage
 	}
+	cl.failures = newFailureGuard(cfg, log)
 	return cfg, cl, -1
 }
 

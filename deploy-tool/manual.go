@@ -46,6 +46,28 @@ const exitCodesManual = `Exit codes:
 const durationsManual = `Durations in the config: a bare number is seconds (timeout = 5), or a
 string with a unit ("1500ms", "2m").`
 
+const drainManual = `Drain: where a balancer reports requests in flight (HAProxy, the Lua
+drop-in) it lasts until they are 0. The ngx_dynamic_upstream C module
+reports none: then the drain reads the app's own figure when [drain]
+inflight_url (GET, {host} {addr} {port} filled in) or inflight_command
+(/bin/sh -c) is set; the answer is one integer (requests in flight besides
+this one), or php-fpm's plain status page ("active processes: N", of which
+the one answering counts itself). Without it the drain is a timed wait of
+drain_wait, printed as "waited Ns (no in-flight count)", and it is refused
+before anything is touched unless max_request_time is set (the longest a
+request may take: at least nginx's proxy_read_timeout for the upstream) and
+drain_wait is at least as long. Every drain is bounded by drain_timeout.
+Balancers are re-read every 100 ms while draining: a server a reload put
+back in rotation is taken down again at once and its drain starts again.
+
+max_fails: before taking a server out, nginx's max_fails is set to 0 where
+it is above 0 (the requests cut by the restart would otherwise shut the
+server out for fail_timeout), the old values saved in state_dir
+(deploy-tool.failures.json); they are put back once the server is up again,
+answers its health check and fail_timeout has passed since it came back
+(at the next batch or at the end of the rollout; up after down). The final
+report and status list any left changed.`
+
 // manuals are the text after each subcommand's flags in its --help.
 var manuals = map[string]struct{ summary, args, manual string }{
 	"rollout": {
@@ -54,13 +76,15 @@ var manuals = map[string]struct{ summary, args, manual string }{
 
 ` + durationsManual + `
 
+` + drainManual + `
+
 Example:
   deploy-tool rollout --config /etc/deploy-tool.toml --dry-run
   deploy-tool rollout --config /etc/deploy-tool.toml
   deploy-tool rollout --config /etc/deploy-tool.toml --resume`,
 	},
 	"down": {
-		summary: "Take one server out of every balancer and drain it, with the rollout's own step (read back, put back on any failure). SERVER is its addr (IP:port), its host in the config, or an IP:port the balancers know. Takes the lock; checks max_unavailable and min_up.",
+		summary: "Take one server out of every balancer and drain it, with the rollout's own step (read back, put back on any failure; nginx's max_fails 0 until up puts it back; the drain rules of rollout --help). SERVER is its addr (IP:port), its host in the config, or an IP:port the balancers know. Takes the lock; checks max_unavailable and min_up.",
 		args:    "SERVER",
 		manual: exitCodesManual + `
 
@@ -68,7 +92,7 @@ Example:
   deploy-tool down --config /etc/deploy-tool.toml app2`,
 	},
 	"up": {
-		summary: "Health-check one server and put it back in every balancer, then wait until every balancer serves it. SERVER is its addr (IP:port), its host in the config, or an IP:port the balancers know. Takes the lock.",
+		summary: "Health-check one server and put it back in every balancer, then wait until every balancer serves it, and put back the max_fails that down saved once fail_timeout has passed. SERVER is its addr (IP:port), its host in the config, or an IP:port the balancers know. Takes the lock.",
 		args:    "SERVER",
 		manual: exitCodesManual + `
 
@@ -89,7 +113,7 @@ Example:
     build/ app1:/srv/app/`,
 	},
 	"status": {
-		summary: "Print every server of every upstream on every balancer (state, HAProxy health, requests in flight), the lock's holder and any unfinished rollout.",
+		summary: "Print every server of every upstream on every balancer (state, HAProxy health, requests in flight, nginx's max_fails/fail_timeout), the lock's holder, any unfinished rollout, and any max_fails that deploy-tool set to 0 and has not put back yet.",
 		manual: `Exit codes:
   0 every balancer and the journal were read; 1 a balancer or the journal
   cannot be read (the rest is printed); 2 bad flags or config.

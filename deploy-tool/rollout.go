@@ -252,6 +252,9 @@ func (e *Engine) plan() ([][]ServerConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := e.cfg.checkDrainCovers(e.cl); err != nil {
+		return nil, e.refuseAtPreflight([]string{err.Error()})
+	}
 	batches, err := e.batches(servers)
 	if err != nil {
 		return nil, err
@@ -617,6 +620,9 @@ func (e *Engine) finish(err error) error {
 		e.log.Printf("ERROR: %v", err)
 		e.notify.Sendf("deploy-tool: rollout failed: %v", err)
 	}
+	// Saved max_fails of the servers back up go back, once their
+	// fail_timeout has passed (not waited for after a signal).
+	e.cl.failures.settle(e.cl, e.stop)
 	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
 	var ours, before []string
 	for _, s := range e.cfg.Servers {
@@ -655,6 +661,7 @@ func (e *Engine) finish(err error) error {
 	for _, u := range unreadable {
 		e.log.Printf("WARNING: %v: could not be read at the end; servers may be out of rotation there (`deploy-tool status %s` shows them)", u, cfgFlag)
 	}
+	e.cl.failures.reportLeft(e.cfg.Path())
 	switch {
 	case err == nil:
 		e.log.Printf("rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())

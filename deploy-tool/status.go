@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
@@ -22,6 +23,9 @@ type Status struct {
 	Lock      LockStatus       `json:"lock"`
 	Rollout   *Journal         `json:"rollout,omitempty"`       // an unfinished rollout
 	Journal   string           `json:"journal_error,omitempty"` // a journal that cannot be read: every rollout is refused
+	// ChangedParams are the servers whose max_fails deploy-tool set to 0
+	// and has not put back yet.
+	ChangedParams []string `json:"changed_params,omitempty"`
 }
 
 // BalancerStatus is one balancer's servers, or why it could not be read.
@@ -40,10 +44,18 @@ type ServerStatus struct {
 	Health   string `json:"health,omitempty"` // HAProxy check status
 	Weight   int    `json:"weight"`
 	Active   int    `json:"active"` // requests in flight; -1 when not reported
+	// nginx's passive health check; -1 when not reported (HAProxy).
+	MaxFails    int `json:"max_fails"`
+	FailTimeout int `json:"fail_timeout_s"`
 }
 
 func serverStatus(s balancer.Server) ServerStatus {
-	return ServerStatus{Upstream: s.Upstream, Addr: s.Addr, Name: s.Name, State: string(s.State), Health: s.Health, Weight: s.Weight, Active: s.Active}
+	ft := -1
+	if s.FailTimeout >= 0 {
+		ft = int(s.FailTimeout / time.Second)
+	}
+	return ServerStatus{Upstream: s.Upstream, Addr: s.Addr, Name: s.Name, State: string(s.State), Health: s.Health, Weight: s.Weight, Active: s.Active,
+		MaxFails: s.MaxFails, FailTimeout: ft}
 }
 
 // LockStatus tells whether a run holds the deploy host's lock.
@@ -77,6 +89,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		st.Balancers = append(st.Balancers, bs)
 	}
 	st.Lock.Held, st.Lock.Holder = Locked(cfg.LockPath())
+	st.ChangedParams = cl.failures.Left()
 	j, jerr := LoadJournal(cfg.JournalPath())
 	st.Rollout = j
 	if jerr != nil {
@@ -97,7 +110,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 
 func writeStatus(w io.Writer, st Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BALANCER\tUPSTREAM\tSERVER\tNAME\tSTATE\tHEALTH\tACTIVE")
+	fmt.Fprintln(tw, "BALANCER\tUPSTREAM\tSERVER\tNAME\tSTATE\tHEALTH\tACTIVE\tMAX_FAILS")
 	for _, b := range st.Balancers {
 		if b.Error != "" {
 			fmt.Fprintf(tw, "%s\t-\t-\t-\tUNREADABLE\t%s\t-\n", b.Name, b.Error)
@@ -108,7 +121,11 @@ func writeStatus(w io.Writer, st Status) {
 			if s.Active >= 0 {
 				active = strconv.Itoa(s.Active)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, s.Upstream, s.Addr, dash(s.Name), s.State, dash(s.Health), active)
+			fails := "-"
+			if s.MaxFails >= 0 {
+				fails = fmt.Sprintf("%d/%ds", s.MaxFails, s.FailTimeout)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, s.Upstream, s.Addr, dash(s.Name), s.State, dash(s.Health), active, fails)
 		}
 	}
 	tw.Flush()
@@ -116,6 +133,9 @@ func writeStatus(w io.Writer, st Status) {
 		fmt.Fprintf(w, "\nlock: held by %s\n", st.Lock.Holder)
 	} else {
 		fmt.Fprintln(w, "\nlock: free")
+	}
+	for _, p := range st.ChangedParams {
+		fmt.Fprintf(w, "changed by deploy-tool, not put back yet: %s\n", p)
 	}
 	if st.Journal != "" {
 		fmt.Fprintf(w, "rollout: %s: every rollout is refused until it is moved away or fixed\n", st.Journal)

@@ -40,5 +40,11 @@ func (m *manual) up(skipHealth bool) error {
 		return reported(err)
 	}
 	m.log.Printf("%s is up and serving on every balancer (read back)", m.srv.Addr)
+	// max_fails that `down` (or a stopped rollout) set to 0 goes back once
+	// fail_timeout has passed since now.
+	stop, _, release := interrupts(m.log)
+	defer release()
+	m.cl.failures.settle(m.cl, stop)
+	m.cl.failures.reportLeft(m.cfg.Path())
 	return nil
 }

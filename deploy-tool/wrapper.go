@@ -64,6 +64,9 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 		if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
 			problems = append(problems, err.Error())
 		}
+		if err := m.cfg.checkDrainCovers(m.cl); err != nil {
+			problems = append(problems, err.Error())
+		}
 	}
 	if len(problems) > 0 {
 		return refusedf("nothing was touched, %s was not run: %s", argv[0], strings.Join(problems, "; "))
@@ -97,6 +100,8 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return reported(err)
 	}
 	m.log.Printf("%s: up on every balancer (read back)", m.srv.Addr)
+	m.cl.failures.settle(m.cl, stop)
+	m.cl.failures.reportLeft(m.cfg.Path())
 	select {
 	case <-stop:
 		return reported(fmt.Errorf("%w: %s finished and %s is back up", errInterrupted, argv[0], m.srv.Addr))

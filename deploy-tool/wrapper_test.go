@@ -102,7 +102,7 @@ func TestWrapperWithRealRsync(t *testing.T) {
 	n := balancertest.StartNginx(t, balancertest.Addrs(bs), 1)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "deploy.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir = %q\ndrain_wait = \"100ms\"\nsettle = \"100ms\"\n\n[health]\nurl = \"http://{addr}/\"\n\n%s\n[[server]]\naddr = %q\n\n[[server]]\naddr = %q\n",
+	os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir = %q\ndrain_wait = \"100ms\"\nmax_request_time = \"100ms\"\nsettle = \"100ms\"\n\n[health]\nurl = \"http://{addr}/\"\n\n%s\n[[server]]\naddr = %q\n\n[[server]]\naddr = %q\n",
 		filepath.Join(dir, "state"), nginxTOML(n), bs[0].Addr, bs[1].Addr)), 0o644)
 	// ssh joins its arguments and runs them through the remote shell.
 	fakeSSH := filepath.Join(dir, "fakessh")

@@ -264,7 +264,14 @@ http {
 func (d *demo) writeDeployConfig() error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "state_dir = %q\nbatch = 1\nmax_unavailable = 1\nmin_up = 2\n", filepath.Join(d.dir, "deploy"))
-	b.WriteString("drain_wait = \"1s\"\ndrain_timeout = \"10s\"\nsettle = \"500ms\"\nup_timeout = \"10s\"\n\n")
+	// The drain as deploy-tool's README recommends it: the balancer's own
+	// in-flight count (the drop-in's active=) and the app's (testapp's
+	// /inflight) must both read 0; max_request_time is nginx's
+	// proxy_read_timeout (60 s, the default the example config keeps), and
+	// drain_timeout covers it. On the C module, which counts nothing, the
+	// app's figure alone ends the drain.
+	b.WriteString("max_request_time = \"60s\"\ndrain_timeout = \"70s\"\nsettle = \"500ms\"\nup_timeout = \"10s\"\n\n")
+	b.WriteString("[drain]\ninflight_url = \"http://{addr}/inflight\"\ntimeout = \"1s\"\n\n")
 	fmt.Fprintf(&b, "[deploy]\ncommand = %q\ntimeout = \"30s\"\n\n", d.appCommand("v2", ""))
 	b.WriteString("[health]\nurl = \"http://{addr}/healthz\"\nstatus = 200\ninterval = \"100ms\"\nretries = 30\ntimeout = \"1s\"\n\n")
 	fmt.Fprintf(&b, "[[balancer]]\nname = \"nginx\"\ndriver = \"ngx_dynamic_upstream\"\nurl = %q\nupstreams = [%q]\ntimeout = \"3s\"\n\n", d.api, zone)

@@ -1,6 +1,7 @@
 // Command testapp is the app server of deploy-tool's end-to-end tests: an
-// HTTP server with /healthz, fast GETs, slow GETs, POSTs and its version
-// string, and a "restart" mode that is the tests' deploy command.
+// HTTP server with /healthz, fast GETs, slow GETs, POSTs, its version
+// string and its count of requests in flight (/inflight), and a "restart"
+// mode that is the tests' deploy command.
 //
 //	testapp serve   --addr 127.0.0.1:P --version V --pidfile F
 //	testapp restart --addr 127.0.0.1:P --version V --pidfile F --log L
@@ -22,6 +23,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -92,7 +94,19 @@ func serve(addr, version, pidfile string, lifetime time.Duration) error {
 		w.Header().Set("X-Version", version)
 		fmt.Fprintf(w, "%s %d\n", version, n)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// /inflight answers how many other requests are being served: the
+	// app-side figure of deploy-tool's [drain] inflight_url.
+	var inflight atomic.Int64
+	counted := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/inflight" {
+			fmt.Fprintf(w, "%d\n", inflight.Load())
+			return
+		}
+		inflight.Add(1)
+		defer inflight.Add(-1)
+		mux.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: counted, ReadHeaderTimeout: 5 * time.Second}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {

@@ -1,6 +1,7 @@
 package balancertest
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -50,8 +51,11 @@ type NginxOptions struct {
 	// Server parameters for the drop-in, keyed by backend address, written as
 	// Lua table fields, e.g. "weight = 2, max_fails = 0".
 	ServerParams map[string]string
-	// Extra directives for the proxied location, e.g. "proxy_read_timeout 5s;".
+	// Extra directives for the proxied location, e.g. "proxy_next_upstream off;".
 	LocationExtra string
+	// ReadTimeout is the proxied location's proxy_read_timeout (nginx
+	// syntax, e.g. "3s"); default 40s.
+	ReadTimeout string
 	// Extra directives for the proxying server block, e.g. a named location.
 	ServerExtra string
 
@@ -280,6 +284,7 @@ func NginxConfig(dir string, apiPort, frontendPort int, o NginxOptions) (string,
 		"API":         apiPort,
 		"Frontend":    frontendPort,
 		"Extra":       o.LocationExtra,
+		"ReadTimeout": cmp.Or(o.ReadTimeout, "40s"),
 		"ServerExtra": o.ServerExtra,
 	}
 	if o.APIHtpasswd != "" {
@@ -428,7 +433,7 @@ http {
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_connect_timeout 2s;
-            proxy_read_timeout 40s;
+            proxy_read_timeout {{.ReadTimeout}};
             {{.Extra}}
         }
 {{- if .Second}}
