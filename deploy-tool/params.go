@@ -218,7 +218,7 @@ func (g *failureGuard) restoreDue(cl *Cluster, skip, now []ServerConfig) time.Du
 // are back (or a reload put them back), else how long it still waits (0:
 // waiting for the server to come back up, not for time).
 func (g *failureGuard) restoreOne(cl *Cluster, snap Snapshot, s *SavedFailures, untouched bool) (wait time.Duration, done bool) {
-	if snap.errs[s.Balancer] != nil {
+	if snap.Err(s.Balancer) != nil {
 		return 0, false
 	}
 	var cur *balancer.Server
