@@ -20,12 +20,13 @@ type commandWatch struct {
 	done chan struct{}
 
 	mu     sync.Mutex
-	failed []string // what could not be taken out again
+	failed map[string]string // what could not be taken out again → why
+	order  []string
 }
 
 // watchCommand starts watching the batch taken out by o.
 func (e *Engine) watchCommand(o *Outage, batch []ServerConfig) *commandWatch {
-	w := &commandWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &commandWatch{stop: make(chan struct{}), done: make(chan struct{}), failed: map[string]string{}}
 	go func() {
 		defer close(w.done)
 		tick := time.NewTicker(watchEvery)
@@ -57,20 +58,34 @@ func (w *commandWatch) check(e *Engine, o *Outage, batch []ServerConfig) {
 	if len(again) == 0 {
 		return
 	}
+	what := strings.Join(where, "; ")
+	w.mu.Lock()
+	_, known := w.failed[what]
+	w.mu.Unlock()
 	t0 := time.Now()
-	e.log.Printf("WARNING: during the deploy command: %s is back in rotation (balancer reloaded?): taking it out again", strings.Join(where, "; "))
+	if !known {
+		e.log.Printf("WARNING: during the deploy command: %s is back in rotation (balancer reloaded?): taking it out again", what)
+	}
 	err := o.markDown(again)
 	if err == nil {
 		err = e.cl.Park(again)
 	}
 	if err != nil {
-		e.log.Printf("ERROR: during the deploy command: %s could not be taken out again: %v", strings.Join(where, "; "), err)
 		w.mu.Lock()
-		w.failed = append(w.failed, fmt.Sprintf("%s (%v)", strings.Join(where, "; "), err))
-		w.mu.Unlock()
+		defer w.mu.Unlock()
+		if !known {
+			e.log.Printf("ERROR: during the deploy command: %s could not be taken out again (trying again every %v): %v", what, watchEvery, err)
+			w.order = append(w.order, what)
+		}
+		w.failed[what] = err.Error()
 		return
 	}
-	e.log.Printf("taken out again in %dms (read back): %s", time.Since(t0).Milliseconds(), labels(again))
+	if known {
+		w.mu.Lock()
+		delete(w.failed, what)
+		w.mu.Unlock()
+	}
+	e.log.Printf("taken out again in %v (read back): %s", time.Since(t0).Round(100*time.Microsecond), labels(again))
 }
 
 // Stop ends the watch; the error names what came back in rotation and
@@ -80,8 +95,14 @@ func (w *commandWatch) Stop() error {
 	<-w.done
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.failed) == 0 {
+	var msgs []string
+	for _, what := range w.order {
+		if why, ok := w.failed[what]; ok {
+			msgs = append(msgs, what+" ("+why+")")
+		}
+	}
+	if len(msgs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("during the deploy command, %s came back in rotation and could not be taken out again: requests sent to it while its command ran may have failed; rollout stopped after this batch", strings.Join(w.failed, "; "))
+	return fmt.Errorf("during the deploy command, %s came back in rotation and could not be taken out again: requests sent to it while its command ran may have failed; rollout stopped after this batch", strings.Join(msgs, "; "))
 }

@@ -81,3 +81,36 @@ func TestReloadDuringDeployCommandIsUndoneAtOnce(t *testing.T) {
 	t.Logf("back out of rotation %v after the reload settled (saw it up: %v)", downAgain.Round(time.Millisecond), sawUp)
 	wantUnmarked(t, []balancer.Config{nginxConfig(n)}, addrs)
 }
+
+// A reload during the command whose server cannot be taken out again (the
+// balancer refuses the drain): the command ends, the server is brought up
+// (its command is done), and the rollout stops there, saying what happened.
+func TestReloadDuringCommandNotUndoneStopsRollout(t *testing.T) {
+	r := newRig(t, 3)
+	flag := filepath.Join(r.dir, "reload")
+	r.command = "echo {port} >> " + filepath.Join(r.dir, "deployed") + "; touch " + flag + "; sleep 0.6"
+	go func() {
+		for {
+			if _, err := os.Stat(flag); err == nil {
+				r.fakes[0].mu.Lock()
+				r.fakes[0].failDrain[r.addrs[0]] = true
+				r.fakes[0].mu.Unlock()
+				r.fakes[0].reload()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	code, out := r.rollout()
+	wantExit(t, code, out, exitFailed, "ERROR: during the deploy command, "+r.addrs[0]+" on nginx1 (")
+	if !strings.Contains(out, "injected failure) came back in rotation and could not be taken out again: requests sent to it while its command ran may have failed; rollout stopped after this batch") {
+		t.Error("the final error does not say what came back and why it stayed")
+	}
+	if !strings.Contains(out, "WARNING: during the deploy command: "+r.addrs[0]+" on nginx1 is back in rotation") {
+		t.Error("no WARNING when it came back")
+	}
+	if got := r.deployed(); len(got) != 1 {
+		t.Errorf("commands ran for %v, want the first only", got)
+	}
+	r.wantStates(nil)
+}
