@@ -294,3 +294,82 @@ func wantUnmarked(t *testing.T, cfgs []balancer.Config, addrs []string) {
 		}
 	}
 }
+
+// A rollout killed during its command leaves its server out with its claim
+// marks (the nginx weight, the HAProxy variable): `rollout --resume` and
+// `up` take them off, and the weights are the original ones again.
+func TestClaimMarksUndoneByResumeAndUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end")
+	}
+	addrs := balancertest.Addrs(balancertest.StartBackends(t, 3))
+	lua := balancertest.StartNginxWith(t, balancertest.NginxOptions{Backends: addrs, Workers: 1, ServerParams: map[string]string{addrs[0]: "weight=5"}})
+	h := balancertest.StartHAProxy(t, addrs)
+	cfgs := []balancer.Config{luaCfg(lua), haproxyConfig(h)}
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	log := filepath.Join(dir, "deploys.log")
+	path := twoHostsConfig(t, "host", balancersTOML(cfgs[:1])+haproxyTOML(h), log, addrs)
+	b, _ := os.ReadFile(path)
+	slow := fmt.Sprintf("if [ ! -e %s ]; then touch %s; sleep 1; fi; echo {addr} >> %s", started, started, log)
+	os.WriteFile(path, []byte(strings.Replace(string(b), "[deploy]\ncommand = ", fmt.Sprintf("[deploy]\ncommand = %q\n#", slow), 1)), 0o644)
+
+	cmd, out := toolCmd(t, "rollout", "--config", path)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(started); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no command started:\n%s", out.String())
+		}
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	nb, _ := balancer.New(cfgs[0])
+	list, _ := nb.List(ctx)
+	if tok, orig, ok := parseMarkWeight(list[0].Weight); !ok || orig != 5 || list[0].State != balancer.Down {
+		t.Fatalf("after the kill %s is %s with weight %d (token %d, orig %d), want down under a claim mark keeping weight 5", addrs[0], list[0].State, list[0].Weight, tok, orig)
+	}
+	hb, _ := balancer.New(cfgs[1])
+	hl, _ := hb.List(ctx)
+	if tok, err := markerOf(hb).mark(ctx, hl[0]); err != nil || tok == 0 {
+		t.Fatalf("after the kill HAProxy has no claim mark on %s (%d, %v)", addrs[0], tok, err)
+	}
+
+	// --resume waits for the killed run's command, then takes the server again.
+	var code int
+	var text string
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, text = tool(t, "rollout", "--config", path, "--resume")
+		if !strings.Contains(text, "is still running") || time.Now().After(deadline) {
+			break
+		}
+	}
+	wantExit(t, code, text, exitOK, "rollout done")
+	list, _ = nb.List(ctx)
+	if list[0].Weight != 5 || list[0].State != balancer.Up {
+		t.Errorf("after --resume %s is %s with weight %d, want up with weight 5", addrs[0], list[0].State, list[0].Weight)
+	}
+	wantAllUp(t, cfgs[1], addrs)
+
+	// `up` takes off a mark left behind (by a host that died before its
+	// command): weight 5 again before the server is in rotation.
+	lua5 := nb.(*balancer.Nginx)
+	if err := lua5.Down(ctx, lua.Zone, addrs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := (nginxMarker{lua5}).setMark(ctx, balancer.Server{Upstream: lua.Zone, Addr: addrs[0], Weight: 5}, 4242); err != nil {
+		t.Fatal(err)
+	}
+	code, text = tool(t, "up", "--config", path, addrs[0])
+	wantExit(t, code, text, exitOK, "is up and serving on every balancer")
+	list, _ = nb.List(ctx)
+	if list[0].Weight != 5 || list[0].State != balancer.Up {
+		t.Errorf("after up %s is %s with weight %d, want up with weight 5", addrs[0], list[0].State, list[0].Weight)
+	}
+}

@@ -122,6 +122,9 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		if running := j.Running(); len(running) > 0 {
 			return nil, refusedf("the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
 		}
+		if j.ClaimToken != 0 {
+			e.claims().token = j.ClaimToken
+		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {
 			case StepDown, StepDeploying, StepDeployed, StepFailed:
@@ -193,8 +196,10 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		j.path = e.cfg.JournalPath()
 		j.Holder = Holder("rollout --resume")
 		e.journal = j
+		j.ClaimToken = e.claims().token
 	} else {
 		e.journal = NewJournal(e.cfg.JournalPath(), Holder("rollout"), e.cfg.Path(), e.cfg.Servers)
+		e.journal.ClaimToken = e.claims().token
 		for _, s := range skipped {
 			e.journal.Progress[s.Addr] = StepUp // not ours to touch
 		}
