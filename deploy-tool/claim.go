@@ -472,6 +472,9 @@ func (e *Engine) takeOutInTurn(i int, batch []ServerConfig) (*Outage, map[string
 		for _, s := range batch {
 			e.step(s.Addr, prior[s.Addr])
 		}
+		if time.Now().After(deadline) {
+			return nil, nil, refusedf("gave up after claim.wait %v: %v; what this host took of batch %d is back in rotation (read back)", e.cfg.Claim.Wait.D(), err, i+1)
+		}
 		e.log.Printf("batch %d: %v; what this host took is back in rotation (read back); trying again", i+1, err)
 		if err := e.backOff(attempt); err != nil {
 			return nil, nil, fmt.Errorf("%w before batch %d: nothing of it is out of rotation by this run", err, i+1)
@@ -516,7 +519,10 @@ func (e *Engine) waitTurn(i int, batch []ServerConfig, deadline time.Time) error
 		unhealthy := inRotationNotServing(snap)
 		switch {
 		case len(others) > 0:
+			// Another host is at work: an unmarked down seen later (its
+			// mark just taken off, before its up) gets a grace again.
 			unhealthySince = time.Time{}
+			graced = false
 		case len(unhealthy) > 0 && unhealthySince.IsZero():
 			unhealthySince = time.Now()
 		case len(unhealthy) > 0 && time.Since(unhealthySince) < e.cfg.UpTimeout.D():
