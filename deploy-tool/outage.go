@@ -138,7 +138,10 @@ func (o *Outage) markDown(servers []ServerConfig) error {
 	}
 	if o.claim != nil {
 		if err := o.claim.markTaken(o); err != nil {
-			return o.claim.lose(o, err.Error())
+			// A balancer that cannot keep the mark is a failure, not a
+			// race: the rollout stops (what another host marked is its own).
+			o.claim.lose(o, err.Error())
+			return err
 		}
 	}
 	return nil
