@@ -568,6 +568,23 @@ func (e *Engine) blockers(snap Snapshot, batch []ServerConfig) []string {
 	return why
 }
 
+// preflightSettled is the preflight, read once more claim.delay later when
+// a server is out of rotation without another host's mark: a host between
+// its mark-down and its mark is not taken for a server down by hand.
+func (e *Engine) preflightSettled() (Snapshot, []string, map[string]string) {
+	c := e.claims()
+	snap, problems := e.cl.Preflight(e.cfg.Servers)
+	others := c.others(snap)
+	for _, s := range e.cfg.Servers {
+		if len(snap.DownSomewhere(s.Addr)) > 0 && others[s.Addr] == "" {
+			time.Sleep(c.cfg.Claim.Delay.D())
+			snap, problems = e.cl.Preflight(e.cfg.Servers)
+			return snap, problems, c.others(snap)
+		}
+	}
+	return snap, problems, others
+}
+
 // inRotationNotServing are entries in rotation that the balancer's health
 // checks do not pass yet (a server just brought up by another host).
 func inRotationNotServing(s Snapshot) []string {

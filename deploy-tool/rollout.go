@@ -137,8 +137,7 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 			j.Started.Format(time.RFC3339), j.Holder, formatCounts(j.Counts()), e.cfg.JournalPath())
 	}
 
-	snap, problems := e.cl.Preflight(e.cfg.Servers)
-	others := e.claims().others(snap)
+	snap, problems, others := e.preflightSettled()
 	var plan []ServerConfig
 	var skipped []ServerConfig
 	for _, s := range e.cfg.Servers {
