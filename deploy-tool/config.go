@@ -36,6 +36,8 @@ type Config struct {
 	Deploy    DeployConfig      `toml:"deploy"`
 	Health    HealthConfig      `toml:"health"`
 	Drain     DrainConfig       `toml:"drain"`
+	Claim     ClaimConfig       `toml:"claim"` // two deploy hosts (claim.go)
+	Gate      GateConfig        `toml:"gate"`  // front-end gate between batches (gate.go)
 	Balancers []balancer.Config `toml:"balancer"`
 	Servers   []ServerConfig    `toml:"server"`
 
@@ -251,6 +253,8 @@ func (c *Config) defaults(md toml.MetaData) {
 	if !md.IsDefined("health", "timeout") {
 		c.Health.Timeout = Duration(2 * time.Second)
 	}
+	c.Claim.setDefaults(md)
+	c.Gate.setDefaults(md)
 	for i := range c.Balancers {
 		if c.Balancers[i].Timeout == 0 {
 			c.Balancers[i].Timeout = balancer.Duration(5 * time.Second)
@@ -324,6 +328,12 @@ func (c *Config) validate(data []byte) error {
 	}
 	if c.Health.Timeout.D() <= 0 {
 		return bad("health.timeout", "want a positive duration")
+	}
+	if err := c.Claim.validate(bad); err != nil {
+		return err
+	}
+	if err := c.Gate.validate(bad); err != nil {
+		return err
 	}
 	if len(c.Balancers) == 0 {
 		return fmt.Errorf("no [[balancer]]: at least one is needed")

@@ -163,17 +163,9 @@ func (f *fakeBalancer) callLog() []string {
 // useFakes makes newBalancer return the given fakes by name.
 func useFakes(t *testing.T, fakes ...*fakeBalancer) {
 	t.Helper()
-	old := newBalancer
-	byName := map[string]*fakeBalancer{}
+	byName := map[string]balancer.Balancer{}
 	for _, f := range fakes {
 		byName[f.name] = f
 	}
-	newBalancer = func(c balancer.Config) (balancer.Balancer, error) {
-		f, ok := byName[c.Name]
-		if !ok {
-			return nil, fmt.Errorf("no fake named %q", c.Name)
-		}
-		return f, nil
-	}
-	t.Cleanup(func() { newBalancer = old })
+	useBalancers(t, byName)
 }

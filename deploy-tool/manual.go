@@ -43,6 +43,41 @@ const exitCodesManual = `Exit codes:
   3 refused before touching anything (preflight, lock, budget, journal,
   state directory); 130 interrupted (SIGINT/SIGTERM).`
 
+// rolloutGuardsManual is what a rollout does besides the take-out step:
+// two deploy hosts (claim.go, claim_turn.go), the gate (gate.go), and the
+// watch during the command (watch.go).
+const rolloutGuardsManual = `Two deploy hosts (two state directories over the same balancers): a batch
+is taken only while every server of it is in rotation and max_unavailable
+and min_up hold counting every server out, whoever took it; otherwise the
+rollout waits for the other host (with jitter, up to claim.wait). Each entry
+taken out gets this run's claim mark (nginx: the down server's weight,
+100000000 + token*1000 + the original weight; HAProxy: the process variable
+proc.deploy_tool_claim_<hash>) and is checked claim.delay later: a host that
+finds another's mark or a broken budget puts back what it still holds and
+tries again. With an HAProxy balancer the hosts also take turns for
+read-check-mark-down (Fischer's lock on proc.deploy_tool_turn), so not even
+for a moment are more than max_unavailable out. up, rollout and --resume
+take marks off (the weight comes back first). The README says the limits.
+  [claim]
+  delay = "500ms"   # 50ms to 1m; longer than any host's read-then-mark
+  wait = "10m"      # longest wait for other deploy hosts, per batch
+
+Front-end gate: after each batch is back up (and settle), and before the
+next is taken out, gate.url is probed through the service's front end;
+every probe must answer gate.status, else the rollout stops with the
+servers as they are (the batch just done stays up) and prints each probe.
+  [gate]
+  url = "http://lb.example/health"   # default: no gate
+  status = 200
+  probes = 3
+  interval = "1s"
+  timeout = "2s"
+
+During the deploy command the balancers are read every 200 ms: a server of
+the batch found back in rotation (an nginx reload) is taken out again at
+once with a WARNING line; if it cannot be, the rollout stops after the
+command and says so.`
+
 const durationsManual = `Durations in the config: a bare number is seconds (timeout = 5), or a
 string with a unit ("1500ms", "2m").`
 
@@ -77,6 +112,8 @@ var manuals = map[string]struct{ summary, args, manual string }{
 ` + durationsManual + `
 
 ` + drainManual + `
+
+` + rolloutGuardsManual + `
 
 Example:
   deploy-tool rollout --config /etc/deploy-tool.toml --dry-run

@@ -36,6 +36,7 @@ type Engine struct {
 
 	results []*ServerResult
 	byAddr  map[string]*ServerResult
+	claim   *Claim // this run's claim on the servers it takes (claim.go)
 }
 
 // step records a server's step in the journal; a journal that cannot be
@@ -96,6 +97,9 @@ func (e *Engine) Run() error {
 			if err = e.settle(); err != nil {
 				break
 			}
+			if err = e.gate(i, len(batches), b); err != nil {
+				break
+			}
 		}
 	}
 	return e.finish(err)
@@ -118,6 +122,9 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		if running := j.Running(); len(running) > 0 {
 			return nil, refusedf("the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
 		}
+		if j.ClaimToken != 0 {
+			e.claims().token = j.ClaimToken
+		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {
 			case StepDown, StepDeploying, StepDeployed, StepFailed:
@@ -130,7 +137,7 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 			j.Started.Format(time.RFC3339), j.Holder, formatCounts(j.Counts()), e.cfg.JournalPath())
 	}
 
-	snap, problems := e.cl.Preflight(e.cfg.Servers)
+	snap, problems, others := e.preflightSettled()
 	var plan []ServerConfig
 	var skipped []ServerConfig
 	for _, s := range e.cfg.Servers {
@@ -142,10 +149,16 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		}
 		down := snap.DownSomewhere(s.Addr)
 		switch {
+		case inFlight[s.Addr] && others[s.Addr] != "":
+			problems = append(problems, fmt.Sprintf("server %s, in flight in the journal, is now held by another deploy host: %s", s.Addr, others[s.Addr]))
 		case inFlight[s.Addr]:
+			e.claims().adopt[s.Addr] = true
 			if len(down) == 0 {
 				e.log.Printf("journal: %s was %s, but every balancer has it up (reloaded, or brought up by hand): it is rolled out again", s.Addr, j.Progress[s.Addr])
 			}
+			plan = append(plan, s)
+		case others[s.Addr] != "":
+			e.log.Printf("%s is being deployed by another deploy host (%s): this rollout waits for it", s.Addr, others[s.Addr])
 			plan = append(plan, s)
 		case len(down) > 0 && e.opts.AllowDown:
 			e.log.Printf("skipped: %s is already down on %s (--allow-down)", s.Addr, strings.Join(down, ", "))
@@ -182,8 +195,10 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		j.path = e.cfg.JournalPath()
 		j.Holder = Holder("rollout --resume")
 		e.journal = j
+		j.ClaimToken = e.claims().token
 	} else {
 		e.journal = NewJournal(e.cfg.JournalPath(), Holder("rollout"), e.cfg.Path(), e.cfg.Servers)
+		e.journal.ClaimToken = e.claims().token
 		for _, s := range skipped {
 			e.journal.Progress[s.Addr] = StepUp // not ours to touch
 		}
@@ -296,6 +311,8 @@ func (e *Engine) checkBatches(batches [][]ServerConfig) error {
 	if err != nil {
 		return err
 	}
+	// What other deploy hosts hold now is theirs to put back: waited for.
+	snap = assumeServing(snap, e.claims().otherServers(snap))
 	for i, b := range batches {
 		if i > 0 {
 			snap = assumeServing(snap, batches[i-1])
@@ -404,22 +421,11 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 		return fmt.Errorf("%w before batch %d: nothing of it was touched", errInterrupted, i+1)
 	}
 	e.log.Printf("batch %d/%d: %s", i+1, n, labels(batch))
-	snap, err := e.cl.Read()
-	if err != nil {
-		return fmt.Errorf("before batch %d: %w; nothing of this batch was touched", i+1, err)
-	}
-	if err := checkBudget(e.cfg, e.cl, snap, batch); err != nil {
-		return refusedf("%v; nothing of this batch was touched", err)
-	}
-	// The journal records the intent first, so that a crash between the
-	// two leaves a server that --resume knows about.
-	prior := map[string]string{}
-	for _, s := range batch {
-		prior[s.Addr] = e.journal.Progress[s.Addr]
-		e.step(s.Addr, StepDown)
-	}
 	t0 := time.Now()
-	o, err := e.cl.TakeOut(batch, e.cfg.timings(), e.stop)
+	o, prior, err := e.takeOutInTurn(i, batch)
+	if o == nil {
+		return err
+	}
 	e.timeEach(batch, "down", time.Since(t0)-o.Drained)
 	e.timeEach(batch, "drain", o.Drained)
 	if err != nil {
@@ -440,7 +446,9 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 		}
 		return err
 	}
+	watch := e.watchCommand(o, batch)
 	ok := e.deployAll(batch)
+	watchErr := watch.Stop()
 	if len(ok) > 0 {
 		e.bringUp(o, ok)
 	}
@@ -449,6 +457,9 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 		if r := e.byAddr[s.Addr]; r.Outcome != Done {
 			failed = append(failed, s.Addr+": "+r.Result)
 		}
+	}
+	if watchErr != nil {
+		failed = append(failed, watchErr.Error())
 	}
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
@@ -624,7 +635,8 @@ func (e *Engine) finish(err error) error {
 	// fail_timeout has passed (not waited for after a signal).
 	e.cl.failures.settle(e.cl, e.stop)
 	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
-	var ours, before []string
+	others := e.claims().othersNow()
+	var ours, before, theirs []string
 	for _, s := range e.cfg.Servers {
 		where, isDown := down[s.Addr]
 		if !isDown {
@@ -634,6 +646,10 @@ func (e *Engine) finish(err error) error {
 		r := e.byAddr[s.Addr]
 		if r != nil && r.Outcome == Skipped {
 			before = append(before, item)
+			continue
+		}
+		if o := others[s.Addr]; o != "" && (r == nil || r.Outcome == Done || r.Outcome == NotStarted || r.Outcome == PutBack) {
+			theirs = append(theirs, o)
 			continue
 		}
 		ours = append(ours, item)
@@ -657,6 +673,9 @@ func (e *Engine) finish(err error) error {
 	}
 	if len(before) > 0 {
 		e.log.Printf("down before this rollout and left as they were: %s", strings.Join(before, "; "))
+	}
+	if len(theirs) > 0 {
+		e.log.Printf("out of rotation under another deploy host's claim, left to it: %s", strings.Join(theirs, "; "))
 	}
 	for _, u := range unreadable {
 		e.log.Printf("WARNING: %v: could not be read at the end; servers may be out of rotation there (`deploy-tool status %s` shows them)", u, cfgFlag)
