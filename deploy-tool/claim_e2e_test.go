@@ -27,7 +27,8 @@ func twoHostsConfig(t *testing.T, host, balancersTOML, log string, addrs []strin
 	t.Helper()
 	dir := t.TempDir()
 	var b strings.Builder
-	fmt.Fprintf(&b, "state_dir = %q\nmax_unavailable = 1\ndrain_wait = \"100ms\"\ndrain_timeout = \"5s\"\nsettle = \"100ms\"\nup_timeout = \"10s\"\n\n", filepath.Join(dir, "state"))
+	fmt.Fprintf(&b, "state_dir = %q\nmax_unavailable = 1\nmax_request_time = %q\ndrain_wait = %[2]q\ndrain_timeout = \"5s\"\nsettle = \"100ms\"\nup_timeout = \"10s\"\n\n",
+		filepath.Join(dir, "state"), twoHostsMaxRequest)
 	cmd := fmt.Sprintf("echo '%s {addr} start' >> %s; sleep 0.1; echo '%s {addr} end' >> %s", host, log, host, log)
 	fmt.Fprintf(&b, "[deploy]\ncommand = %q\ntimeout = \"30s\"\n\n[claim]\nwait = \"2m\"\n\n%s\n", cmd, balancersTOML)
 	for _, a := range addrs {
@@ -144,7 +145,7 @@ func TestTwoDeployHostsAtOnce(t *testing.T) {
 	backs := balancertest.StartBackends(t, 3)
 	addrs := balancertest.Addrs(backs)
 	lua := balancertest.StartNginx(t, addrs, 2)
-	mod := balancertest.StartModuleNginx(t, addrs, 2)
+	mod := startTwoHostsModule(t, addrs)
 	h := balancertest.StartHAProxy(t, addrs)
 	cfgs := []balancer.Config{luaCfg(lua), moduleCfg(mod), haproxyConfig(h)}
 	bals := balancersTOML(cfgs[:2]) + haproxyTOML(h)
@@ -162,10 +163,22 @@ func TestTwoDeployHostsAtOnceNginxOnly(t *testing.T) {
 	backs := balancertest.StartBackends(t, 3)
 	addrs := balancertest.Addrs(backs)
 	lua := balancertest.StartNginx(t, addrs, 2)
-	mod := balancertest.StartModuleNginx(t, addrs, 2)
+	mod := startTwoHostsModule(t, addrs)
 	cfgs := []balancer.Config{luaCfg(lua), moduleCfg(mod)}
 	twoHosts(t, cfgs, balancersTOML(cfgs), addrs, 5, false)
 }
+
+// startTwoHostsModule starts nginx with the C module whose
+// proxy_read_timeout is the configs' max_request_time (the test apps answer
+// at once): the configuration the README recommends, with short times.
+func startTwoHostsModule(t *testing.T, addrs []string) *balancertest.Nginx {
+	t.Helper()
+	return balancertest.StartNginxWith(t, balancertest.NginxOptions{Backends: addrs, Workers: 2, Module: true, ReadTimeout: twoHostsMaxRequest})
+}
+
+// twoHostsMaxRequest is the longest request of the two-hosts tests: the
+// module nginx's proxy_read_timeout, their max_request_time and drain_wait.
+const twoHostsMaxRequest = "200ms"
 
 func luaCfg(n *balancertest.Nginx) balancer.Config {
 	return balancer.Config{Name: "nginx-lua", Driver: balancer.DriverNginx, URL: n.APIURL, Upstreams: []string{n.Zone}}
@@ -351,7 +364,11 @@ func TestClaimMarksUndoneByResumeAndUp(t *testing.T) {
 		}
 	}
 	wantExit(t, code, text, exitOK, "rollout done")
-	list, _ = nb.List(ctx)
+	// --resume waited out fail_timeout before max_fails went back: a new
+	// deadline for what follows.
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	list = listOf(t, cfgs[0])
 	if list[0].Weight != 5 || list[0].State != balancer.Up {
 		t.Errorf("after --resume %s is %s with weight %d, want up with weight 5", addrs[0], list[0].State, list[0].Weight)
 	}
@@ -368,7 +385,7 @@ func TestClaimMarksUndoneByResumeAndUp(t *testing.T) {
 	}
 	code, text = tool(t, "up", "--config", path, addrs[0])
 	wantExit(t, code, text, exitOK, "is up and serving on every balancer")
-	list, _ = nb.List(ctx)
+	list = listOf(t, cfgs[0])
 	if list[0].Weight != 5 || list[0].State != balancer.Up {
 		t.Errorf("after up %s is %s with weight %d, want up with weight 5", addrs[0], list[0].State, list[0].Weight)
 	}

@@ -21,11 +21,13 @@ func TestReloadDuringDeployCommandIsUndoneAtOnce(t *testing.T) {
 		t.Skip("end to end")
 	}
 	addrs := balancertest.Addrs(balancertest.StartBackends(t, 3))
-	n := balancertest.StartModuleNginx(t, addrs, 2)
+	// proxy_read_timeout is the config's max_request_time (the test apps
+	// answer at once), as the README recommends.
+	n := balancertest.StartNginxWith(t, balancertest.NginxOptions{Backends: addrs, Workers: 2, Module: true, ReadTimeout: "200ms"})
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started")
 	var b strings.Builder
-	fmt.Fprintf(&b, "state_dir = %q\ndrain_wait = \"100ms\"\nsettle = \"100ms\"\nup_timeout = \"5s\"\n\n", filepath.Join(dir, "state"))
+	fmt.Fprintf(&b, "state_dir = %q\nmax_request_time = \"200ms\"\ndrain_wait = \"200ms\"\nsettle = \"100ms\"\nup_timeout = \"5s\"\n\n", filepath.Join(dir, "state"))
 	// Only the first server's command is slow and says when it runs.
 	cmd := fmt.Sprintf("if [ {addr} = %s ]; then touch %s; sleep 4; fi", addrs[0], started)
 	fmt.Fprintf(&b, "[deploy]\ncommand = %q\n\n%s\n", cmd, nginxTOML(n))
@@ -51,7 +53,11 @@ func TestReloadDuringDeployCommandIsUndoneAtOnce(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the deploy command never started:\n%s", out.String())
 		}
-		time.Sleep(20 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("the rollout ended (%v) before its deploy command started:\n%s", err, out.String())
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
 	if st := states(t, nginxConfig(n)); st[addrs[0]] != balancer.Down {
 		t.Fatalf("%s is %s during its command, want down", addrs[0], st[addrs[0]])
