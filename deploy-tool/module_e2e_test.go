@@ -141,7 +141,10 @@ func TestModuleReloadDuringDrain(t *testing.T) {
 	setFigure("1")
 	release := r.hold(first)
 	defer release()
-	inflight := fmt.Sprintf("cat %s/inflight-{port} 2>/dev/null || echo 0", r.dir)
+	// The figure's command also leaves a file behind: once it is there the
+	// drain has begun (after the claim's check), and the reload falls in it.
+	asked := filepath.Join(r.dir, fmt.Sprintf("asked-%d", balancertest.Port(first)))
+	inflight := fmt.Sprintf("touch %s/asked-{port}; cat %s/inflight-{port} 2>/dev/null || echo 0", r.dir, r.dir)
 	cfg := e2eConfig(t, a, nginxTOML(n), "v2", fmt.Sprintf("drain = { inflight_command = %q }\nmax_request_time = \"3s\"\n", inflight))
 	cfg = withCommand(t, cfg, a.command("v2"), r.heldCommand())
 	c, out := toolCmd(t, "rollout", "--config", cfg)
@@ -149,6 +152,14 @@ func TestModuleReloadDuringDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, out, "down on every balancer", 30*time.Second)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(asked); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the drain never read the app's figure:\n%s", out.String())
+		}
+	}
 	if st := states(t, bc); st[first] != balancer.Down {
 		t.Fatalf("%s is %s before the reload, want down", first, st[first])
 	}
