@@ -267,7 +267,7 @@ func (fs *fleetSide) push() fleet.PushReport {
 func checkRedisURL(raw, caFile string) error {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return fmt.Errorf("redis URL %s: not a URL (want redis://host:port/db, or rediss:// for TLS)", redactURL(raw))
+		return fmt.Errorf("redis URL %s: not a URL (want redis://host:port/db, or rediss:// for TLS)", fleet.RedactURL(raw))
 	}
 	switch scheme {
 	case "redis", "rediss":
@@ -277,27 +277,27 @@ func checkRedisURL(raw, caFile string) error {
 			hostPort = hostPort[at+1:]
 		}
 		if strings.ContainsAny(hostPort, " \t\n#") {
-			return fmt.Errorf("redis URL %s: host %q is not a host name or address", redactURL(raw), hostPort)
+			return fmt.Errorf("redis URL %s: host %q is not a host name or address", fleet.RedactURL(raw), hostPort)
 		}
 		if i := strings.LastIndex(hostPort, ":"); i >= 0 && !strings.HasSuffix(hostPort, "]") {
 			if _, err := strconv.ParseUint(hostPort[i+1:], 10, 16); err != nil {
-				return fmt.Errorf("redis URL %s: port %q is not a number", redactURL(raw), hostPort[i+1:])
+				return fmt.Errorf("redis URL %s: port %q is not a number", fleet.RedactURL(raw), hostPort[i+1:])
 			}
 		}
 		if db != "" {
 			if n, err := strconv.Atoi(db); err != nil || n < 0 {
-				return fmt.Errorf("redis URL %s: database %q is not a number", redactURL(raw), db)
+				return fmt.Errorf("redis URL %s: database %q is not a number", fleet.RedactURL(raw), db)
 			}
 		}
 	case "unix":
 	default:
-		return fmt.Errorf("redis URL %s: scheme %q: want redis://, rediss:// (TLS) or unix://", redactURL(raw), scheme)
+		return fmt.Errorf("redis URL %s: scheme %q: want redis://, rediss:// (TLS) or unix://", fleet.RedactURL(raw), scheme)
 	}
 	if caFile == "" {
 		return nil
 	}
 	if scheme != "rediss" {
-		return fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", caFile, redactURL(raw))
+		return fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", caFile, fleet.RedactURL(raw))
 	}
 	b, err := os.ReadFile(caFile)
 	if err != nil {
@@ -312,18 +312,6 @@ func checkRedisURL(raw, caFile string) error {
 			return nil
 		}
 	}
-}
-
-// redactURL hides a password given in a URL, for messages.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://REDACTED@" + rest[at+1:]
-	}
-	return u
 }
 
 func (fs *fleetSide) warn(format string, args ...any) {

@@ -56,7 +56,7 @@ func init() { redis.SetLogger(quiet{}) }
 func Open(cfg Config, service string) (*Store, error) {
 	opt, err := redis.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("redis URL %s: %v", redactURL(cfg.URL), err)
+		return nil, fmt.Errorf("redis URL %s: %v", fleet.RedactURL(cfg.URL), err)
 	}
 	switch {
 	case cfg.PasswordFile != "":
@@ -70,7 +70,7 @@ func Open(cfg Config, service string) (*Store, error) {
 	}
 	if cfg.CAFile != "" {
 		if opt.TLSConfig == nil {
-			return nil, fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", cfg.CAFile, redactURL(cfg.URL))
+			return nil, fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", cfg.CAFile, fleet.RedactURL(cfg.URL))
 		}
 		pool, err := readCAFile(cfg.CAFile)
 		if err != nil {
@@ -110,18 +110,6 @@ func readCAFile(path string) (*x509.CertPool, error) {
 
 // Close releases the connections.
 func (s *Store) Close() error { return s.rdb.Close() }
-
-// redactURL hides a password given in a URL, for messages.
-func redactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://REDACTED@" + rest[at+1:]
-	}
-	return u
-}
 
 // applyScript adds a contribution to a window in one step, once per id:
 // 'dup' when the id was applied already (a retried delivery), 'frozen' when
