@@ -53,6 +53,15 @@ func (o *options) Validate() error {
 	if _, ok := defaultPorts[o.StartTLS]; !ok {
 		return fmt.Errorf("--starttls %q: want smtp, imap or pop3", o.StartTLS)
 	}
+	if o.ServerName != "" {
+		if o.SNI != "" && o.SNI != o.ServerName {
+			return fmt.Errorf("--servername %s and --sni %s differ: give one", o.ServerName, o.SNI)
+		}
+		o.SNI = o.ServerName
+	}
+	if o.NoCheckCertificate && (o.Verify || o.CAFile != "") {
+		return errors.New("--no-check-certificate contradicts --verify and --ca-file: give one")
+	}
 	if o.Port < 0 || o.Port > 65535 {
 		return fmt.Errorf("--port %d: want 1 to 65535", o.Port)
 	}

@@ -279,6 +279,8 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 		"--port 70000: want 1 to 65535":                              {"-H", "x", "-p", "70000"},
 		`--port "https": want a whole number (PORT)`:                 {"-H", "x", "--port", "https"},
 		"--port applies to --host: give a --host":                    {"-f", "x.pem", "-p", "443"},
+		"--servername a.test and --sni b.test differ: give one":      {"-H", "x", "--servername", "a.test", "--sni", "b.test"},
+		"--no-check-certificate contradicts --verify and --ca-file":  {"-H", "x", "--no-check-certificate", "--verify"},
 	} {
 		r := runCheck(t, args...)
 		expect(t, r, 3, "Certificate UNKNOWN: "+want)
