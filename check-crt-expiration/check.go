@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"sort"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -55,12 +53,36 @@ func (o *options) Validate() error {
 	if _, ok := defaultPorts[o.StartTLS]; !ok {
 		return fmt.Errorf("--starttls %q: want smtp, imap or pop3", o.StartTLS)
 	}
+	if o.ServerName != "" {
+		if o.SNI != "" && o.SNI != o.ServerName {
+			return fmt.Errorf("--servername %s and --sni %s differ: give one", o.ServerName, o.SNI)
+		}
+		o.SNI = o.ServerName
+	}
+	if o.NoCheckCertificate && (o.Verify || o.CAFile != "") {
+		return errors.New("--no-check-certificate contradicts --verify and --ca-file: give one")
+	}
+	if o.Port < 0 || o.Port > 65535 {
+		return fmt.Errorf("--port %d: want 1 to 65535", o.Port)
+	}
+	if o.Port != 0 && len(o.Hosts) == 0 {
+		return errors.New("--port applies to --host: give a --host")
+	}
 	for _, h := range o.Hosts {
-		if _, _, err := check.SplitHostPort(h, defaultPorts[o.StartTLS]); err != nil {
+		if _, _, err := check.SplitHostPort(h, o.defaultPort()); err != nil {
 			return fmt.Errorf("--host: %v", err)
 		}
 	}
 	return nil
+}
+
+// defaultPort is the port of a --host that names none: --port, or the
+// protocol's.
+func (o *options) defaultPort() string {
+	if o.Port != 0 {
+		return strconv.Itoa(o.Port)
+	}
+	return defaultPorts[o.StartTLS]
 }
 
 // newConfig builds the config from valid options; it reads no file (the CA
@@ -78,7 +100,7 @@ func newConfig(o options) (*config, error) {
 		timeout: o.Timeout.D(), common: o.Common,
 	}
 	for _, h := range o.Hosts {
-		host, port, _ := check.SplitHostPort(h, defaultPorts[o.StartTLS])
+		host, port, _ := check.SplitHostPort(h, o.defaultPort())
 		t := hostTarget{addr: net.JoinHostPort(host, port), serverName: o.SNI, verifyName: o.SNI}
 		t.name = t.addr
 		if o.SNI == "" {
@@ -125,6 +147,9 @@ type outcome struct {
 	err    error     // the target could not be read, or failed --verify
 	shown  *certInfo // the certificate reported: worst status, then soonest
 	count  int       // certificates judged
+	// skipped are the roots --skip-root left out; a file that held only
+	// such roots is named, but has no status of its own.
+	skipped []skippedRoot
 }
 
 func (cfg *config) run(now func() time.Time) check.Result {
@@ -197,7 +222,7 @@ func (cfg *config) checkHost(ctx context.Context, h hostTarget, now func() time.
 	if err != nil {
 		return cfg.failure(h.name, cfg.explain(err))
 	}
-	o := cfg.judgeChain(h.name, certs, true, now())
+	o := cfg.judgeChain(h.name, certs, true, now(), chainRoots(certs))
 	if cfg.verify {
 		if err := verifyChain(certs, cfg.roots, h.verifyName, now()); err != nil {
 			o.err, o.status = fmt.Errorf("verify failed: %v", err), check.Critical
@@ -211,7 +236,15 @@ func (cfg *config) checkFileSpec(spec string, now func() time.Time) []outcome {
 	if err != nil {
 		return []outcome{cfg.failure(spec, err)}
 	}
-	var out []outcome
+	type fileCerts struct {
+		path  string
+		certs []*x509.Certificate
+	}
+	var (
+		out   []outcome
+		found []fileCerts
+		all   []*x509.Certificate
+	)
 	for _, f := range files {
 		certs, err := readCertFileHook(f.path)
 		if err != nil {
@@ -220,12 +253,16 @@ func (cfg *config) checkFileSpec(spec string, now func() time.Time) []outcome {
 			}
 			continue
 		}
-		o := cfg.judgeChain(f.path, certs, false, now())
-		if o.shown == nil && !f.explicit {
-			continue // only roots, skipped by --skip-root
-		}
-		if cfg.verify && !certs[0].IsCA {
-			if err := verifyChain(certs, cfg.roots, cfg.sni, now()); err != nil {
+		found = append(found, fileCerts{f.path, certs})
+		all = append(all, certs...)
+	}
+	// A root is the root of a chain when it issued a certificate of any
+	// file of this --file argument: root.der beside www.pem in a directory.
+	roots := chainRoots(all)
+	for _, f := range found {
+		o := cfg.judgeChain(f.path, f.certs, false, now(), roots)
+		if cfg.verify && o.shown != nil && !f.certs[0].IsCA {
+			if err := verifyChain(f.certs, cfg.roots, cfg.sni, now()); err != nil {
 				o.err, o.status = fmt.Errorf("verify failed: %v", err), check.Critical
 			}
 		}
@@ -248,51 +285,6 @@ func (cfg *config) explain(err error) error {
 		return fmt.Errorf("no answer within --timeout %v (%v)", cfg.timeout, err)
 	}
 	return err
-}
-
-// judgeChain judges every certificate and picks the one to report.
-func (cfg *config) judgeChain(target string, certs []*x509.Certificate, fromHost bool, now time.Time) outcome {
-	o := outcome{target: target, status: check.OK}
-	for i, c := range certs {
-		r := role(c, i, fromHost)
-		if r == "root" && cfg.skipRoot {
-			continue
-		}
-		st, note := judge(c, now, cfg.warn, cfg.crit)
-		ci := &certInfo{cert: c, role: r, status: st, note: note}
-		o.count++
-		if o.shown == nil || check.Worse(st, o.shown.status) ||
-			(st == o.shown.status && c.NotAfter.Before(o.shown.cert.NotAfter)) {
-			o.shown = ci
-		}
-	}
-	if o.shown == nil {
-		o.status, o.err = check.Unknown, errors.New("only self-signed roots, all skipped by --skip-root")
-		return o
-	}
-	o.status = o.shown.status
-	return o
-}
-
-// role names a certificate's place: what the server sent first is the leaf;
-// a self-signed CA is a root; any other CA an intermediate.
-func role(c *x509.Certificate, index int, fromHost bool) string {
-	switch {
-	case index == 0 && fromHost:
-		return "leaf"
-	case c.IsCA && selfSigned(c):
-		return "root"
-	case c.IsCA:
-		return "intermediate"
-	}
-	return "leaf"
-}
-
-// selfSigned compares names and key identifiers rather than checking the
-// signature, which Go refuses for old roots signed with SHA-1.
-func selfSigned(c *x509.Certificate) bool {
-	return bytes.Equal(c.RawSubject, c.RawIssuer) &&
-		(len(c.AuthorityKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId))
 }
 
 const day = 24 * time.Hour
@@ -336,89 +328,4 @@ func verifyChain(certs []*x509.Certificate, roots *x509.CertPool, name string, n
 	}
 	_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: name, CurrentTime: now})
 	return err
-}
-
-// worse reports whether a is a more severe status than b, in check.Worst's order.
-
-// subject is the common name when there is one: short enough for a summary.
-func subject(c *x509.Certificate) string {
-	if c.Subject.CommonName != "" {
-		return "CN=" + truncate(c.Subject.CommonName, 80)
-	}
-	s := c.Subject.String()
-	if s == "" {
-		s = "(empty subject)"
-	}
-	return truncate(s, 100)
-}
-
-// short is the one-line description of an outcome used in the summary.
-func (o outcome) short() string {
-	if o.shown == nil {
-		return fmt.Sprintf("%s: %v", o.target, o.err)
-	}
-	s := fmt.Sprintf("%s: %s %s %s", o.target, o.shown.role, subject(o.shown.cert), o.shown.note)
-	if o.err != nil {
-		s = fmt.Sprintf("%s: %v; %s %s %s", o.target, o.err, o.shown.role, subject(o.shown.cert), o.shown.note)
-	}
-	return s
-}
-
-// long adds the details that identify the certificate.
-func (o outcome) long() string {
-	if o.shown == nil {
-		return o.short()
-	}
-	c := o.shown.cert
-	return fmt.Sprintf("%s (NotAfter %s, issuer %s, serial %X; %s checked)",
-		o.short(), stamp(c.NotAfter), truncate(c.Issuer.String(), 100), c.SerialNumber, plural(o.count, "cert"))
-}
-
-// render builds the message: a summary line, then one line per target, the
-// worst first and, within a status, the soonest expiry first, so that what
-// matters survives Mackerel's cut at 1024 characters.
-func render(outs []outcome) check.Result {
-	sort.SliceStable(outs, func(i, j int) bool {
-		a, b := outs[i], outs[j]
-		if a.status != b.status {
-			return check.Worse(a.status, b.status)
-		}
-		if (a.shown == nil) != (b.shown == nil) {
-			return a.shown == nil
-		}
-		if a.shown != nil && !a.shown.cert.NotAfter.Equal(b.shown.cert.NotAfter) {
-			return a.shown.cert.NotAfter.Before(b.shown.cert.NotAfter)
-		}
-		return a.target < b.target
-	})
-	var sts []check.Status
-	counts := map[check.Status]int{}
-	for _, o := range outs {
-		sts = append(sts, o.status)
-		counts[o.status]++
-	}
-	worst := check.Worst(sts...)
-	if len(outs) == 1 {
-		return check.Result{Status: worst, Message: outs[0].long()}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d targets", len(outs))
-	var parts []string
-	for _, s := range []check.Status{check.Critical, check.Warning, check.Unknown, check.OK} {
-		if counts[s] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[s], strings.ToLower(s.String())))
-		}
-	}
-	fmt.Fprintf(&b, " (%s); first: %s", strings.Join(parts, ", "), outs[0].short())
-	for _, o := range outs {
-		fmt.Fprintf(&b, "\n%s %s", o.status, o.long())
-	}
-	return check.Result{Status: worst, Message: b.String()}
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
 }

@@ -119,6 +119,12 @@ func TestEndpointsOnNginx(t *testing.T) {
 			[]string{"root CN=Suite Test Expiring Root expires in 7 days < 14 days", "3 certs checked"}},
 		{"--skip-root", []string{"-H", port["withroot"], "--skip-root"}, 0,
 			[]string{"leaf CN=localhost expires in 60 days", "2 certs checked"}},
+		{"check-ssl-cert's -H -p -w -c", []string{"-H", "127.0.0.1", "-p", portOf(port["warn20"]), "-w", "30", "-c", "14"}, 1,
+			[]string{"Certificate WARNING: " + port["warn20"] + ": leaf CN=localhost expires in 20 days < 30 days"}},
+		{"--host --port --warning --critical", []string{"--host", "localhost", "--port", portOf(port["warn20"]), "--warning", "21", "--critical", "20"}, 1,
+			[]string{"Certificate WARNING: localhost:" + portOf(port["warn20"]) + ": leaf CN=localhost expires in 20 days < 21 days"}},
+		{"--port for the hosts that name none", []string{"-H", port["crit5"], "-H", "127.0.0.1", "-p", portOf(port["ok60"])}, 2,
+			[]string{"2 targets (1 critical, 1 ok)", "\nOK " + port["ok60"] + ": leaf CN=localhost expires in 60 days"}},
 		{"plain HTTP port", []string{"-H", port["plain"]}, 2,
 			[]string{port["plain"] + ": TLS handshake: the server does not speak TLS on this port"}},
 	}
@@ -153,6 +159,12 @@ func TestEndpointsOnNginx(t *testing.T) {
 			t.Errorf("the 5-day certificate is not within the first 1024 characters:\n%s", cut)
 		}
 	})
+}
+
+// portOf is the port of a HOST:PORT address.
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
 }
 
 func TestUnreachableTargets(t *testing.T) {
@@ -230,7 +242,8 @@ func TestFiles(t *testing.T) {
 	// A damaged certificate is reported even when found in a directory.
 	broken := filepath.Join(sub, "broken.pem")
 	os.WriteFile(broken, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte("not DER")}), 0o644)
-	expect(t, runCheck(t, "-f", sub, "--skip-root"), 2, "2 targets (1 critical, 1 ok); first: "+broken+": PEM block 1: x509: malformed certificate")
+	expect(t, runCheck(t, "-f", sub, "--skip-root"), 2, "2 targets (1 critical, 1 ok), 1 root skipped by --skip-root; first: "+broken+": PEM block 1: x509: malformed certificate",
+		"\nSKIPPED "+filepath.Join(sub, "root.der")+": skipped by --skip-root: root CN=Suite Test Root")
 	os.Remove(broken)
 	expect(t, runCheck(t, "-f", filepath.Join(sub, "*.crt"), "-f", der), 1,
 		"2 targets (1 warning, 1 ok); first: "+der, "\nOK "+crt)
@@ -263,6 +276,11 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 		`unexpected argument "extra": this command takes flags only`: {"-H", "x", "extra"},
 		"--timeout 0s: want more than 0":                             {"-H", "x", "--timeout", "0"},
 		"unknown flag --days":                                        {"-H", "x", "--days", "3"},
+		"--port 70000: want 1 to 65535":                              {"-H", "x", "-p", "70000"},
+		`--port "https": want a whole number (PORT)`:                 {"-H", "x", "--port", "https"},
+		"--port applies to --host: give a --host":                    {"-f", "x.pem", "-p", "443"},
+		"--servername a.test and --sni b.test differ: give one":      {"-H", "x", "--servername", "a.test", "--sni", "b.test"},
+		"--no-check-certificate contradicts --verify and --ca-file":  {"-H", "x", "--no-check-certificate", "--verify"},
 	} {
 		r := runCheck(t, args...)
 		expect(t, r, 3, "Certificate UNKNOWN: "+want)

@@ -76,6 +76,7 @@ func TestMemcached(t *testing.T) {
 		runCheck(t, "--port", port, "--warning", "1", "--set-get").
 			expect(t, 0, `^Memcached OK: up \d+s \(\d+ s\), `+versionRE+`, curr_connections \d+, set/get ok, `+addr+`$`)
 	})
+	t.Run("ComingFrom", func(t *testing.T) { testComingFrom(t, srv) })
 	t.Run("Restart", func(t *testing.T) {
 		// memcached starts its clock 2 s before it starts serving.
 		srv.waitUptime(t, 5)
@@ -236,6 +237,8 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 		"--timeout 0s: want more than 0 (10, 10s, 1500ms) (see --help)":                                                {"--timeout", "0"},
 		`--timeout: "inf" is not a duration: want seconds (10) or a number with a unit (10s, 1500ms, 2m) (see --help)`: {"--timeout", "inf"},
 		`--timeout: "1e11" is too long: at most 8760h (see --help)`:                                                    {"--timeout", "1e11"},
+		"-t 0s: want more than 0 (10, 10s, 1500ms) (see --help)":                                                       {"-t", "0"},
+		`-t: "soon" is not a duration: want seconds (10) or a number with a unit (10s, 1500ms, 2m) (see --help)`:       {"-t", "soon"},
 	} {
 		r := runCheck(t, args...)
 		if r.code != 3 || r.out != "Memcached UNKNOWN: "+want+"\n" {

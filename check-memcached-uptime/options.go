@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/sre-suite/mackerel-plugins/lib/check"
+	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/uptime"
 )
 
@@ -22,12 +23,36 @@ type options struct {
 	Port   int    `long:"port" short:"p" value-name:"PORT" description:"TCP port (default 11211)"`
 	Socket string `long:"socket" short:"s" value-name:"PATH" description:"connect over this unix socket instead of TCP (memcached -s)"`
 	SetGet bool   `long:"set-get" description:"also set a short-lived random key (60 s), read it back and delete it, to prove the cache serves data"`
-	check.Common
+	// T is kazeburo's check-memcached-uptime's -t, so that its lines run.
+	T shortTimeout `short:"t" value-name:"SECONDS" description:"the same as --timeout (kazeburo's check-memcached-uptime spelled it -t); it wins over --timeout"`
 	uptime.Thresholds
+	check.Common
 }
 
-// Validate checks the connection flags among themselves, at parse time.
+// shortTimeout is -t: a duration, and whether it was given.
+type shortTimeout struct {
+	d   cli.Duration
+	set bool
+}
+
+// UnmarshalFlag implements go-flags' Unmarshaler.
+func (s *shortTimeout) UnmarshalFlag(v string) error {
+	if err := s.d.UnmarshalFlag(v); err != nil {
+		return err
+	}
+	s.set = true
+	return nil
+}
+
+// Validate checks the connection flags among themselves, and makes -t the
+// timeout, at parse time.
 func (o *options) Validate() error {
+	if o.T.set {
+		if o.T.d <= 0 {
+			return fmt.Errorf("-t %s: want more than 0 (10, 10s, 1500ms)", o.T.d)
+		}
+		o.Timeout = o.T.d
+	}
 	_, _, err := o.address()
 	return err
 }

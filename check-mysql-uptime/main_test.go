@@ -70,7 +70,9 @@ func TestMariaDB(t *testing.T) {
 	srv := startMariaDB(t)
 	srv.exec(t,
 		"CREATE USER 'checker'@'%' IDENTIFIED BY '"+checkerPassword+"'",
-		"CREATE USER 'checker'@'localhost' IDENTIFIED BY '"+checkerPassword+"'")
+		"CREATE USER 'checker'@'localhost' IDENTIFIED BY '"+checkerPassword+"'",
+		"CREATE USER 'monitor'@'%' IDENTIFIED BY '"+checkerPassword+"'",
+		"CREATE USER 'monitor'@'localhost' IDENTIFIED BY '"+checkerPassword+"'")
 	srv.waitUptime(t, 2)
 	pwd := []string{"MYSQL_PWD=" + checkerPassword}
 	port := strconv.Itoa(srv.Port)
@@ -147,6 +149,7 @@ func TestMariaDB(t *testing.T) {
 		runCheck(t, pwd, "--port", port, "--user", "checker", "--tls", "true").
 			expect(t, 2, `^MySQL CRITICAL: cannot connect to `+addr+` as checker: TLS requested but server does not support TLS$`)
 	})
+	t.Run("ComingFrom", func(t *testing.T) { testComingFrom(t, srv) })
 	t.Run("Restart", func(t *testing.T) {
 		srv.waitUptime(t, 4)
 		runCheck(t, pwd, "--port", port, "--user", "checker", "--warning", "4").
@@ -224,14 +227,14 @@ func TestBadFlagsAreUnknown(t *testing.T) {
 	}
 	for want, args := range map[string][]string{
 		"unknown flag --no-such-flag (see --help)": {"--no-such-flag"},
-		"unknown flag -p: the password comes from MYSQL_PWD or password= in a --defaults-file, never from the command line (where ps would show it) (see --help)": {"-p", "secret"},
-		"--warning -5: want 0 or more seconds (0 disables) (see --help)":                                                                                          {"--warning", "-5"},
-		"give --socket or --host/--port, not both (see --help)":                                                                                                   {"--socket", "/tmp/x.sock", "--port", "3306"},
-		`unexpected argument "db1": this command takes flags only (see --help)`:                                                                                   {"db1"},
-		"--timeout 0s: want more than 0 (10, 10s, 1500ms) (see --help)":                                                                                           {"--timeout", "0"},
-		`--timeout: "NaN" is not a duration: want seconds (10) or a number with a unit (10s, 1500ms, 2m) (see --help)`:                                            {"--timeout", "NaN"},
-		`--timeout: "1e11" is too long: at most 8760h (see --help)`:                                                                                               {"--timeout", "1e11"},
-		"--host db:3307 already names a port: give it there or with --port, not both (see --help)":                                                                {"--host", "db:3307", "--port", "3308"},
+		`unknown flag -p: a password on the command line is refused (ps shows it to every user): in mackerel-agent.conf add env = { MYSQL_PWD = "…" } to this check's section, or put password = … in the [client] section of a file given with --defaults-extra-file FILE; the port is -P/--port (see --help)`: {"-p", "secret"},
+		"--warning -5: want 0 or more seconds (0 disables) (see --help)":                                               {"--warning", "-5"},
+		"give --socket or --host/--port, not both (see --help)":                                                        {"--socket", "/tmp/x.sock", "--port", "3306"},
+		`unexpected argument "db1": this command takes flags only (see --help)`:                                        {"db1"},
+		"--timeout 0s: want more than 0 (10, 10s, 1500ms) (see --help)":                                                {"--timeout", "0"},
+		`--timeout: "NaN" is not a duration: want seconds (10) or a number with a unit (10s, 1500ms, 2m) (see --help)`: {"--timeout", "NaN"},
+		`--timeout: "1e11" is too long: at most 8760h (see --help)`:                                                    {"--timeout", "1e11"},
+		"--host db:3307 already names a port: give it there or with --port, not both (see --help)":                     {"--host", "db:3307", "--port", "3308"},
 	} {
 		r := runCheck(t, nil, args...)
 		if r.code != 3 || r.out != "MySQL UNKNOWN: "+want+"\n" {

@@ -25,16 +25,31 @@ const (
 // default so that an empty value means "not given": a value from the
 // defaults file then applies, and only then the built-in default.
 type options struct {
-	Host              string  `long:"host" short:"H" value-name:"HOST[:PORT]" description:"server to connect to over TCP, optionally with its port ([IPv6]:PORT) (default 127.0.0.1, or host= from the defaults file)"`
-	Port              int     `long:"port" short:"P" value-name:"PORT" description:"TCP port (default 3306, or port= from the defaults file)"`
-	Socket            string  `long:"socket" short:"S" value-name:"PATH" description:"connect over this unix socket instead of TCP (or socket= from the defaults file)"`
-	User              string  `long:"user" short:"u" value-name:"USER" description:"user to connect as (default root, or user= from the defaults file); the password comes from the defaults file or MYSQL_PWD, never from the command line"`
-	DefaultsFile      string  `long:"defaults-file" value-name:"FILE" description:"read the [client] section of this my.cnf-style file (user, password, host, port, socket)"`
-	DefaultsExtraFile string  `long:"defaults-extra-file" value-name:"FILE" description:"read this my.cnf-style file too, after --defaults-file; its values win"`
-	TLS               tlsMode `long:"tls" value-name:"MODE" description:"TLS: false (never), true (required, certificate verified), skip-verify (required, not verified), preferred (when the server offers it, not verified); default preferred, or true with --ca-file"`
-	CAFile            string  `long:"ca-file" value-name:"FILE" description:"PEM CA bundle to verify the server certificate with (implies --tls=true)"`
-	check.Common
+	Host              string   `long:"host" short:"H" value-name:"HOST[:PORT]" description:"server to connect to over TCP, optionally with its port ([IPv6]:PORT) (default 127.0.0.1, or host= from the defaults file)"`
+	Port              portFlag `long:"port" short:"P" value-name:"PORT" description:"TCP port (default 3306, or port= from the defaults file)"`
+	Socket            string   `long:"socket" short:"S" value-name:"PATH" description:"connect over this unix socket instead of TCP (or socket= from the defaults file)"`
+	User              string   `long:"user" short:"u" value-name:"USER" description:"user to connect as (default root, or user= from the defaults file); the password comes from the defaults file or MYSQL_PWD, never from the command line"`
+	DefaultsFile      string   `long:"defaults-file" value-name:"FILE" description:"read the [client] section of this my.cnf-style file (user, password, host, port, socket)"`
+	DefaultsExtraFile string   `long:"defaults-extra-file" value-name:"FILE" description:"read this my.cnf-style file too, after --defaults-file; its values win"`
+	TLS               tlsMode  `long:"tls" value-name:"MODE" description:"TLS: false (never), true (required, certificate verified), skip-verify (required, not verified), preferred (when the server offers it, not verified); default preferred, or true with --ca-file"`
+	CAFile            string   `long:"ca-file" value-name:"FILE" description:"PEM CA bundle to verify the server certificate with (implies --tls=true)"`
 	uptime.Thresholds
+	check.Common
+}
+
+// portFlag is a TCP port on the command line. A value that is not a port is
+// refused without being shown: -p and -P are the password in one tool and
+// the port in another, so a bad port may well be a password.
+type portFlag int
+
+// UnmarshalFlag implements go-flags' Unmarshaler.
+func (p *portFlag) UnmarshalFlag(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 {
+		return errors.New("not a port number (1 to 65535); the value is not shown, since it may be a password (-p is the password for the mysql client, -P for go-check-plugins' check-mysql)")
+	}
+	*p = portFlag(n)
+	return nil
 }
 
 // tlsMode is the --tls value, checked when parsed so that a wrong one is a
@@ -66,6 +81,7 @@ type target struct {
 // resolve merges flags, the defaults files and MYSQL_PWD: a flag given on
 // the command line wins, then the files (later ones win), then MYSQL_PWD for
 // the password (the precedence MySQL's own clients use), then the defaults.
+// MYSQL_PASSWORD, go-check-plugins' variable, comes after MYSQL_PWD.
 func (o options) resolve(getenv func(string) string) (target, error) {
 	if err := o.Validate(); err != nil {
 		return target{}, err
@@ -81,10 +97,13 @@ func (o options) resolve(getenv func(string) string) (target, error) {
 	}
 
 	t := target{User: firstSet(o.User, file, "user", defaultUser)}
-	if pw, ok := file.get("password"); ok {
+	switch pw, ok := file.get("password"); {
+	case ok:
 		t.Password = pw
-	} else {
+	case getenv("MYSQL_PWD") != "":
 		t.Password = getenv("MYSQL_PWD")
+	default:
+		t.Password = getenv("MYSQL_PASSWORD") // go-check-plugins' check-mysql reads it
 	}
 
 	var err error
@@ -131,7 +150,7 @@ func (o options) address(file optionValues) (string, string, error) {
 		return "unix", sock, nil
 	}
 	host := firstSet(o.Host, file, "host", defaultHost)
-	port := o.Port
+	port := int(o.Port)
 	if h, p, err := check.SplitHostPort(host, ""); err == nil {
 		host = h // unbracketed
 		if p != "" && port == 0 {
