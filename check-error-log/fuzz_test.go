@@ -13,10 +13,11 @@ import (
 // key is already normal (grouping it again changes nothing), and every post
 // fits and closes its code blocks.
 func FuzzGroup(f *testing.F) {
-	for _, name := range []string{"php_error.log", "php_xdebug_error.log", "nginx_error.log", "go_panic.log"} {
+	for _, name := range []string{"php_error.log", "php_xdebug_error.log", "nginx_error.log", "go_panic.log", "java_error.log", "python_error.log"} {
 		f.Add([]byte(readTestdata(f, name)))
 	}
 	f.Add([]byte("panic: x\n\n\npanic: y\n\tgoroutine\nerror ```\x00\xff<&>\n"))
+	f.Add([]byte("Traceback (most recent call last):\n  x\nError: a\nTraceback (most recent call last):\nok\nERROR\na.BException\nCaused by: c.D\n... 1 more\n"))
 	pattern := regexp.MustCompile(`(?i)error|panic|fatal`)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := newNormalizer(false, nil)
