@@ -258,6 +258,8 @@ func (d *jdec) fileState(s *fileState) bool {
 						return d.position(&r.Position)
 					case "last_seen":
 						return d.time(&r.LastSeen)
+					case "reported":
+						return d.bool(&r.Reported)
 					}
 					return false
 				})

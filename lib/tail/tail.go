@@ -76,6 +76,9 @@ type Rotated struct {
 	Path     string    `json:"path"` // where it was last seen
 	Position Position  `json:"position"`
 	LastSeen time.Time `json:"last_seen"`
+	// Reported is set once a run said the file could not be found: the
+	// runs that remember it afterwards say nothing more.
+	Reported bool `json:"reported,omitempty"`
 }
 
 // State is everything saved between runs for one log path.
@@ -585,7 +588,8 @@ func (r *Run) follow(entries []dirEntry, old Rotated, opt Options) {
 		})
 		return
 	}
-	if old.Path == r.Path {
+	if old.Path == r.Path && !old.Reported {
+		old.Reported = true
 		r.Notes = append(r.Notes, fmt.Sprintf("rotated log of %s (inode %d) not found in %s (compressed, moved or deleted); lines written to it after the last run are not counted unless it comes back under the log's name",
 			r.Path, old.Position.Inode, filepath.Dir(r.Path)))
 	}
