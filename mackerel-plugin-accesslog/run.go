@@ -58,6 +58,17 @@ type result struct {
 type fileState struct {
 	tail.State
 	Clock runClock `json:"clock"`
+	// Inode and Pos repeat Current's inode and offset under the names
+	// mackerelio's plugin reads from its position file, so that going back
+	// to it after --posfile resumes here. They are written, never read:
+	// Current is what this plugin resumes from.
+	Inode uint64 `json:"inode"`
+	Pos   int64  `json:"pos"`
+}
+
+// newFileState is the state to save after a run.
+func newFileState(st tail.State, clock runClock) fileState {
+	return fileState{State: st, Clock: clock, Inode: st.Current.Inode, Pos: st.Current.Offset}
 }
 
 // runClock is a run's time on a clock that wall-clock steps do not move;
@@ -375,7 +386,7 @@ func (rn *runner) Run() (*result, error) {
 		return res, nil
 	}
 	for _, fr := range frs {
-		fr.next = fileState{State: fr.run.Finish(), Clock: rn.clock}
+		fr.next = newFileState(fr.run.Finish(), rn.clock)
 		fr.moved = !fr.fromState || !fr.next.SamePlace(fr.prev.State)
 	}
 	// The fleet's contribution is on disk before the offsets move: a run

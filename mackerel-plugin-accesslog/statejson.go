@@ -284,6 +284,10 @@ func (d *jdec) fileState(s *fileState) bool {
 				s.Siblings = append(s.Siblings, sib)
 				return ok
 			})
+		case "inode":
+			return d.uint(&s.Inode)
+		case "pos":
+			return d.int(&s.Pos)
 		case "clock":
 			return d.object(func(k string) bool {
 				switch k {

@@ -20,6 +20,7 @@ func sampleState() fileState {
 			Siblings: []tail.Sibling{{Inode: 7, Born: -1}, {Inode: 8}},
 		},
 		Clock: runClock{Boot: "0f8e2c4a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Uptime: 123456789012},
+		Inode: 1234567, Pos: 5 << 30,
 	}
 }
 
