@@ -39,7 +39,21 @@ func isPyChain(line []byte) bool {
 }
 
 func isJavaThrowable(line []byte) bool {
-	return len(line) > 0 && line[0] != ' ' && line[0] != '\t' && javaThrowable.Match(line)
+	// Most lines are not: a class name has a dot and no space before the
+	// colon that ends it. The regexp runs only when that holds.
+	name := line
+	if i := bytes.IndexByte(line, ':'); i >= 0 {
+		name = line[:i]
+	}
+	if len(name) == 0 || bytes.IndexByte(name, ' ') >= 0 || bytes.IndexByte(name, '\t') >= 0 || bytes.IndexByte(name, '.') < 0 {
+		return false
+	}
+	return javaThrowable.Match(line)
+}
+
+// isJavaFrameRest reports a frame or an elision written without its tab.
+func isJavaFrameRest(line []byte) bool {
+	return (bytes.HasPrefix(line, []byte("at ")) || bytes.HasPrefix(line, []byte("... "))) && javaFrameRest.Match(line)
 }
 
 // traceContinues reports whether an unindented line continues the current
@@ -64,7 +78,7 @@ func (a *assembler) traceContinues(line []byte) bool {
 			return true
 		}
 		return false
-	case bytes.HasPrefix(line, []byte("Caused by: ")), javaFrameRest.Match(line):
+	case bytes.HasPrefix(line, []byte("Caused by: ")), isJavaFrameRest(line):
 		return true
 	case a.followers == 0 && !a.headThrowable && isJavaThrowable(line):
 		// The exception a logger prints on the line after its message.
