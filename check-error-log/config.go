@@ -45,10 +45,10 @@ func compileAll(flag string, exprs []string) ([]*regexp.Regexp, error) {
 func newConfig(o options, getenv func(string) string) (*config, error) {
 	c := &config{o: o}
 	if len(o.Files) == 0 {
-		return nil, errors.New("no log file given: use --file PATH")
+		return nil, errors.New("no log file given: use --file PATH (see --help)")
 	}
 	if len(o.Patterns) == 0 {
-		return nil, errors.New("no --pattern given: say which lines are errors, e.g. --pattern 'PHP (Fatal|Parse) error'")
+		return nil, errors.New("no --pattern given: say which lines are errors, e.g. --pattern 'PHP (Fatal|Parse) error' (see --help)")
 	}
 	var err error
 	if c.patterns, err = compileAll("--pattern", o.Patterns); err != nil {

@@ -6,10 +6,13 @@ import (
 )
 
 // An entry is one logged error: its first line and the lines that belong to
-// it (a PHP "Stack trace:" block, a Go panic's goroutine dump, an indented
-// continuation).
+// it (a PHP "Stack trace:" block, a Go panic's goroutine dump, a Java or
+// Python trace, an indented continuation).
 type entry struct {
-	head  string
+	head string
+	// key, when set, names the entry instead of its head: the exception
+	// line of a Python traceback that is its own first line.
+	key   string
 	trace []string
 	// more counts trace lines beyond maxTraceLines, kept out of memory.
 	more int
@@ -28,6 +31,11 @@ type assembler struct {
 	goPanic   bool   // the head began a Go panic: its dump has unindented lines
 	followers int    // lines that continued the current entry
 	blanks    int    // blank lines after the entry's last line, not yet known to belong
+
+	headThrowable bool // the head is a Java exception line itself
+	pyTrace       bool // within a Python traceback's frames
+	pyChained     bool // after "During handling of the above exception…"
+	pending       bool // a bare Python traceback, matched on its exception line
 }
 
 // feed takes one line.
@@ -58,8 +66,13 @@ func (a *assembler) feed(line []byte) {
 	a.flush()
 	a.inEntry = true
 	a.goPanic = isGoPanicHead(line)
-	if a.match(line) {
+	a.headThrowable = isJavaThrowable(line)
+	a.pyTrace = isPyTraceHead(line)
+	switch {
+	case a.match(line):
 		a.cur = &entry{head: string(line)}
+	case a.pyTrace:
+		a.cur, a.pending = &entry{head: string(line)}, true
 	}
 }
 
@@ -76,10 +89,11 @@ func (a *assembler) addTrace(line []byte) {
 
 // flush ends the entry being assembled.
 func (a *assembler) flush() {
-	if a.cur != nil {
+	if a.cur != nil && !a.pending {
 		a.emit(a.cur)
 	}
 	a.cur, a.inEntry, a.goPanic, a.followers, a.blanks = nil, false, false, 0, 0
+	a.headThrowable, a.pyTrace, a.pyChained, a.pending = false, false, false, false
 }
 
 var (
@@ -95,12 +109,14 @@ func (a *assembler) continues(line []byte) bool {
 	switch {
 	case line[0] == ' ' || line[0] == '\t':
 		return true
+	case a.pyTrace:
+		return a.traceContinues(line)
 	case bytes.HasPrefix(line, []byte("Stack trace:")), bytes.HasPrefix(line, []byte("Next ")),
 		isPHPFrame(line), isPrefixedPHPTrace(line):
 		return true
 	}
 	if !a.goPanic {
-		return false
+		return a.traceContinues(line)
 	}
 	for _, p := range goRuntime {
 		if bytes.HasPrefix(line, p) {

@@ -11,13 +11,16 @@ import (
 // FuzzGroup feeds arbitrary log text through the entry assembler, the
 // grouping and the Slack composer: every matching entry is counted once, a
 // key is already normal (grouping it again changes nothing), and every post
-// fits and closes its code blocks.
+// fits and closes its code blocks; the check's message fits and carries no
+// control byte.
 func FuzzGroup(f *testing.F) {
-	for _, name := range []string{"php_error.log", "php_xdebug_error.log", "nginx_error.log", "go_panic.log"} {
+	for _, name := range []string{"php_error.log", "php_xdebug_error.log", "nginx_error.log", "go_panic.log", "java_error.log", "python_error.log"} {
 		f.Add([]byte(readTestdata(f, name)))
 	}
 	f.Add([]byte("panic: x\n\n\npanic: y\n\tgoroutine\nerror ```\x00\xff<&>\n"))
+	f.Add([]byte("Traceback (most recent call last):\n  x\nError: a\nTraceback (most recent call last):\nok\nERROR\na.BException\nCaused by: c.D\n... 1 more\n"))
 	pattern := regexp.MustCompile(`(?i)error|panic|fatal`)
+	c := newTestConfig(f, nil, "-f", "x.log", "-p", "E")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		n, err := newNormalizer(false, nil)
 		if err != nil {
@@ -53,6 +56,11 @@ func FuzzGroup(f *testing.F) {
 		}
 		if g.total == 0 {
 			return
+		}
+		msg := c.result(&findings{groups: g.sorted(), total: g.total}, "").Message
+		checkPrintable(t, msg)
+		if len(msg) > maxMessage {
+			t.Errorf("message of %d bytes", len(msg))
 		}
 		for i, p := range composeReport("web-1", g.sorted(), g.total, time.Unix(0, 0)) {
 			if len(p) > maxPostBytes {

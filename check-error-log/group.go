@@ -33,7 +33,11 @@ func newGrouper(n *normalizer, maxGroups int) *grouper {
 
 func (g *grouper) add(e *entry) {
 	g.total++
-	key := g.norm.key(e.head)
+	name := e.head
+	if e.key != "" {
+		name = e.key
+	}
+	key := g.norm.key(name)
 	gr := g.groups[key]
 	if gr == nil {
 		if len(g.groups) >= g.maxGroups {

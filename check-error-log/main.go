@@ -57,11 +57,16 @@ func (s *statusName) UnmarshalFlag(v string) error {
 
 var program = cli.Program{
 	Summary: "Reads error logs incrementally, keeps the entries matching --pattern, groups them by message with what varies per occurrence taken out, reports the count as a check and posts the groups to Slack.",
+	Descriptions: map[string]string{
+		"error-status": "status when a log cannot be read (missing, not a regular file, unreadable, a glob that matches nothing); the other logs are read all the same and the worst status is reported",
+	},
 	Manual: `Statuses:
-  OK        fewer than --warning (and --critical) errors in this run
-  WARNING   at least --warning errors in this run
-  CRITICAL  at least --critical errors in this run (or the --status chosen)
-  UNKNOWN   a bad flag or value; a log or the state that cannot be read
+  OK              fewer than --warning (and --critical) errors in this run
+  WARNING         at least --warning errors in this run
+  CRITICAL        at least --critical errors in this run (or the --status chosen)
+  --error-status  a log cannot be read (CRITICAL unless --error-status says otherwise)
+  UNKNOWN         a bad flag or value; another run of the same check still running;
+                  the state cannot be saved; --timeout passed
 
 Example:
   check-error-log --file /var/log/php/error.log --pattern 'PHP Fatal error' --critical 1

@@ -28,8 +28,8 @@ func TestBadInput(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{[]string{"-p", "x"}, nil, "ErrorLog UNKNOWN: no log file given: use --file PATH"},
-		{[]string{"-f", log}, nil, "ErrorLog UNKNOWN: no --pattern given"},
+		{[]string{"-p", "x"}, nil, "ErrorLog UNKNOWN: no log file given: use --file PATH (see --help)\n"},
+		{[]string{"-f", log}, nil, "ErrorLog UNKNOWN: no --pattern given: say which lines are errors, e.g. --pattern 'PHP (Fatal|Parse) error' (see --help)\n"},
 		{[]string{"-f", log, "-p", "("}, nil, `ErrorLog UNKNOWN: --pattern "(": error parsing regexp: missing closing ): ` + "`(`"},
 		{[]string{"-f", log, "-p", "x", "-x", "[z"}, nil, `ErrorLog UNKNOWN: --exclude "[z"`},
 		{[]string{"-f", log, "-p", "x", "--critical", "-1"}, nil, "ErrorLog UNKNOWN: --critical -1: want 0 (never) or more"},
@@ -79,6 +79,32 @@ func TestBinary(t *testing.T) {
 	}
 	if r := testenv.Run(t, bin, nil, "--help"); r.Code != 0 || !strings.Contains(r.Stdout, "--max-posts-per-hour") {
 		t.Errorf("--help: %d %q", r.Code, r.Stdout)
+	}
+}
+
+// --help says what the code does with a log it cannot read: --error-status
+// (CRITICAL by default), as the README says, never UNKNOWN.
+func TestHelpErrorStatus(t *testing.T) {
+	bin := testenv.BuildBinary(t, "check-error-log")
+	// Words as printed, whatever the wrapping.
+	help := strings.Join(strings.Fields(testenv.Run(t, bin, nil, "--help").Stdout), " ")
+	for _, want := range []string{"status when a log cannot be read", "--error-status a log cannot be read (CRITICAL unless"} {
+		if !strings.Contains(help, want) {
+			t.Errorf("--help lacks %q:\n%s", want, help)
+		}
+	}
+	for _, wrong := range []string{"cannot be asked", "a log or the state that cannot be read"} {
+		if strings.Contains(help, wrong) {
+			t.Errorf("--help still says %q", wrong)
+		}
+	}
+	dir := t.TempDir()
+	missing := []string{"--file", filepath.Join(dir, "nope.log"), "--pattern", "x", "--state-dir", dir, "--host-name", "h"}
+	if r := testenv.Run(t, bin, nil, missing...); r.Code != 2 || !strings.HasPrefix(r.Stdout, "ErrorLog CRITICAL: no errors on h; 1 log not read\n") {
+		t.Errorf("missing log: exit %d %q", r.Code, r.Stdout)
+	}
+	if r := testenv.Run(t, bin, nil, append(missing, "--error-status", "unknown")...); r.Code != 3 || !strings.HasPrefix(r.Stdout, "ErrorLog UNKNOWN: ") {
+		t.Errorf("missing log, --error-status unknown: exit %d %q", r.Code, r.Stdout)
 	}
 }
 

@@ -46,6 +46,15 @@ func (c *config) result(f *findings, slack string) check.Result {
 	if slack != "" {
 		lines = append(lines, slack)
 	}
+	// Paths and messages come from the logs and the file system: their
+	// control bytes are shown escaped, never passed on.
+	for i, l := range lines {
+		parts := strings.Split(l, "\n")
+		for j, p := range parts {
+			parts[j] = printable(p)
+		}
+		lines[i] = strings.Join(parts, "\n")
+	}
 	// "ErrorLog CRITICAL: " comes first on the line Mackerel keeps.
 	budget := maxMessage - len("ErrorLog CRITICAL: ")
 	return check.Result{Status: st, Message: fit(lines, f.groups, budget)}
@@ -65,7 +74,8 @@ func fit(lines []string, groups []*group, budget int) string {
 		return shorten(b.String(), budget)
 	}
 	for i, g := range groups {
-		line := fmt.Sprintf("\n%d× %s", g.Count, g.Key)
+		key := printable(g.Key)
+		line := fmt.Sprintf("\n%d× %s", g.Count, key)
 		left := len(groups) - i - 1
 		tail := ""
 		if left > 0 {
@@ -79,7 +89,7 @@ func fit(lines []string, groups []*group, budget int) string {
 		// of the rest.
 		tail = fmt.Sprintf("\n(%s not shown)", plural(len(groups)-i, "more group", "more groups"))
 		if room := budget - b.Len() - len(tail) - len(fmt.Sprintf("\n%d× ", g.Count)); room > 40 {
-			fmt.Fprintf(&b, "\n%d× %s", g.Count, shorten(g.Key, room))
+			fmt.Fprintf(&b, "\n%d× %s", g.Count, shorten(key, room))
 			left = len(groups) - i - 1
 			tail = ""
 			if left > 0 {

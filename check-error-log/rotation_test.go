@@ -259,3 +259,33 @@ func TestReadDeadline(t *testing.T) {
 		t.Errorf("next run: %d errors, %d late", f.total, f.late)
 	}
 }
+
+// A rotated log compressed before the next run: the message says so in that
+// run, and not in the runs after it (OK runs included).
+func TestRotatedNotFoundSaidOnce(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "error.log")
+	w := &writer{t: t, path: log}
+	w.reopen()
+	c := newTestConfig(t, nil, "-f", log, "-p", "PHP Fatal error")
+	now := time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
+	c.run(now)
+	w.errors(2)
+	os.Rename(log, log+".1")
+	os.Remove(log + ".1") // compressed
+	w.reopen()
+	w.errors(1)
+	said := 0
+	for i := range 4 {
+		now = now.Add(time.Minute)
+		r := c.run(now)
+		if strings.Contains(r.Message, "not found") {
+			said++
+		}
+		if i > 0 && r.Status != check.OK {
+			t.Errorf("run %d: %v %q", i, r.Status, r.Message)
+		}
+	}
+	if said != 1 {
+		t.Errorf("the lost rotated log was reported by %d runs, want 1", said)
+	}
+}

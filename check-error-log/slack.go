@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +25,9 @@ const (
 	maxSpool = 500
 	// maxHeldGroups bounds the messages remembered in the held-back summary.
 	maxHeldGroups = 100
+	// maxUnlistedKeys bounds the hashes kept to count the other messages
+	// held back (8 bytes each, about 20 in the state file).
+	maxUnlistedKeys = 5000
 	// maxRejected bounds the posts Slack refused as malformed that are kept
 	// in the state for a person to look at.
 	maxRejected = 20
@@ -42,21 +44,6 @@ type post struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// held is what the rate limit (or a full spool) kept from Slack, posted as a
-// summary once posts are allowed again.
-type held struct {
-	Since  time.Time   `json:"since"`
-	Errors int         `json:"errors"`
-	Groups []heldGroup `json:"groups,omitempty"`
-	// Unlisted is how many errors belong to messages beyond maxHeldGroups.
-	Unlisted int `json:"unlisted,omitempty"`
-}
-
-type heldGroup struct {
-	Key   string `json:"key"`
-	Count int    `json:"count"`
-}
-
 // slackState is kept with the log offsets, in one atomically written file.
 type slackState struct {
 	Spool []post `json:"spool,omitempty"`
@@ -66,27 +53,6 @@ type slackState struct {
 	Held     *held       `json:"held,omitempty"`
 	Rejected []post      `json:"rejected,omitempty"`
 	Seq      int64       `json:"seq"`
-}
-
-func (h *held) add(groups []*group, total int, now time.Time) {
-	if h.Since.IsZero() {
-		h.Since = now
-	}
-	h.Errors += total
-	for _, g := range groups {
-		i := 0
-		for i < len(h.Groups) && h.Groups[i].Key != g.Key {
-			i++
-		}
-		switch {
-		case i < len(h.Groups):
-			h.Groups[i].Count += g.Count
-		case len(h.Groups) < maxHeldGroups && g.Key != otherKey:
-			h.Groups = append(h.Groups, heldGroup{g.Key, g.Count})
-		default:
-			h.Unlisted += g.Count
-		}
-	}
 }
 
 // queue decides what this run adds to the spool: its report, a summary of
@@ -175,34 +141,6 @@ func composeReport(host string, groups []*group, total int, now time.Time) []str
 		pieces = append(pieces, codeBlockPieces(title, lines, maxPostBytes-len(head)-24)...)
 	}
 	return pack(head, pieces)
-}
-
-// composeSummary writes what was held back as one post of "count× message"
-// lines, the most frequent first, as many as fit; the rest are counted.
-func composeSummary(c *config, h *held, now time.Time) string {
-	head := fmt.Sprintf("[%s] held back since %s by --max-posts-per-hour %d: %s in %s (%s, %s)",
-		slackEscape(c.host), h.Since.UTC().Format("15:04 MST"), c.o.MaxPosts, plural(h.Errors, "error", "errors"),
-		plural(len(h.Groups), "group", "groups"), binaryName, now.UTC().Format("2006-01-02 15:04:05 MST"))
-	groups := append([]heldGroup(nil), h.Groups...)
-	sort.SliceStable(groups, func(i, j int) bool { return groups[i].Count > groups[j].Count })
-	var b strings.Builder
-	b.WriteString(head)
-	for i, g := range groups {
-		line := fmt.Sprintf("\n*%d×* %s", g.Count, slackEscape(g.Key))
-		if b.Len()+len(line) > maxPostBytes-160 { // room for the two closing lines
-			rest := 0
-			for _, r := range groups[i:] {
-				rest += r.Count
-			}
-			fmt.Fprintf(&b, "\nand %s of %s not listed", plural(rest, "error", "errors"), plural(len(groups)-i, "other message", "other messages"))
-			break
-		}
-		b.WriteString(line)
-	}
-	if h.Unlisted > 0 {
-		fmt.Fprintf(&b, "\nand %s of other messages", plural(h.Unlisted, "error", "errors"))
-	}
-	return b.String()
 }
 
 // codeBlockPieces renders a title and a code block as pieces of at most

@@ -166,3 +166,37 @@ func FuzzCommandLine(f *testing.F) {
 		}
 	})
 }
+
+// --help never splits a word of a flag's description: go-flags hyphenates a
+// word longer than the description column ("mackerel-plu-" / "gin-
+// accesslog.d"), which breaks a path a user would copy.
+func TestHelpSplitsNoWord(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+	}
+	printed := map[string]bool{}
+	for _, w := range strings.Fields(stdout.String()) {
+		printed[w] = true
+	}
+	var descs []string
+	addDescriptions(&descs, reflect.TypeOf(options{}))
+	for _, d := range descs {
+		for _, w := range strings.Fields(d) {
+			if !printed[w] {
+				t.Errorf("--help splits %q of %q", w, d)
+			}
+		}
+	}
+}
+
+func addDescriptions(out *[]string, t reflect.Type) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			addDescriptions(out, f.Type)
+		} else if d := f.Tag.Get("description"); d != "" {
+			*out = append(*out, d)
+		}
+	}
+}

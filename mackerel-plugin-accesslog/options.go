@@ -29,7 +29,7 @@ type options struct {
 	MaxLineBytes    int      `long:"max-line-bytes" default:"262144" value-name:"BYTES" description:"longer lines are skipped and counted in lines.overlong_count; 64 to 67108864"`
 	Workers         int      `long:"workers" value-name:"N" description:"parsing goroutines (default: one per CPU when a run has 16 MiB or more to read, else the reading goroutine alone)"`
 	StateDir        string   `long:"state-dir" value-name:"DIR" description:"where state files are kept (default: $MACKEREL_PLUGIN_WORKDIR, else mackerel-plugins-UID under the temp dir, 0700)"`
-	Posfile         string   `long:"posfile" value-name:"PATH" description:"mackerelio's flag: the state file of the one log file (relative: under $MACKEREL_PLUGIN_WORKDIR/mackerel-plugin-accesslog.d)"`
+	Posfile         string   `long:"posfile" value-name:"PATH" description:"mackerelio's flag: the state file of the one log file (relative: in mackerel-plugin-accesslog.d under $MACKEREL_PLUGIN_WORKDIR)"`
 	NoPosfile       bool     `long:"no-posfile" description:"mackerelio's flag: keep no state, read every file whole at each run (rates are left out)"`
 	Verbose         bool     `short:"v" long:"verbose" description:"say on stderr which byte ranges of which files are read, and why"`
 	cli.Version

@@ -258,6 +258,8 @@ func (d *jdec) fileState(s *fileState) bool {
 						return d.position(&r.Position)
 					case "last_seen":
 						return d.time(&r.LastSeen)
+					case "reported":
+						return d.bool(&r.Reported)
 					}
 					return false
 				})
@@ -282,6 +284,10 @@ func (d *jdec) fileState(s *fileState) bool {
 				s.Siblings = append(s.Siblings, sib)
 				return ok
 			})
+		case "inode":
+			return d.uint(&s.Inode)
+		case "pos":
+			return d.int(&s.Pos)
 		case "clock":
 			return d.object(func(k string) bool {
 				switch k {

@@ -12,13 +12,15 @@ import (
 func sampleState() fileState {
 	return fileState{
 		State: tail.State{
-			Path:     "/var/log/nginx/access.log",
-			Current:  tail.Position{Dev: 2049, Inode: 1234567, Born: 1796127874123456789, Offset: 5 << 30, Fingerprint: "ab12", FPLen: 4096, TailFingerprint: "cd34", TailLen: 512, InLongLine: true},
-			Rotated:  []tail.Rotated{{Path: "/var/log/nginx/access.log.1", Position: tail.Position{Dev: 2049, Inode: 7, Offset: 9}, LastSeen: time.Unix(1796127800, 5).UTC()}},
+			Path:    "/var/log/nginx/access.log",
+			Current: tail.Position{Dev: 2049, Inode: 1234567, Born: 1796127874123456789, Offset: 5 << 30, Fingerprint: "ab12", FPLen: 4096, TailFingerprint: "cd34", TailLen: 512, InLongLine: true},
+			Rotated: []tail.Rotated{{Path: "/var/log/nginx/access.log.1", Position: tail.Position{Dev: 2049, Inode: 7, Offset: 9}, LastSeen: time.Unix(1796127800, 5).UTC()},
+				{Path: "/var/log/nginx/access.log", Position: tail.Position{Inode: 8}, LastSeen: time.Unix(1796127801, 0).UTC(), Reported: true}},
 			LastRun:  time.Unix(1796127874, 999999999).In(time.FixedZone("JST", 9*3600)),
 			Siblings: []tail.Sibling{{Inode: 7, Born: -1}, {Inode: 8}},
 		},
 		Clock: runClock{Boot: "0f8e2c4a-1b2c-4d5e-8f90-a1b2c3d4e5f6", Uptime: 123456789012},
+		Inode: 1234567, Pos: 5 << 30,
 	}
 }
 

@@ -651,3 +651,31 @@ func TestSamePlace(t *testing.T) {
 		t.Error("no siblings and siblings unknown (a state from before they were kept) are the same place")
 	}
 }
+
+// A rotated log compressed away before the next run is reported once, not
+// by every run that still remembers it.
+func TestRotatedNotFoundSaidOnce(t *testing.T) {
+	p, r := setup(t)
+	r.opt.FromStart = true
+	appendTo(t, p, numbered(0, 5))
+	want(t, r.run(), 0, 5)
+	appendTo(t, p, numbered(5, 7))
+	os.Rename(p, p+".1")
+	os.Remove(p + ".1") // compressed: another inode under another name
+	appendTo(t, p, numbered(100, 102))
+	want(t, r.run(), 100, 102)
+	if len(r.notes) != 1 || !strings.Contains(r.notes[0], "not found") {
+		t.Fatalf("notes: %q", r.notes)
+	}
+	for i := range 3 {
+		appendTo(t, p, numbered(102+i, 103+i))
+		want(t, r.run(), 102+i, 103+i)
+	}
+	if len(r.notes) != 1 {
+		t.Errorf("said again by later runs: %q", r.notes)
+	}
+	// The rotated file is still remembered: were it back, it would resume.
+	if len(r.st.Rotated) != 1 || !r.st.Rotated[0].Reported {
+		t.Errorf("rotated state %+v", r.st.Rotated)
+	}
+}
