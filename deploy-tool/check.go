@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/check"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
@@ -110,7 +111,7 @@ func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Res
 	if err := state.Save(path, seen); err != nil {
 		return check.Resultf(check.Unknown, "cannot save the check's state (when each server went down): %v", err)
 	}
-	held, holder := Locked(cfg.LockPath())
+	held, holder := coord.Locked(cfg.LockPath())
 	var keys []string
 	for k := range seen {
 		keys = append(keys, k)

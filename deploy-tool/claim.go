@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 

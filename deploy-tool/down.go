@@ -7,6 +7,8 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 )
 
 // DownOptions are the flags of `deploy-tool down`.
@@ -60,7 +62,7 @@ type manual struct {
 	log  *Progress
 	cfg  *Config
 	cl   *Cluster
-	lock *Lock
+	lock *coord.Lock
 }
 
 // takeOutFailed reports a take-out that failed or was interrupted (it has
@@ -110,7 +112,7 @@ func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, s
 	if err != nil {
 		return nil, badArgs(name, stderr, "%v", err)
 	}
-	lock, err := AcquireLock(cfg.LockPath(), Holder(name+" "+srv.Addr))
+	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Holder(name+" "+srv.Addr))
 	if err != nil {
 		return nil, report(log, refusedf("%v", err))
 	}

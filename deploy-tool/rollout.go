@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 )
 
 // RolloutOptions are the flags of `deploy-tool rollout`.
@@ -69,7 +71,7 @@ func (e *Engine) Run() error {
 	if e.opts.DryRun {
 		return e.runDryRun()
 	}
-	lock, err := AcquireLock(e.cfg.LockPath(), Holder("rollout --config "+e.cfg.Path()))
+	lock, err := coord.AcquireLock(e.cfg.LockPath(), coord.Holder("rollout --config "+e.cfg.Path()))
 	if err != nil {
 		return refusedf("%v", err)
 	}
@@ -83,7 +85,7 @@ func (e *Engine) Run() error {
 		return refusedf("%v", err)
 	}
 	e.printPlan(batches)
-	e.notify.Sendf("deploy-tool: rollout of %d servers in %d batches started by %s", len(slices.Concat(batches...)), len(batches), Holder("rollout"))
+	e.notify.Sendf("deploy-tool: rollout of %d servers in %d batches started by %s", len(slices.Concat(batches...)), len(batches), coord.Holder("rollout"))
 	for i, b := range batches {
 		if err = e.runBatch(i, len(batches), b); err != nil {
 			break
@@ -193,11 +195,11 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 	}
 	if e.opts.Resume {
 		j.path = e.cfg.JournalPath()
-		j.Holder = Holder("rollout --resume")
+		j.Holder = coord.Holder("rollout --resume")
 		e.journal = j
 		j.ClaimToken = e.claims().token
 	} else {
-		e.journal = NewJournal(e.cfg.JournalPath(), Holder("rollout"), e.cfg.Path(), e.cfg.Servers)
+		e.journal = NewJournal(e.cfg.JournalPath(), coord.Holder("rollout"), e.cfg.Path(), e.cfg.Servers)
 		e.journal.ClaimToken = e.claims().token
 		for _, s := range skipped {
 			e.journal.Progress[s.Addr] = StepUp // not ours to touch
@@ -340,7 +342,7 @@ func (e *Engine) printPlan(batches [][]ServerConfig) {
 // (lock, journal, preflight, batch sizes, budget of every batch) and exits
 // as the real run would, touching nothing and writing nothing.
 func (e *Engine) runDryRun() error {
-	if held, who := Locked(e.cfg.LockPath()); held {
+	if held, who := coord.Locked(e.cfg.LockPath()); held {
 		return refusedf("a run holds the lock: %s (the real run would be refused)", who)
 	}
 	batches, err := e.plan()

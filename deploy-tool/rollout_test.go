@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -530,7 +531,7 @@ func TestSecondSignalKillsCommandAndLeavesServerDown(t *testing.T) {
 
 func TestLockRefusesSecondRollout(t *testing.T) {
 	r := newRig(t, 2)
-	l, err := AcquireLock(filepath.Join(r.dir, "state", "deploy-tool.lock"), "alice@deployhost pid 42: rollout")
+	l, err := coord.AcquireLock(filepath.Join(r.dir, "state", "deploy-tool.lock"), "alice@deployhost pid 42: rollout")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -88,7 +89,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		st.Balancers = append(st.Balancers, bs)
 	}
-	st.Lock.Held, st.Lock.Holder = Locked(cfg.LockPath())
+	st.Lock.Held, st.Lock.Holder = coord.Locked(cfg.LockPath())
 	st.ChangedParams = cl.failures.Left()
 	j, jerr := LoadJournal(cfg.JournalPath())
 	st.Rollout = j

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 )
 
 // WrapperOptions are the flags of `deploy-tool wrapper`.
@@ -44,7 +46,7 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return badArgs("wrapper", stderr, "--self: %v", err)
 	}
-	lock, err := AcquireLock(cfg.LockPath(), Holder("wrapper --self "+srv.Addr))
+	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Holder("wrapper --self "+srv.Addr))
 	if err != nil {
 		return report(log, refusedf("%v", err))
 	}
