@@ -200,16 +200,8 @@ func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error 
 	if readErr != nil {
 		errs = append(errs, readErr)
 	}
-	// A claim mark (claim.go) comes off before the up: on nginx it is the weight.
-	marked, err := c.clearMarks(s, servers, nil)
-	if err != nil {
-		errs = append(errs, err)
-	}
 	for _, srv := range servers {
 		for _, t := range c.targets(s, srv.Addr) {
-			if marked[entryKey(t.bal.Name(), t.upstream, t.addr)] {
-				continue
-			}
 			ctx, cancel := callCtx()
 			if err := t.bal.Up(ctx, t.upstream, t.addr); err != nil {
 				errs = append(errs, fmt.Errorf("mark %s up on %s: %w", srv.Addr, t, err))

@@ -37,8 +37,7 @@ type Config struct {
 	Deploy    DeployConfig      `toml:"deploy"`
 	Health    HealthConfig      `toml:"health"`
 	Drain     DrainConfig       `toml:"drain"`
-	Claim     ClaimConfig       `toml:"claim"` // two deploy hosts (claim.go)
-	Gate      GateConfig        `toml:"gate"`  // front-end gate between batches (gate.go)
+	Gate      GateConfig        `toml:"gate"` // front-end gate between batches (gate.go)
 	Balancers []balancer.Config `toml:"balancer"`
 	Servers   []ServerConfig    `toml:"server"`
 
@@ -254,7 +253,6 @@ func (c *Config) defaults(md toml.MetaData) {
 	if !md.IsDefined("health", "timeout") {
 		c.Health.Timeout = Duration(2 * time.Second)
 	}
-	c.Claim.setDefaults(md)
 	c.Gate.setDefaults(md)
 	for i := range c.Balancers {
 		if c.Balancers[i].Timeout == 0 {
@@ -329,9 +327,6 @@ func (c *Config) validate(data []byte) error {
 	}
 	if c.Health.Timeout.D() <= 0 {
 		return bad("health.timeout", "want a positive duration")
-	}
-	if err := c.Claim.validate(bad); err != nil {
-		return err
 	}
 	if err := c.Gate.validate(bad); err != nil {
 		return err

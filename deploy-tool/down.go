@@ -39,7 +39,7 @@ func (m *manual) down(force bool) error {
 		m.log.Printf("%s is already down on every balancer", m.srv.Addr)
 		return nil
 	}
-	if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && !force {
+	if err := checkBudget(m.cfg, m.cl, snap, one, nil); err != nil && !force {
 		return refusedf("nothing was touched: %v (--force to do it anyway)", err)
 	}
 	if err := m.cfg.checkDrainCovers(m.cl); err != nil {

@@ -169,3 +169,17 @@ func useFakes(t *testing.T, fakes ...*fakeBalancer) {
 	}
 	useBalancers(t, byName)
 }
+
+// useBalancers makes newBalancer return the given balancers by name.
+func useBalancers(t *testing.T, bals map[string]balancer.Balancer) {
+	t.Helper()
+	old := newBalancer
+	newBalancer = func(c balancer.Config) (balancer.Balancer, error) {
+		b, ok := bals[c.Name]
+		if !ok {
+			return nil, fmt.Errorf("no fake named %q", c.Name)
+		}
+		return b, nil
+	}
+	t.Cleanup(func() { newBalancer = old })
+}

@@ -36,9 +36,9 @@ type Journal struct {
 	// and not seen ending: a killed run leaves them running.
 	Commands map[string]int `json:"commands,omitempty"`
 	Finished bool           `json:"finished"`
-	// ClaimToken is the run's claim mark on the balancers (claim.go): a
-	// resumed run knows its own marks by it.
-	ClaimToken int `json:"claim_token,omitempty"`
+	// RunID names the run to the deploy hosts' coordination: a resumed run
+	// keeps it, and so knows the servers it registered as its own.
+	RunID string `json:"run_id,omitempty"`
 
 	path string
 	mu   sync.Mutex

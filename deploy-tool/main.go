@@ -226,7 +226,7 @@ func cmdRollout(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &Engine{
 		cfg: cfg, opts: opts, cl: cl, log: log, out: stdout, in: stdin,
 		notify: &Notifier{URL: cfg.NotifyWebhook, log: log},
-		stop:   stop, kill: kill,
+		stop:   stop, kill: kill, runID: newRunID(),
 	}
 	return report(log, e.Run())
 }

@@ -45,23 +45,14 @@ const exitCodesManual = `Exit codes:
   state directory); 130 interrupted (SIGINT/SIGTERM).`
 
 // rolloutGuardsManual is what a rollout does besides the take-out step:
-// two deploy hosts (claim.go, claim_turn.go), the gate (gate.go), and the
-// watch during the command (watch.go).
-const rolloutGuardsManual = `Two deploy hosts (two state directories over the same balancers): a batch
-is taken only while every server of it is in rotation and max_unavailable
-and min_up hold counting every server out, whoever took it; otherwise the
-rollout waits for the other host (with jitter, up to claim.wait). Each entry
-taken out gets this run's claim mark (nginx: the down server's weight,
-100000000 + token*1000 + the original weight; HAProxy: the process variable
-proc.deploy_tool_claim_<hash>) and is checked claim.delay later: a host that
-finds another's mark or a broken budget puts back what it still holds and
-tries again. With an HAProxy balancer the hosts also take turns for
-read-check-mark-down (Fischer's lock on proc.deploy_tool_turn), so not even
-for a moment are more than max_unavailable out. up, rollout and --resume
-take marks off (the weight comes back first). The README says the limits.
-  [claim]
-  delay = "500ms"   # 50ms to 1m; longer than any host's read-then-mark
-  wait = "10m"      # longest wait for other deploy hosts, per batch
+// several deploy hosts (internal/coord), the gate (gate.go), and the watch
+// during the command (watch.go).
+const rolloutGuardsManual = `Several deploy hosts: the budget check and the mark-down of a batch run
+under the deploy hosts' lock, and the batch's servers are registered as
+this run's until they are back up. Another host never picks a registered
+server and counts it as unavailable; while a live host's registration
+explains why a batch cannot go, the batch waits. With one deploy host (no
+[coordination]) the local lock is all there is.
 
 Front-end gate: after each batch is back up (and settle), and before the
 next is taken out, gate.url is probed through the service's front end;

@@ -43,7 +43,6 @@ type Outage struct {
 	stop    <-chan struct{}
 
 	taken []target // entries this step changed (or tried to) from up
-	claim *Claim   // a rollout's claim on what it takes (claim.go); nil for down and wrapper
 
 	PutBackFailed bool // an abort could not put back what it took out
 
@@ -63,41 +62,44 @@ var errInterrupted = errors.New("interrupted")
 // have been put back (or the error says they could not be); the Outage is
 // returned either way so that the caller can ask what it changed.
 func (c *Cluster) TakeOut(servers []ServerConfig, tm Timings, stop <-chan struct{}) (*Outage, error) {
-	return c.takeOut(servers, tm, stop, nil)
+	o, err := c.MarkDown(servers, tm, stop)
+	if err != nil {
+		return o, err
+	}
+	return o, o.Ready()
 }
 
-func (c *Cluster) takeOut(servers []ServerConfig, tm Timings, stop <-chan struct{}, claim *Claim) (*Outage, error) {
-	start := time.Now()
-	o := &Outage{cl: c, log: c.log, servers: servers, times: tm, stop: stop, claim: claim}
+// MarkDown is the first half of TakeOut: the mark-down, read back. A
+// rollout runs it under the deploy hosts' lock, and Ready after it.
+func (c *Cluster) MarkDown(servers []ServerConfig, tm Timings, stop <-chan struct{}) (*Outage, error) {
+	o := &Outage{cl: c, log: c.log, servers: servers, times: tm, stop: stop}
 	// Saved max_fails of servers back in rotation long enough go back now,
 	// rather than holding up this batch or waiting for the end.
 	c.failures.restoreDue(c, servers, nil)
-	err := o.markDown(servers)
-	if claim != nil {
-		claim.downDone()
-	}
-	if err != nil {
+	if err := o.markDown(servers); err != nil {
 		return o, o.abort(err)
 	}
 	o.log.Printf("down on every balancer (read back): %s", labels(servers))
-	if claim != nil {
-		if err := claim.settle(o, servers, start); err != nil {
-			return o, o.abort(err)
-		}
-	}
+	return o, nil
+}
+
+// Ready is the second half of TakeOut: drain, park, and the re-check right
+// before the action. On an error what this step took is put back.
+func (o *Outage) Ready() error {
+	servers := o.servers
 	if o.stopped() {
-		return o, o.abort(fmt.Errorf("%w after mark-down", errInterrupted))
+		return o.abort(fmt.Errorf("%w after mark-down", errInterrupted))
 	}
 	if err := o.drainAndPark(servers); err != nil {
-		return o, o.abort(err)
+		return o.abort(err)
 	}
 	if err := o.recheck("before the action"); err != nil {
-		return o, o.abort(err)
+		return o.abort(err)
 	}
 	if o.stopped() {
-		return o, o.abort(fmt.Errorf("%w before the action", errInterrupted))
+		return o.abort(fmt.Errorf("%w before the action", errInterrupted))
 	}
-	return o, nil
+	return nil
 }
 
 func (o *Outage) stopped() bool {
@@ -144,18 +146,7 @@ func (o *Outage) markDown(servers []ServerConfig) error {
 			}
 		}
 	}
-	if err := o.cl.confirm(servers, false); err != nil {
-		return err
-	}
-	if o.claim != nil {
-		if err := o.claim.markTaken(o); err != nil {
-			// A balancer that cannot keep the mark is a failure, not a
-			// race: the rollout stops (what another host marked is its own).
-			o.claim.lose(o, err.Error())
-			return err
-		}
-	}
-	return nil
+	return o.cl.confirm(servers, false)
 }
 
 func (o *Outage) remember(t target) {
@@ -247,14 +238,7 @@ func (o *Outage) PutBack() error {
 		return nil
 	}
 	var errs []error
-	marked, err := o.clearTakenMarks()
-	if err != nil {
-		errs = append(errs, err)
-	}
 	for _, t := range o.taken {
-		if marked[entryKey(t.bal.Name(), t.upstream, t.addr)] {
-			continue
-		}
 		ctx, cancel := callCtx()
 		if err := t.bal.Up(ctx, t.upstream, t.addr); err != nil {
 			errs = append(errs, fmt.Errorf("up %s on %s: %w", t.addr, t, err))
@@ -269,12 +253,7 @@ func (o *Outage) PutBack() error {
 	}
 	// Even after an error: a lost answer may have applied, and the read
 	// back is what tells.
-	wait := o.cl.waitServing
-	if o.claim != nil {
-		// Entries another deploy host holds are its own to put back.
-		wait = o.waitTakenServing
-	}
-	if err := wait(back, o.times.UpTimeout); err != nil {
+	if err := o.cl.waitServing(back, o.times.UpTimeout); err != nil {
 		errs = append(errs, err)
 	}
 	// Their apps were not touched: max_fails goes back at once.

@@ -36,9 +36,16 @@ type Engine struct {
 	stop    <-chan struct{} // first SIGINT/SIGTERM: finish or undo the current step
 	kill    <-chan struct{} // second: kill a running command
 
+	// coord coordinates the deploy hosts (hosts.go); coord.Single for one.
+	coord coord.Coordinator
+	runID string
+	// adopt are servers out of rotation already that are this rollout's
+	// own (in flight in the journal of a resumed run).
+	adopt map[string]bool
+	halt  <-chan struct{} // a signal or a lost lease: ends a take-out
+
 	results []*ServerResult
 	byAddr  map[string]*ServerResult
-	claim   *Claim // this run's claim on the servers it takes (claim.go)
 }
 
 // step records a server's step in the journal; a journal that cannot be
@@ -62,6 +69,13 @@ func (e *Engine) stopped() bool {
 // Run executes the rollout. Its error decides the exit code (exitCode).
 func (e *Engine) Run() error {
 	e.byAddr = map[string]*ServerResult{}
+	e.adopt = map[string]bool{}
+	if e.coord == nil {
+		e.coord = coord.Single{}
+	}
+	done := make(chan struct{})
+	defer close(done)
+	e.haltOn(done)
 	if len(e.cfg.Servers) == 0 {
 		return usagef("config %s has no [[server]] to roll out", e.cfg.Path())
 	}
@@ -124,8 +138,8 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		if running := j.Running(); len(running) > 0 {
 			return nil, refusedf("the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
 		}
-		if j.ClaimToken != 0 {
-			e.claims().token = j.ClaimToken
+		if j.RunID != "" {
+			e.runID = j.RunID
 		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {
@@ -139,7 +153,8 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 			j.Started.Format(time.RFC3339), j.Holder, formatCounts(j.Counts()), e.cfg.JournalPath())
 	}
 
-	snap, problems, others := e.preflightSettled()
+	snap, problems := e.cl.Preflight(e.cfg.Servers)
+	others := e.othersNow()
 	var plan []ServerConfig
 	var skipped []ServerConfig
 	for _, s := range e.cfg.Servers {
@@ -151,16 +166,16 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		}
 		down := snap.DownSomewhere(s.Addr)
 		switch {
-		case inFlight[s.Addr] && others[s.Addr] != "":
-			problems = append(problems, fmt.Sprintf("server %s, in flight in the journal, is now held by another deploy host: %s", s.Addr, others[s.Addr]))
+		case inFlight[s.Addr] && others[s.Addr].Alive:
+			problems = append(problems, fmt.Sprintf("server %s, in flight in the journal, is now held by another deploy host: %s", s.Addr, describeReg(others[s.Addr])))
 		case inFlight[s.Addr]:
-			e.claims().adopt[s.Addr] = true
+			e.adopt[s.Addr] = true
 			if len(down) == 0 {
 				e.log.Printf("journal: %s was %s, but every balancer has it up (reloaded, or brought up by hand): it is rolled out again", s.Addr, j.Progress[s.Addr])
 			}
 			plan = append(plan, s)
-		case others[s.Addr] != "":
-			e.log.Printf("%s is being deployed by another deploy host (%s): this rollout waits for it", s.Addr, others[s.Addr])
+		case others[s.Addr].Alive:
+			e.log.Printf("%s is being deployed by another deploy host (%s): this rollout waits for it", s.Addr, describeReg(others[s.Addr]))
 			plan = append(plan, s)
 		case len(down) > 0 && e.opts.AllowDown:
 			e.log.Printf("skipped: %s is already down on %s (--allow-down)", s.Addr, strings.Join(down, ", "))
@@ -197,10 +212,10 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 		j.path = e.cfg.JournalPath()
 		j.Holder = coord.Holder("rollout --resume")
 		e.journal = j
-		j.ClaimToken = e.claims().token
+		j.RunID = e.runID
 	} else {
 		e.journal = NewJournal(e.cfg.JournalPath(), coord.Holder("rollout"), e.cfg.Path(), e.cfg.Servers)
-		e.journal.ClaimToken = e.claims().token
+		e.journal.RunID = e.runID
 		for _, s := range skipped {
 			e.journal.Progress[s.Addr] = StepUp // not ours to touch
 		}
@@ -313,13 +328,19 @@ func (e *Engine) checkBatches(batches [][]ServerConfig) error {
 	if err != nil {
 		return err
 	}
-	// What other deploy hosts hold now is theirs to put back: waited for.
-	snap = assumeServing(snap, e.claims().otherServers(snap))
+	// What other live runs hold now is theirs to put back: waited for.
+	others := e.othersNow()
+	for a, r := range others {
+		if !r.Alive {
+			delete(others, a)
+		}
+	}
+	snap = assumeServing(snap, registeredServers(e.cfg, others))
 	for i, b := range batches {
 		if i > 0 {
 			snap = assumeServing(snap, batches[i-1])
 		}
-		if err := checkBudget(e.cfg, e.cl, snap, b); err != nil {
+		if err := checkBudget(e.cfg, e.cl, snap, b, nil); err != nil {
 			return fmt.Errorf("batch %d (%s): %v", i+1, labels(b), err)
 		}
 	}
@@ -369,8 +390,10 @@ func orNone(s string) string {
 
 // checkBudget refuses a batch that would take more than max_unavailable
 // servers out, or leave an upstream with fewer than min_up up, counting
-// what the balancers already have down.
-func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch []ServerConfig) error {
+// what the balancers already have down and the servers other runs hold
+// (registered, maybe not yet marked down).
+func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch, held []ServerConfig) error {
+	s = s.AssumeNotServing(addrsOf(held))
 	notUp := s.NotServing()
 	unavailable := len(notUp)
 	for _, srv := range batch {
@@ -424,9 +447,21 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 	}
 	e.log.Printf("batch %d/%d: %s", i+1, n, labels(batch))
 	t0 := time.Now()
-	o, prior, err := e.takeOutInTurn(i, batch)
+	if e.lost() {
+		return fmt.Errorf("the deploy hosts' coordination lease is lost; stopping before batch %d: nothing of it was touched", i+1)
+	}
+	o, prior, err := e.takeOutBatch(i, batch)
 	if o == nil {
 		return err
+	}
+	if err == nil {
+		err = o.Ready()
+		if err != nil {
+			e.releaseIfBack(o, batch)
+		}
+	}
+	if err != nil && e.lost() {
+		err = fmt.Errorf("the deploy hosts' coordination lease was lost during the take-out: %v", err)
 	}
 	e.timeEach(batch, "down", time.Since(t0)-o.Drained)
 	e.timeEach(batch, "drain", o.Drained)
@@ -468,6 +503,9 @@ func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
 	}
 	if e.stopped() {
 		return fmt.Errorf("%w: batch %d finished, stopping", errInterrupted, i+1)
+	}
+	if e.lost() {
+		return fmt.Errorf("the deploy hosts' coordination lease was lost: batch %d finished, stopping", i+1)
 	}
 	return nil
 }
@@ -565,6 +603,9 @@ func (e *Engine) bringUp(o *Outage, servers []ServerConfig) {
 		r.set(Done, "ok")
 		e.step(s.Addr, StepUp)
 	}
+	if err == nil {
+		e.release(servers)
+	}
 	if err != nil {
 		e.log.Printf("ERROR: mark up: %v", err)
 		e.notify.Sendf("deploy-tool: mark up failed: %v", err)
@@ -637,7 +678,7 @@ func (e *Engine) finish(err error) error {
 	// fail_timeout has passed (not waited for after a signal).
 	e.cl.failures.settle(e.cl, e.stop)
 	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
-	others := e.claims().othersNow()
+	others := e.othersNow()
 	var ours, before, theirs []string
 	for _, s := range e.cfg.Servers {
 		where, isDown := down[s.Addr]
@@ -650,8 +691,8 @@ func (e *Engine) finish(err error) error {
 			before = append(before, item)
 			continue
 		}
-		if o := others[s.Addr]; o != "" && (r == nil || r.Outcome == Done || r.Outcome == NotStarted || r.Outcome == PutBack) {
-			theirs = append(theirs, o)
+		if o, ok := others[s.Addr]; ok && o.Alive && (r == nil || r.Outcome == Done || r.Outcome == NotStarted || r.Outcome == PutBack) {
+			theirs = append(theirs, describeReg(o))
 			continue
 		}
 		ours = append(ours, item)
@@ -677,7 +718,7 @@ func (e *Engine) finish(err error) error {
 		e.log.Printf("down before this rollout and left as they were: %s", strings.Join(before, "; "))
 	}
 	if len(theirs) > 0 {
-		e.log.Printf("out of rotation under another deploy host's claim, left to it: %s", strings.Join(theirs, "; "))
+		e.log.Printf("out of rotation, held by another deploy host, left to it: %s", strings.Join(theirs, "; "))
 	}
 	for _, u := range unreadable {
 		e.log.Printf("WARNING: %v: could not be read at the end; servers may be out of rotation there (`deploy-tool status %s` shows them)", u, cfgFlag)

@@ -63,7 +63,7 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 	one := []ServerConfig{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) == 0 {
-		if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
+		if err := checkBudget(m.cfg, m.cl, snap, one, nil); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
 			problems = append(problems, err.Error())
 		}
 		if err := m.cfg.checkDrainCovers(m.cl); err != nil {
