@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/check"
@@ -35,7 +36,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	c, p := checkCommand(stdout, stderr)
 	var opts CheckOptions
 	return c.Execute(p, &opts, args, func() check.Result {
-		cfg, err := LoadConfig(opts.Config)
+		cfg, err := config.Load(opts.Config)
 		if err != nil {
 			return check.Resultf(check.Unknown, "%v", err)
 		}
@@ -53,7 +54,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-func judge(cfg *Config, cl *Cluster, opts CheckOptions, now time.Time) check.Result {
+func judge(cfg *config.Config, cl *Cluster, opts CheckOptions, now time.Time) check.Result {
 	snap, readErr := cl.Read()
 	var crit, warn, unreadable []string
 	for _, b := range snap.Balancers() {

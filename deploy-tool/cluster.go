@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -60,7 +61,7 @@ func (c *Cluster) Read() (Snapshot, error) {
 // assumeServing is the snapshot with every entry of the servers in
 // rotation and healthy: what the next batch's budget check will see once a
 // batch is back up.
-func assumeServing(s Snapshot, servers []ServerConfig) Snapshot {
+func assumeServing(s Snapshot, servers []config.Server) Snapshot {
 	addrs := make([]string, len(servers))
 	for i, srv := range servers {
 		addrs[i] = srv.Addr
@@ -99,7 +100,7 @@ func (c *Cluster) targets(s Snapshot, addr string) []target {
 
 // Preflight checks that every balancer answers and knows every server. It
 // returns the snapshot and the problems found, one per line.
-func (c *Cluster) Preflight(servers []ServerConfig) (Snapshot, []string) {
+func (c *Cluster) Preflight(servers []config.Server) (Snapshot, []string) {
 	s, err := c.Read()
 	var problems []string
 	if err != nil {
@@ -146,7 +147,7 @@ func describe(ts []target) string {
 }
 
 // confirm reads every balancer back and checks each server's state.
-func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
+func (c *Cluster) confirm(servers []config.Server, wantUp bool) error {
 	s, err := c.Read()
 	if err != nil {
 		return fmt.Errorf("read back: %w", err)
@@ -168,7 +169,7 @@ func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
 // health checks nor persistent connections reach a restarting app; nginx:
 // down again, a no-op) and confirms. An entry found up again (a balancer
 // reloaded meanwhile) is left to the re-read that follows.
-func (c *Cluster) Park(servers []ServerConfig) error {
+func (c *Cluster) Park(servers []config.Server) error {
 	s, err := c.Read()
 	if err != nil {
 		return err
@@ -194,7 +195,7 @@ func (c *Cluster) Park(servers []ServerConfig) error {
 // health-checks them (HAProxy) sees them serving. A balancer that cannot be
 // reached is reported in the error; the others are still brought up, since
 // an unreachable balancer sends no traffic anyway.
-func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error {
+func (c *Cluster) MarkUp(servers []config.Server, upTimeout time.Duration) error {
 	s, readErr := c.Read()
 	var errs []error
 	if readErr != nil {
@@ -221,7 +222,7 @@ func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error 
 
 // waitServing reads every balancer back: each entry of the servers must be
 // in rotation, and within upTimeout serving where the balancer health-checks.
-func (c *Cluster) waitServing(servers []ServerConfig, upTimeout time.Duration) error {
+func (c *Cluster) waitServing(servers []config.Server, upTimeout time.Duration) error {
 	if err := c.confirm(servers, true); err != nil {
 		return err
 	}

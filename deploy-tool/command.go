@@ -8,17 +8,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
-)
 
-// Expand fills the {host}, {addr} and {port} placeholders. Config validation
-// allows only characters that need no shell quoting in these values.
-func Expand(tmpl string, s ServerConfig) string {
-	return strings.NewReplacer("{host}", s.Host, "{addr}", s.Addr, "{port}", strconv.Itoa(s.Port)).Replace(tmpl)
-}
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+)
 
 // RunCommand runs the deploy command for one server through /bin/sh -c in a
 // process group of its own, so that a Ctrl-C at the terminal does not reach
@@ -26,7 +20,7 @@ func Expand(tmpl string, s ServerConfig) string {
 // killed at the timeout or when kill is closed (a second signal). Its output
 // is printed line by line, prefixed with the host.
 // started, if not nil, is told the command's process group once it runs.
-func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-chan struct{}, log *Progress, started func(pgid int)) error {
+func RunCommand(command string, s config.Server, timeout time.Duration, kill <-chan struct{}, log *Progress, started func(pgid int)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {
@@ -36,7 +30,7 @@ func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-ch
 		case <-ctx.Done():
 		}
 	}()
-	line := Expand(command, s)
+	line := config.Expand(command, s)
 	// The shell waits for a go-ahead on fd 3 that is written only once
 	// started has recorded the process group (in the journal): a tool
 	// killed in between closes the pipe, and the command never runs, so a
@@ -89,11 +83,11 @@ const shellGate = `read -r _ <&3 || exit 125; exec 3<&-; __deploy_tool_command=$
 
 // HealthCheck asks the server's health URL until it answers the expected
 // status, at most retries times, interval apart. An empty URL passes.
-func HealthCheck(h HealthConfig, s ServerConfig, kill <-chan struct{}) error {
+func HealthCheck(h config.HealthConfig, s config.Server, kill <-chan struct{}) error {
 	if h.URL == "" {
 		return nil
 	}
-	url := Expand(h.URL, s)
+	url := config.Expand(h.URL, s)
 	client := &http.Client{Timeout: h.Timeout.D()}
 	var last string
 	for i := 0; i < h.Retries; i++ {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"net"
-	"strconv"
 	"strings"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 )
 
@@ -30,7 +28,7 @@ func cmdDown(args []string, stdout, stderr io.Writer) int {
 }
 
 func (m *manual) down(force bool) error {
-	one := []ServerConfig{m.srv}
+	one := []config.Server{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) > 0 {
 		return refusedf("nothing was touched: %s", strings.Join(problems, "; "))
@@ -42,12 +40,12 @@ func (m *manual) down(force bool) error {
 	if err := checkBudget(m.cfg, m.cl, snap, one, nil); err != nil && !force {
 		return refusedf("nothing was touched: %v (--force to do it anyway)", err)
 	}
-	if err := m.cfg.checkDrainCovers(m.cl); err != nil {
+	if err := checkDrainCovers(m.cfg, m.cl); err != nil {
 		return refusedf("nothing was touched: %v", err)
 	}
 	stop, _, release := interrupts(m.log)
 	defer release()
-	if _, err := m.cl.TakeOut(one, m.cfg.timings(), stop); err != nil {
+	if _, err := m.cl.TakeOut(one, timingsOf(m.cfg), stop); err != nil {
 		return m.takeOutFailed(err, "")
 	}
 	// The drain's own line above says whether it drained or only waited.
@@ -58,9 +56,9 @@ func (m *manual) down(force bool) error {
 // manual is what down, up and wrapper share: one server, its config and
 // balancers, and the deploy host's lock.
 type manual struct {
-	srv  ServerConfig
+	srv  config.Server
 	log  *Progress
-	cfg  *Config
+	cfg  *config.Config
 	cl   *Cluster
 	lock *coord.Lock
 }
@@ -73,13 +71,13 @@ func (m *manual) takeOutFailed(err error, suffix string) error {
 	} else {
 		m.log.Printf("ERROR: %v%s", err, suffix)
 	}
-	m.whatIsLeft([]ServerConfig{m.srv})
+	m.whatIsLeft([]config.Server{m.srv})
 	return reported(err)
 }
 
 // whatIsLeft reads the balancers back after a failure and says, for each
 // server, whether it is out of rotation and how to bring it back.
-func (m *manual) whatIsLeft(servers []ServerConfig) {
+func (m *manual) whatIsLeft(servers []config.Server) {
 	down, unreadable := m.cl.LeftDown(servers)
 	for _, s := range servers {
 		if where, ok := down[s.Addr]; ok {
@@ -108,7 +106,7 @@ func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, s
 	if code >= 0 {
 		return nil, code
 	}
-	srv, err := lookupServer(cfg, rest[0])
+	srv, err := cfg.Lookup(rest[0])
 	if err != nil {
 		return nil, badArgs(name, stderr, "%v", err)
 	}
@@ -117,17 +115,4 @@ func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, s
 		return nil, report(log, refusedf("%v", err))
 	}
 	return &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}, -1
-}
-
-// lookupServer finds SERVER in the config, or takes it as IP:port.
-func lookupServer(cfg *Config, name string) (ServerConfig, error) {
-	if s, ok := cfg.Server(name); ok {
-		return s, nil
-	}
-	h, p, err := net.SplitHostPort(name)
-	port, perr := strconv.Atoi(p)
-	if err != nil || perr != nil || !safeHost.MatchString(h) {
-		return ServerConfig{}, fmt.Errorf("server %q is not in the config and is not IP:port", name)
-	}
-	return ServerConfig{Addr: name, Host: h, Port: port}, nil
 }

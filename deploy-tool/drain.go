@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 // drainPoll is how often a drain reads every balancer (and the app's
@@ -50,10 +52,10 @@ func (r drainResult) String() string {
 // else for drain_wait; always at most drain_timeout. Every balancer is read
 // every drainPoll whatever its kind: a server found back in rotation (a
 // reload) is taken down again at once, and its drain starts again.
-func (o *Outage) drain(servers []ServerConfig) (drainResult, error) {
+func (o *Outage) drain(servers []config.Server) (drainResult, error) {
 	t0 := time.Now()
 	res := drainResult{}
-	app := o.times.Inflight.configured()
+	app := o.times.Inflight.Configured()
 	timedBals := map[string]bool{}
 	for _, b := range o.cl.bals {
 		if b.ReportsActive() {
@@ -64,7 +66,7 @@ func (o *Outage) drain(servers []ServerConfig) (drainResult, error) {
 		}
 	}
 	if app {
-		res.counted = append(res.counted, "the app ("+o.times.Inflight.source()+")")
+		res.counted = append(res.counted, "the app ("+o.times.Inflight.Source()+")")
 	}
 	since := map[string]time.Time{}
 	for _, s := range servers {
@@ -75,7 +77,7 @@ func (o *Outage) drain(servers []ServerConfig) (drainResult, error) {
 	zeroApp := map[string]int{} // consecutive reads of 0 from the app
 	for {
 		snap, readErr := o.cl.Read()
-		var again []ServerConfig
+		var again []config.Server
 		var where []string
 		left := 0
 		waiting := false
@@ -152,7 +154,7 @@ func (o *Outage) drain(servers []ServerConfig) (drainResult, error) {
 // twice in a row (a request the balancer sent just before the down flag may
 // not have reached the app at the first read). It returns the sum still in
 // flight, counting a server not yet read 0 twice as 1.
-func (o *Outage) appInflight(servers []ServerConfig, zero map[string]int) (int, error) {
+func (o *Outage) appInflight(servers []config.Server, zero map[string]int) (int, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	left := 0
@@ -164,7 +166,7 @@ func (o *Outage) appInflight(servers []ServerConfig, zero map[string]int) (int, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := o.times.Inflight.read(s)
+			n, err := readInflight(o.times.Inflight, s)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -192,8 +194,8 @@ func (o *Outage) appInflight(servers []ServerConfig, zero map[string]int) (int, 
 // count and the app's own figure is not configured, drain_wait is all that
 // protects the requests in flight, and a request still running when the app
 // restarts is cut (a 502 for a POST, and a failure counted by nginx).
-func (c *Config) checkDrainCovers(cl *Cluster) error {
-	if c.Drain.configured() {
+func checkDrainCovers(c *config.Config, cl *Cluster) error {
+	if c.Drain.Configured() {
 		return nil
 	}
 	var timed []string

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 )
 
@@ -78,8 +79,8 @@ func alive(others map[string]coord.Registration) []string {
 	return out
 }
 
-func registeredServers(cfg *Config, others map[string]coord.Registration) []ServerConfig {
-	var out []ServerConfig
+func registeredServers(cfg *config.Config, others map[string]coord.Registration) []config.Server {
+	var out []config.Server
 	for _, s := range cfg.Servers {
 		if _, ok := others[s.Addr]; ok {
 			out = append(out, s)
@@ -93,7 +94,7 @@ func registeredServers(cfg *Config, others map[string]coord.Registration) []Serv
 // registers it and marks it down; then it drains. While another live run
 // explains why the batch cannot go, it waits. A nil Outage means nothing
 // was touched. prior is each server's journal step before this batch.
-func (e *Engine) takeOutBatch(i int, batch []ServerConfig) (*Outage, map[string]string, error) {
+func (e *Engine) takeOutBatch(i int, batch []config.Server) (*Outage, map[string]string, error) {
 	announced := ""
 	var unhealthySince time.Time
 	for attempt := 1; ; attempt++ {
@@ -129,7 +130,7 @@ type waitReason struct {
 }
 
 // tryBatch is one attempt of takeOutBatch.
-func (e *Engine) tryBatch(i int, batch []ServerConfig) (*Outage, map[string]string, *waitReason, error) {
+func (e *Engine) tryBatch(i int, batch []config.Server) (*Outage, map[string]string, *waitReason, error) {
 	ctx, cancel := e.lockCtx()
 	defer cancel()
 	unlock, err := e.coord.Lock(ctx)
@@ -168,7 +169,7 @@ func (e *Engine) tryBatch(i int, batch []ServerConfig) (*Outage, map[string]stri
 		e.restoreSteps(batch, prior)
 		return nil, nil, nil, refusedf("register batch %d with the deploy hosts: %v; nothing of it was touched", i+1, err)
 	}
-	o, err := e.cl.MarkDown(batch, e.cfg.timings(), e.halt)
+	o, err := e.cl.MarkDown(batch, timingsOf(e.cfg), e.halt)
 	if err != nil {
 		e.releaseIfBack(o, batch)
 		return o, prior, nil, err
@@ -176,7 +177,7 @@ func (e *Engine) tryBatch(i int, batch []ServerConfig) (*Outage, map[string]stri
 	return o, prior, nil, nil
 }
 
-func (e *Engine) restoreSteps(batch []ServerConfig, prior map[string]string) {
+func (e *Engine) restoreSteps(batch []config.Server, prior map[string]string) {
 	for _, s := range batch {
 		e.step(s.Addr, prior[s.Addr])
 	}
@@ -184,14 +185,14 @@ func (e *Engine) restoreSteps(batch []ServerConfig, prior map[string]string) {
 
 // releaseIfBack gives up the registration of a batch put back in rotation
 // (not when putting back failed: those servers are still out).
-func (e *Engine) releaseIfBack(o *Outage, batch []ServerConfig) {
+func (e *Engine) releaseIfBack(o *Outage, batch []config.Server) {
 	if o != nil && o.PutBackFailed {
 		return
 	}
 	e.release(batch)
 }
 
-func (e *Engine) release(servers []ServerConfig) {
+func (e *Engine) release(servers []config.Server) {
 	ctx, cancel := callCtx()
 	defer cancel()
 	if err := e.coord.Release(ctx, addrsOf(servers)); err != nil {
@@ -202,7 +203,7 @@ func (e *Engine) release(servers []ServerConfig) {
 // blockers tell whether the batch can be taken now. wait is set when it
 // cannot yet but may soon (another live run holds what blocks it, or a
 // server in rotation is not serving yet); refuse when it never will.
-func (e *Engine) blockers(snap Snapshot, others map[string]coord.Registration, batch []ServerConfig) (*waitReason, error) {
+func (e *Engine) blockers(snap Snapshot, others map[string]coord.Registration, batch []config.Server) (*waitReason, error) {
 	var why []string
 	explained := len(alive(others)) > 0
 	for _, s := range batch {
@@ -258,7 +259,7 @@ func inRotationNotServing(s Snapshot) []string {
 	return out
 }
 
-func addrsOf(servers []ServerConfig) []string {
+func addrsOf(servers []config.Server) []string {
 	out := make([]string, len(servers))
 	for i, s := range servers {
 		out[i] = s.Addr

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
 )
 
@@ -45,7 +46,7 @@ type Journal struct {
 }
 
 // NewJournal starts a journal for the given servers.
-func NewJournal(path, holder, config string, servers []ServerConfig) *Journal {
+func NewJournal(path, holder, config string, servers []config.Server) *Journal {
 	j := &Journal{Started: time.Now().UTC(), Holder: holder, Config: config, Progress: map[string]string{}, path: path}
 	for _, s := range servers {
 		j.Servers = append(j.Servers, s.Addr)

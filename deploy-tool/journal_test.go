@@ -5,11 +5,13 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 func TestJournalRoundTripAndRunningCommands(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.json")
-	j := NewJournal(path, "dave", "deploy.toml", []ServerConfig{{Addr: "10.0.0.1:80"}, {Addr: "10.0.0.2:80"}})
+	j := NewJournal(path, "dave", "deploy.toml", []config.Server{{Addr: "10.0.0.1:80"}, {Addr: "10.0.0.2:80"}})
 	if err := j.Set("10.0.0.1:80", StepDeploying); err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 // version is stamped by the Makefile (-X main.version).
@@ -164,8 +166,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // setup loads the config and builds the balancers.
-func setup(path string, log *Progress, stderr io.Writer) (*Config, *Cluster, int) {
-	cfg, err := LoadConfig(path)
+func setup(path string, log *Progress, stderr io.Writer) (*config.Config, *Cluster, int) {
+	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy-tool: %v\n", err)
 		return nil, nil, exitUsage

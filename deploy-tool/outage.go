@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 // Timings are the waits of the take-out step, from the config.
@@ -13,10 +15,10 @@ type Timings struct {
 	DrainWait    time.Duration
 	DrainTimeout time.Duration
 	UpTimeout    time.Duration
-	Inflight     DrainConfig // the app's own in-flight figure, if configured
+	Inflight     config.Drain // the app's own in-flight figure, if configured
 }
 
-func (c *Config) timings() Timings {
+func timingsOf(c *config.Config) Timings {
 	return Timings{DrainWait: c.DrainWait.D(), DrainTimeout: c.DrainTimeout.D(), UpTimeout: c.UpTimeout.D(), Inflight: c.Drain}
 }
 
@@ -38,7 +40,7 @@ func (c *Config) timings() Timings {
 type Outage struct {
 	cl      *Cluster
 	log     *Progress
-	servers []ServerConfig
+	servers []config.Server
 	times   Timings
 	stop    <-chan struct{}
 
@@ -61,7 +63,7 @@ var errInterrupted = errors.New("interrupted")
 // ready for the risky action. On an error the servers this step took out
 // have been put back (or the error says they could not be); the Outage is
 // returned either way so that the caller can ask what it changed.
-func (c *Cluster) TakeOut(servers []ServerConfig, tm Timings, stop <-chan struct{}) (*Outage, error) {
+func (c *Cluster) TakeOut(servers []config.Server, tm Timings, stop <-chan struct{}) (*Outage, error) {
 	o, err := c.MarkDown(servers, tm, stop)
 	if err != nil {
 		return o, err
@@ -71,7 +73,7 @@ func (c *Cluster) TakeOut(servers []ServerConfig, tm Timings, stop <-chan struct
 
 // MarkDown is the first half of TakeOut: the mark-down, read back. A
 // rollout runs it under the deploy hosts' lock, and Ready after it.
-func (c *Cluster) MarkDown(servers []ServerConfig, tm Timings, stop <-chan struct{}) (*Outage, error) {
+func (c *Cluster) MarkDown(servers []config.Server, tm Timings, stop <-chan struct{}) (*Outage, error) {
 	o := &Outage{cl: c, log: c.log, servers: servers, times: tm, stop: stop}
 	// Saved max_fails of servers back in rotation long enough go back now,
 	// rather than holding up this batch or waiting for the end.
@@ -123,7 +125,7 @@ func (o *Outage) Took(addr string) bool {
 
 // markDown drains (HAProxy) or downs (nginx) every entry of the servers
 // that is up, then reads every balancer back.
-func (o *Outage) markDown(servers []ServerConfig) error {
+func (o *Outage) markDown(servers []config.Server) error {
 	s, err := o.cl.Read()
 	if err != nil {
 		return fmt.Errorf("read before mark-down: %w", err)
@@ -159,7 +161,7 @@ func (o *Outage) remember(t target) {
 }
 
 // drainAndPark waits for in-flight requests, then parks the servers.
-func (o *Outage) drainAndPark(servers []ServerConfig) error {
+func (o *Outage) drainAndPark(servers []config.Server) error {
 	t0 := time.Now()
 	res, err := o.drain(servers)
 	left := res.left
@@ -190,7 +192,7 @@ func (o *Outage) recheck(when string) error {
 		if err != nil {
 			return fmt.Errorf("re-read %s: %w", when, err)
 		}
-		var again []ServerConfig
+		var again []config.Server
 		var where []string
 		for _, s := range o.servers {
 			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
@@ -245,7 +247,7 @@ func (o *Outage) PutBack() error {
 		}
 		cancel()
 	}
-	var back []ServerConfig
+	var back []config.Server
 	for _, s := range o.servers {
 		if o.Took(s.Addr) {
 			back = append(back, s)
@@ -265,7 +267,7 @@ func (o *Outage) PutBack() error {
 // balancer, reads back and waits until they serve. A server found back in
 // rotation already was served traffic during the action (a balancer reload):
 // it is reported, and brought up like the others since its action is done.
-func (o *Outage) BringUp(servers []ServerConfig) error {
+func (o *Outage) BringUp(servers []config.Server) error {
 	if snap, err := o.cl.Read(); err == nil {
 		for _, s := range servers {
 			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
@@ -276,7 +278,7 @@ func (o *Outage) BringUp(servers []ServerConfig) error {
 	return o.cl.MarkUp(servers, o.times.UpTimeout)
 }
 
-func labels(servers []ServerConfig) string {
+func labels(servers []config.Server) string {
 	names := make([]string, len(servers))
 	for i, s := range servers {
 		names[i] = s.Label()
@@ -287,7 +289,7 @@ func labels(servers []ServerConfig) string {
 // LeftDown reads every balancer and returns, for each of the servers that
 // is out of rotation somewhere, where; and the balancers that could not be
 // read (on which any server may be down).
-func (c *Cluster) LeftDown(servers []ServerConfig) (down map[string][]string, unreadable []string) {
+func (c *Cluster) LeftDown(servers []config.Server) (down map[string][]string, unreadable []string) {
 	snap, _ := c.Read()
 	down = map[string][]string{}
 	for _, s := range servers {

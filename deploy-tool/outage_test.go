@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -125,7 +126,7 @@ func TestInterruptDuringDrainIsTheSameForDownAndWrapper(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	close(stop)
-	o, err := cl.TakeOut([]ServerConfig{cfg.Servers[0]}, cfg.timings(), stop)
+	o, err := cl.TakeOut([]config.Server{cfg.Servers[0]}, timingsOf(cfg), stop)
 	if exitCode(err) != exitInterrupted || !o.Took(r.addrs[0]) || o.PutBackFailed {
 		t.Fatalf("TakeOut: %v (exit %d)", err, exitCode(err))
 	}

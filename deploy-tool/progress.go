@@ -8,6 +8,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 // Progress prints one line per step with the time since the run started.
@@ -33,7 +35,7 @@ func NewProgress(w io.Writer) *Progress { return &Progress{w: w, start: time.Now
 func (p *Progress) Printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "[%7.2fs] %s\n", time.Since(p.start).Seconds(), redact(fmt.Sprintf(format, args...), p.secrets))
+	fmt.Fprintf(p.w, "[%7.2fs] %s\n", time.Since(p.start).Seconds(), config.Redact(fmt.Sprintf(format, args...), p.secrets))
 }
 
 // Elapsed is the time since the run started.
@@ -96,7 +98,7 @@ const (
 
 // ServerResult is one server's line in the summary.
 type ServerResult struct {
-	Server  ServerConfig
+	Server  config.Server
 	Times   map[string]time.Duration
 	Outcome Outcome
 	Result  string // the outcome in words, with the reason

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 )
 
@@ -25,7 +26,7 @@ type RolloutOptions struct {
 
 // Engine runs one rollout.
 type Engine struct {
-	cfg     *Config
+	cfg     *config.Config
 	opts    RolloutOptions
 	cl      *Cluster
 	log     *Progress
@@ -122,7 +123,7 @@ func (e *Engine) Run() error {
 }
 
 // prepare runs the preflight and returns the servers to roll out, in order.
-func (e *Engine) prepare() ([]ServerConfig, error) {
+func (e *Engine) prepare() ([]config.Server, error) {
 	j, err := LoadJournal(e.cfg.JournalPath())
 	if err != nil {
 		return nil, refusedf("%v (move it away, or fix it, to go on; `deploy-tool status` shows the servers' real state)", err)
@@ -155,8 +156,8 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 
 	snap, problems := e.cl.Preflight(e.cfg.Servers)
 	others := e.othersNow()
-	var plan []ServerConfig
-	var skipped []ServerConfig
+	var plan []config.Server
+	var skipped []config.Server
 	for _, s := range e.cfg.Servers {
 		if e.opts.Resume && j.Progress[s.Addr] == StepUp {
 			if down := snap.DownSomewhere(s.Addr); len(down) > 0 && !e.opts.AllowDown {
@@ -191,7 +192,7 @@ func (e *Engine) prepare() ([]ServerConfig, error) {
 	}
 	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.bals), len(e.cfg.Servers))
 	// Servers the journal has in flight come first: they are down already.
-	var ordered []ServerConfig
+	var ordered []config.Server
 	for _, s := range plan {
 		if inFlight[s.Addr] {
 			ordered = append(ordered, s)
@@ -269,7 +270,7 @@ func formatCounts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func (e *Engine) addResult(s ServerConfig, o Outcome, result string) {
+func (e *Engine) addResult(s config.Server, o Outcome, result string) {
 	r := &ServerResult{Server: s, Times: map[string]time.Duration{}, Outcome: o, Result: result}
 	e.results = append(e.results, r)
 	e.byAddr[s.Addr] = r
@@ -279,12 +280,12 @@ func (e *Engine) addResult(s ServerConfig, o Outcome, result string) {
 // run and the dry run alike: journal, preflight, batch sizes, and the budget
 // of every batch. The batches come back also when only the budget refuses,
 // for the dry run to print.
-func (e *Engine) plan() ([][]ServerConfig, error) {
+func (e *Engine) plan() ([][]config.Server, error) {
 	servers, err := e.prepare()
 	if err != nil {
 		return nil, err
 	}
-	if err := e.cfg.checkDrainCovers(e.cl); err != nil {
+	if err := checkDrainCovers(e.cfg, e.cl); err != nil {
 		return nil, e.refuseAtPreflight([]string{err.Error()})
 	}
 	batches, err := e.batches(servers)
@@ -299,12 +300,12 @@ func (e *Engine) plan() ([][]ServerConfig, error) {
 
 // batches splits the plan: a canary batch first when configured, then
 // batches of the configured size, none larger than max_unavailable.
-func (e *Engine) batches(plan []ServerConfig) ([][]ServerConfig, error) {
+func (e *Engine) batches(plan []config.Server) ([][]config.Server, error) {
 	size := e.cfg.Batch.Size(len(e.cfg.Servers))
 	if size > e.cfg.MaxUnavailable {
 		return nil, usagef("batch %s of %d servers is %d, more than max_unavailable %d", e.cfg.Batch, len(e.cfg.Servers), size, e.cfg.MaxUnavailable)
 	}
-	var out [][]ServerConfig
+	var out [][]config.Server
 	rest := plan
 	if e.cfg.Canary > 0 && len(rest) > 0 {
 		n := min(e.cfg.Canary, len(rest))
@@ -323,7 +324,7 @@ func (e *Engine) batches(plan []ServerConfig) ([][]ServerConfig, error) {
 // batch will meet when its turn comes (the balancers as read at preflight,
 // earlier batches back up): a batch that will be refused half way through
 // is refused now.
-func (e *Engine) checkBatches(batches [][]ServerConfig) error {
+func (e *Engine) checkBatches(batches [][]config.Server) error {
 	snap, err := e.cl.Read()
 	if err != nil {
 		return err
@@ -347,7 +348,7 @@ func (e *Engine) checkBatches(batches [][]ServerConfig) error {
 	return nil
 }
 
-func (e *Engine) printPlan(batches [][]ServerConfig) {
+func (e *Engine) printPlan(batches [][]config.Server) {
 	e.log.Printf("plan: %d batches; max_unavailable %d, min_up %d per upstream, drain_wait %v, drain_timeout %v, settle %v",
 		len(batches), e.cfg.MaxUnavailable, e.cfg.MinUp, e.cfg.DrainWait.D(), e.cfg.DrainTimeout.D(), e.cfg.Settle.D())
 	for i, b := range batches {
@@ -371,7 +372,7 @@ func (e *Engine) runDryRun() error {
 		e.printPlan(batches)
 		for _, s := range slices.Concat(batches...) {
 			e.log.Printf("  %s: down on every balancer, drain, `%s` (timeout %v), health %s, up, settle",
-				s.Label(), Expand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(Expand(e.cfg.Health.URL, s)))
+				s.Label(), config.Expand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(config.Expand(e.cfg.Health.URL, s)))
 		}
 	}
 	if err != nil {
@@ -392,7 +393,7 @@ func orNone(s string) string {
 // servers out, or leave an upstream with fewer than min_up up, counting
 // what the balancers already have down and the servers other runs hold
 // (registered, maybe not yet marked down).
-func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch, held []ServerConfig) error {
+func checkBudget(cfg *config.Config, cl *Cluster, s Snapshot, batch, held []config.Server) error {
 	s = s.AssumeNotServing(addrsOf(held))
 	notUp := s.NotServing()
 	unavailable := len(notUp)
@@ -441,7 +442,7 @@ func checkBudget(cfg *Config, cl *Cluster, s Snapshot, batch, held []ServerConfi
 
 // runBatch takes one batch out of rotation (the Outage step), deploys and
 // health-checks each server, and brings up those that passed.
-func (e *Engine) runBatch(i, n int, batch []ServerConfig) error {
+func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 	if e.stopped() {
 		return fmt.Errorf("%w before batch %d: nothing of it was touched", errInterrupted, i+1)
 	}
@@ -522,7 +523,7 @@ func (e *Engine) progressed() bool {
 	return false
 }
 
-func (e *Engine) timeEach(batch []ServerConfig, step string, d time.Duration) {
+func (e *Engine) timeEach(batch []config.Server, step string, d time.Duration) {
 	for _, s := range batch {
 		e.byAddr[s.Addr].Times[step] += d
 	}
@@ -531,7 +532,7 @@ func (e *Engine) timeEach(batch []ServerConfig, step string, d time.Duration) {
 // deployAll runs the command and the health check of every server of the
 // batch in parallel. It returns the servers that passed. A first signal
 // does not stop them; a second kills the commands.
-func (e *Engine) deployAll(batch []ServerConfig) []ServerConfig {
+func (e *Engine) deployAll(batch []config.Server) []config.Server {
 	var wg sync.WaitGroup
 	passed := make([]bool, len(batch))
 	for k, s := range batch {
@@ -542,7 +543,7 @@ func (e *Engine) deployAll(batch []ServerConfig) []ServerConfig {
 		}()
 	}
 	wg.Wait()
-	var ok []ServerConfig
+	var ok []config.Server
 	for k, s := range batch {
 		if passed[k] {
 			ok = append(ok, s)
@@ -551,10 +552,10 @@ func (e *Engine) deployAll(batch []ServerConfig) []ServerConfig {
 	return ok
 }
 
-func (e *Engine) deployOne(s ServerConfig) bool {
+func (e *Engine) deployOne(s config.Server) bool {
 	r := e.byAddr[s.Addr]
 	e.step(s.Addr, StepDeploying)
-	e.log.Printf("%s: deploy: %s", s.Label(), Expand(e.cfg.Deploy.Command, s))
+	e.log.Printf("%s: deploy: %s", s.Label(), config.Expand(e.cfg.Deploy.Command, s))
 	t0 := time.Now()
 	err := RunCommand(e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.kill, e.log, func(pgid int) {
 		if err := e.journal.SetCommand(s.Addr, pgid); err != nil {
@@ -589,7 +590,7 @@ func (e *Engine) deployOne(s ServerConfig) bool {
 }
 
 // bringUp marks the deployed servers up on every balancer.
-func (e *Engine) bringUp(o *Outage, servers []ServerConfig) {
+func (e *Engine) bringUp(o *Outage, servers []config.Server) {
 	t0 := time.Now()
 	err := o.BringUp(servers)
 	d := time.Since(t0)

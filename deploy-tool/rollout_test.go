@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
@@ -545,7 +546,7 @@ func TestLockRefusesSecondRollout(t *testing.T) {
 func TestResumeContinuesFromJournal(t *testing.T) {
 	r := newRig(t, 4)
 	r.write()
-	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []ServerConfig{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}, {Addr: r.addrs[3]}})
+	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []config.Server{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}, {Addr: r.addrs[3]}})
 	j.Progress[r.addrs[0]] = StepUp
 	j.Progress[r.addrs[1]] = StepDeploying // the tool was killed during its command
 	if err := j.save(); err != nil {
@@ -575,7 +576,7 @@ func TestResumeContinuesFromJournal(t *testing.T) {
 func TestResumeRefusedWhenRealStateDisagrees(t *testing.T) {
 	r := newRig(t, 3)
 	r.write()
-	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []ServerConfig{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}})
+	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []config.Server{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}})
 	j.Progress[r.addrs[0]] = StepUp
 	if err := j.save(); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 // UpOptions are the flags of `deploy-tool up`.
@@ -25,7 +27,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 }
 
 func (m *manual) up(skipHealth bool) error {
-	one := []ServerConfig{m.srv}
+	one := []config.Server{m.srv}
 	if _, problems := m.cl.Preflight(one); len(problems) > 0 {
 		return refusedf("nothing was touched: %s", strings.Join(problems, "; "))
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 // watchEvery is how often the balancers are read during the command.
@@ -25,7 +27,7 @@ type commandWatch struct {
 }
 
 // watchCommand starts watching the batch taken out by o.
-func (e *Engine) watchCommand(o *Outage, batch []ServerConfig) *commandWatch {
+func (e *Engine) watchCommand(o *Outage, batch []config.Server) *commandWatch {
 	w := &commandWatch{stop: make(chan struct{}), done: make(chan struct{}), failed: map[string]string{}}
 	go func() {
 		defer close(w.done)
@@ -43,11 +45,11 @@ func (e *Engine) watchCommand(o *Outage, batch []ServerConfig) *commandWatch {
 	return w
 }
 
-func (w *commandWatch) check(e *Engine, o *Outage, batch []ServerConfig) {
+func (w *commandWatch) check(e *Engine, o *Outage, batch []config.Server) {
 	// A balancer that cannot be read is left to the read before the up; the
 	// others are still checked.
 	snap, _ := e.cl.Read()
-	var again []ServerConfig
+	var again []config.Server
 	var where []string
 	for _, s := range batch {
 		if up := snap.UpSomewhere(s.Addr); len(up) > 0 {

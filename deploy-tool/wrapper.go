@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 )
 
@@ -42,7 +43,7 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if code >= 0 {
 		return code
 	}
-	srv, err := lookupServer(cfg, opts.Self)
+	srv, err := cfg.Lookup(opts.Self)
 	if err != nil {
 		return badArgs("wrapper", stderr, "--self: %v", err)
 	}
@@ -60,13 +61,13 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // finish and the host come back up, then stops with 130; a second also
 // stops the settle and the health check and leaves the host down.
 func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	one := []ServerConfig{m.srv}
+	one := []config.Server{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) == 0 {
 		if err := checkBudget(m.cfg, m.cl, snap, one, nil); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
 			problems = append(problems, err.Error())
 		}
-		if err := m.cfg.checkDrainCovers(m.cl); err != nil {
+		if err := checkDrainCovers(m.cfg, m.cl); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -75,7 +76,7 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	stop, kill, release := interrupts(m.log)
 	defer release()
-	o, err := m.cl.TakeOut(one, m.cfg.timings(), stop)
+	o, err := m.cl.TakeOut(one, timingsOf(m.cfg), stop)
 	if err != nil {
 		return m.takeOutFailed(err, "; "+argv[0]+" was not run")
 	}

@@ -1,4 +1,7 @@
-package main
+// Package config owns deploy-tool's TOML file: it decodes it, fills the
+// defaults and validates it into a Config that the rest of the tool uses
+// as it is. Every error names the key and, where the file has it, the line.
+package config
 
 import (
 	"bytes"
@@ -8,7 +11,6 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -36,10 +38,10 @@ type Config struct {
 
 	Deploy    DeployConfig      `toml:"deploy"`
 	Health    HealthConfig      `toml:"health"`
-	Drain     DrainConfig       `toml:"drain"`
-	Gate      GateConfig        `toml:"gate"` // front-end gate between batches (gate.go)
+	Drain     Drain             `toml:"drain"`
+	Gate      Gate              `toml:"gate"` // front-end gate between batches (gate.go)
 	Balancers []balancer.Config `toml:"balancer"`
-	Servers   []ServerConfig    `toml:"server"`
+	Servers   []Server          `toml:"server"`
 
 	path string // the file it was read from
 }
@@ -59,16 +61,16 @@ type HealthConfig struct {
 	Timeout  Duration `toml:"timeout"`
 }
 
-// ServerConfig is one app server: Addr as the balancers know it (IP:port),
+// Server is one app server: Addr as the balancers know it (IP:port),
 // Host and Port as the deploy command and health check use them.
-type ServerConfig struct {
+type Server struct {
 	Addr string `toml:"addr"`
 	Host string `toml:"host"`
 	Port int    `toml:"port"`
 }
 
 // Label is how a server is named in progress lines.
-func (s ServerConfig) Label() string {
+func (s Server) Label() string {
 	if h, _, _ := net.SplitHostPort(s.Addr); h == s.Host {
 		return s.Addr
 	}
@@ -160,24 +162,17 @@ func shownTOML(v any) string {
 	return fmt.Sprint(v)
 }
 
-// knownDrivers are the balancer drivers lib/balancer provides.
-var knownDrivers = []string{"ngx_dynamic_upstream", "haproxy"}
-
-// Characters allowed in what goes into the shell command: no quoting is
-// needed and nothing can be injected through a server's name.
-var safeHost = regexp.MustCompile(`^[A-Za-z0-9._:\[\]-]+$`)
-
 // maxConfigSize bounds the config file: a few kilobytes in practice.
 const maxConfigSize = 1 << 20
 
-// LoadConfig reads and checks a config file. Every error names the key and,
+// Load reads and checks a config file. Every error names the key and,
 // where the file has it, the line.
-func LoadConfig(path string) (*Config, error) {
+func Load(path string) (*Config, error) {
 	b, err := cli.ReadRegular(path, maxConfigSize) // a FIFO is refused, not waited on forever
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	c, err := ParseConfig(b)
+	c, err := Parse(b)
 	if err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -185,8 +180,8 @@ func LoadConfig(path string) (*Config, error) {
 	return c, nil
 }
 
-// ParseConfig decodes and checks a config document.
-func ParseConfig(data []byte) (*Config, error) {
+// Parse decodes and checks a config document.
+func Parse(data []byte) (*Config, error) {
 	var c Config
 	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
 	if err != nil {
@@ -241,6 +236,9 @@ func (c *Config) defaults(md toml.MetaData) {
 	if !md.IsDefined("deploy", "timeout") {
 		c.Deploy.Timeout = Duration(10 * time.Minute)
 	}
+	// A command of blanks is no command: refused as empty, never run.
+	c.Deploy.Command = strings.TrimSpace(c.Deploy.Command)
+	c.Drain.InflightCommand = strings.TrimSpace(c.Drain.InflightCommand)
 	if c.Health.Status == 0 {
 		c.Health.Status = 200
 	}
@@ -274,138 +272,6 @@ func (c *Config) defaults(md toml.MetaData) {
 	}
 }
 
-func (c *Config) validate(data []byte) error {
-	badAt := func(key, hint, format string, args ...any) error {
-		return fmt.Errorf("%s%s: %s", key, at(data, strings.Split(key, "."), hint), fmt.Sprintf(format, args...))
-	}
-	bad := func(key, format string, args ...any) error { return badAt(key, "", format, args...) }
-	if c.MaxUnavailable < 1 {
-		return bad("max_unavailable", "%d: want 1 or more", c.MaxUnavailable)
-	}
-	if c.MinUp < 0 {
-		return bad("min_up", "%d: want 0 or more", c.MinUp)
-	}
-	if c.Canary < 0 {
-		return bad("canary", "%d: want 0 (no canary) or more", c.Canary)
-	}
-	if c.Canary > c.MaxUnavailable {
-		return bad("canary", "%d is more than max_unavailable %d", c.Canary, c.MaxUnavailable)
-	}
-	if c.Batch.Percent == 0 && c.Batch.N > c.MaxUnavailable {
-		return bad("batch", "%d is more than max_unavailable %d", c.Batch.N, c.MaxUnavailable)
-	}
-	if c.DrainTimeout.D() < c.DrainWait.D() {
-		return bad("drain_timeout", "%v is shorter than drain_wait %v", c.DrainTimeout.D(), c.DrainWait.D())
-	}
-	if c.DrainTimeout.D() < c.MaxRequestTime.D() {
-		return bad("drain_timeout", "%v is shorter than max_request_time %v: a drain could end with requests still running", c.DrainTimeout.D(), c.MaxRequestTime.D())
-	}
-	if err := c.Drain.validate(bad); err != nil {
-		return err
-	}
-	if c.NotifyWebhook != "" && !strings.HasPrefix(c.NotifyWebhook, "http://") && !strings.HasPrefix(c.NotifyWebhook, "https://") {
-		// The value is not printed: a webhook URL is a secret.
-		return bad("notify_webhook", "want an http:// or https:// URL")
-	}
-	if err := checkPlaceholders(c.Deploy.Command, true); err != nil {
-		return bad("deploy.command", "%v", err)
-	}
-	if err := checkPlaceholders(c.Health.URL, false); err != nil {
-		return bad("health.url", "%v", err)
-	}
-	if c.Deploy.Timeout.D() <= 0 {
-		return bad("deploy.timeout", "want a positive duration")
-	}
-	if c.Health.URL != "" && !strings.HasPrefix(c.Health.URL, "http://") && !strings.HasPrefix(c.Health.URL, "https://") {
-		return bad("health.url", "%q: want http://{addr}/path or https://…", c.Health.URL)
-	}
-	if c.Health.Status < 100 || c.Health.Status > 599 {
-		return bad("health.status", "%d is not an HTTP status", c.Health.Status)
-	}
-	if c.Health.Retries < 1 {
-		return bad("health.retries", "%d: want 1 or more", c.Health.Retries)
-	}
-	if c.Health.Timeout.D() <= 0 {
-		return bad("health.timeout", "want a positive duration")
-	}
-	if err := c.Gate.validate(bad); err != nil {
-		return err
-	}
-	if len(c.Balancers) == 0 {
-		return fmt.Errorf("no [[balancer]]: at least one is needed")
-	}
-	names := map[string]bool{}
-	for i, b := range c.Balancers {
-		key := func(k string) string { return "balancer." + k }
-		where := fmt.Sprintf("[[balancer]] #%d", i+1)
-		if b.Name == "" {
-			return bad(key("name"), "%s has no name", where)
-		}
-		if names[b.Name] {
-			return badAt(key("name"), b.Name, "%q is used twice", b.Name)
-		}
-		names[b.Name] = true
-		switch b.Driver {
-		case "ngx_dynamic_upstream":
-			if !strings.HasPrefix(b.URL, "http://") && !strings.HasPrefix(b.URL, "https://") {
-				return badAt(key("url"), b.URL, "balancer %q: want the http(s) URL of the dynamic_upstream location, got %q", b.Name, b.URL)
-			}
-		case "haproxy":
-			if b.Socket == "" {
-				return bad(key("socket"), "balancer %q: want the stats socket path or host:port", b.Name)
-			}
-		default:
-			return badAt(key("driver"), b.Driver, "balancer %q: driver %q: want one of %s", b.Name, b.Driver, strings.Join(knownDrivers, ", "))
-		}
-		if len(b.Upstreams) == 0 {
-			return bad(key("upstreams"), "balancer %q lists no upstreams", b.Name)
-		}
-		if b.Timeout <= 0 {
-			return bad(key("timeout"), "balancer %q: want a positive duration", b.Name)
-		}
-		if err := b.Validate(); err != nil {
-			return badAt(key("name"), b.Name, "%v", err)
-		}
-	}
-	addrs := map[string]bool{}
-	for _, s := range c.Servers {
-		if _, _, err := net.SplitHostPort(s.Addr); err != nil || !safeHost.MatchString(s.Addr) {
-			return badAt("server.addr", s.Addr, "%q: want IP:port as the balancers know it", s.Addr)
-		}
-		if addrs[s.Addr] {
-			return fmt.Errorf("server.addr%s: %q is listed twice", atLast(data, []string{"server", "addr"}, s.Addr), s.Addr)
-		}
-		addrs[s.Addr] = true
-		if !safeHost.MatchString(s.Host) {
-			return badAt("server.host", s.Host, "%q: only letters, digits and . _ : - [ ] are allowed", s.Host)
-		}
-		if s.Port < 1 || s.Port > 65535 {
-			return badAt("server.port", strconv.Itoa(s.Port), "%d is not a TCP port", s.Port)
-		}
-	}
-	return nil
-}
-
-// placeholder is {name} not preceded by $ (a shell's ${VAR} is not ours).
-var placeholder = regexp.MustCompile(`(^|[^$])\{([A-Za-z_]*)\}`)
-
-// checkPlaceholders refuses a placeholder Expand does not fill, which would
-// otherwise reach the shell or the health URL as it is. In a URL any brace
-// is refused; in a command only {word} (braces are shell syntax too).
-func checkPlaceholders(tmpl string, shell bool) error {
-	for _, m := range placeholder.FindAllStringSubmatch(tmpl, -1) {
-		switch m[2] {
-		case "host", "addr", "port":
-		default:
-			return fmt.Errorf("unknown placeholder {%s}: want {host}, {addr} or {port}", m[2])
-		}
-	}
-	if !shell && strings.ContainsAny(Expand(tmpl, ServerConfig{}), "{}") {
-		return fmt.Errorf("%q has a brace that is not {host}, {addr} or {port}", tmpl)
-	}
-	return nil
-}
-
 // Secrets are the config's values that must never be printed: the webhook
 // URL's path and query (a Slack webhook's path is its key) and the
 // passwords of balancer URLs.
@@ -429,9 +295,10 @@ func (c *Config) Secrets() []string {
 }
 
 // Redact replaces every secret of the config in s.
-func (c *Config) Redact(s string) string { return redact(s, c.Secrets()) }
+func (c *Config) Redact(s string) string { return Redact(s, c.Secrets()) }
 
-func redact(s string, secrets []string) string {
+// Redact replaces each of the secrets (3 characters or more) in s.
+func Redact(s string, secrets []string) string {
 	for _, x := range secrets {
 		if len(x) >= 3 {
 			s = strings.ReplaceAll(s, x, "[redacted]")
@@ -448,67 +315,29 @@ func (c *Config) LockPath() string    { return filepath.Join(c.StateDir, "deploy
 func (c *Config) JournalPath() string { return filepath.Join(c.StateDir, "deploy-tool.journal.json") }
 
 // Server finds a configured server by addr, host, or "host:port".
-func (c *Config) Server(name string) (ServerConfig, bool) {
+func (c *Config) Server(name string) (Server, bool) {
 	for _, s := range c.Servers {
 		if s.Addr == name || s.Host == name || net.JoinHostPort(s.Host, strconv.Itoa(s.Port)) == name {
 			return s, true
 		}
 	}
-	return ServerConfig{}, false
+	return Server{}, false
 }
 
-// at returns " (line N)" for the first line that sets key in data, or "".
-// A non-empty hint prefers the lines whose value contains it (the offending
-// element of an array of tables). The toml package does not expose key
-// positions, so this finds the key under its table header: good enough to
-// point a user at the right line.
-func at(data []byte, key []string, hint string) string {
-	if ls := lines(data, key, hint); len(ls) > 0 {
-		return fmt.Sprintf(" (line %d)", ls[0])
+// Lookup finds a server in the config, or takes it as IP:port.
+func (c *Config) Lookup(name string) (Server, error) {
+	if s, ok := c.Server(name); ok {
+		return s, nil
 	}
-	return ""
+	h, p, err := net.SplitHostPort(name)
+	port, perr := strconv.Atoi(p)
+	if err != nil || perr != nil || !safeHost.MatchString(h) {
+		return Server{}, fmt.Errorf("server %q is not in the config and is not IP:port", name)
+	}
+	return Server{Addr: name, Host: h, Port: port}, nil
 }
 
-// atLast is at for the last such line: the second of a duplicate.
-func atLast(data []byte, key []string, hint string) string {
-	if ls := lines(data, key, hint); len(ls) > 0 {
-		return fmt.Sprintf(" (line %d)", ls[len(ls)-1])
-	}
-	return ""
-}
-
-func lines(data []byte, key []string, hint string) []int {
-	if len(key) == 0 {
-		return nil
-	}
-	table := strings.Join(key[:len(key)-1], ".")
-	last := key[len(key)-1]
-	current := ""
-	var all, hinted []int
-	for i, line := range strings.Split(string(data), "\n") {
-		l := strings.TrimSpace(line)
-		if strings.HasPrefix(l, "[") {
-			h := strings.TrimSpace(strings.SplitN(l, "#", 2)[0])
-			current = strings.ReplaceAll(strings.Trim(h, "[]"), " ", "")
-			if current == strings.Join(key, ".") {
-				all = append(all, i+1)
-			}
-			continue
-		}
-		if current != table {
-			continue
-		}
-		k, v, ok := strings.Cut(l, "=")
-		if !ok || strings.Trim(strings.TrimSpace(k), `"'`) != last {
-			continue
-		}
-		all = append(all, i+1)
-		if hint != "" && strings.Contains(v, hint) {
-			hinted = append(hinted, i+1)
-		}
-	}
-	if len(hinted) > 0 {
-		return hinted
-	}
-	return all
+// FailuresPath is the file of saved passive-health-check values.
+func (c *Config) FailuresPath() string {
+	return filepath.Join(c.StateDir, "deploy-tool.failures.json")
 }
