@@ -12,6 +12,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/check"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
@@ -79,7 +80,7 @@ func judge(cfg *config.Config, cl *Cluster, opts CheckOptions, now time.Time) ch
 	// The check's own failures are UNKNOWN with the reason: a check that
 	// cannot remember when a server went down would never warn, and a
 	// corrupt journal blocks every rollout.
-	if _, err := LoadJournal(cfg.JournalPath()); err != nil {
+	if _, err := journal.Load(cfg.JournalPath()); err != nil {
 		return check.Resultf(check.Unknown, "%v: every rollout is refused until it is moved away or fixed", err)
 	}
 	path := state.Path("deploy-tool-check", cfg.Path())

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 )
 
 // Several deploy hosts over the same balancers: the budget check and the
@@ -163,7 +164,7 @@ func (e *Engine) tryBatch(i int, batch []config.Server) (*Outage, map[string]str
 	prior := map[string]string{}
 	for _, s := range batch {
 		prior[s.Addr] = e.journal.Progress[s.Addr]
-		e.step(s.Addr, StepDown)
+		e.step(s.Addr, journal.StepDown)
 	}
 	if err := e.coord.Take(ctx, addrsOf(batch)); err != nil {
 		e.restoreSteps(batch, prior)

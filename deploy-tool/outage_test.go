@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -53,7 +54,7 @@ func TestLostAnswerAndFailedPutBackIsReportedAndResumable(t *testing.T) {
 	if !strings.Contains(out, "left down: "+r.addrs[0]+" (nginx3/backend (down))") {
 		t.Error("the final lines do not name the server left down and where")
 	}
-	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != StepDown {
+	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != journal.StepDown {
 		t.Fatalf("journal %+v, want server 1 down for --resume", j)
 	}
 	r.fakes[2].loseDrain[r.addrs[0]] = false
@@ -83,7 +84,7 @@ func TestLostAnswerThenUnreachableIsNotReportedAsUp(t *testing.T) {
 	if !strings.Contains(out, "balancer nginx3: connection refused: could not be read at the end") {
 		t.Error("the unreadable balancer is not named in the final lines")
 	}
-	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != StepDown {
+	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != journal.StepDown {
 		t.Fatalf("journal %+v, want server 1 down for --resume", j)
 	}
 	r.fakes[2].setUnreachable(false)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 )
 
 // RolloutOptions are the flags of `deploy-tool rollout`.
@@ -33,7 +34,7 @@ type Engine struct {
 	out     io.Writer
 	in      io.Reader
 	notify  *Notifier
-	journal *Journal
+	journal *journal.Journal
 	stop    <-chan struct{} // first SIGINT/SIGTERM: finish or undo the current step
 	kill    <-chan struct{} // second: kill a running command
 
@@ -124,7 +125,7 @@ func (e *Engine) Run() error {
 
 // prepare runs the preflight and returns the servers to roll out, in order.
 func (e *Engine) prepare() ([]config.Server, error) {
-	j, err := LoadJournal(e.cfg.JournalPath())
+	j, err := journal.Load(e.cfg.JournalPath())
 	if err != nil {
 		return nil, refusedf("%v (move it away, or fix it, to go on; `deploy-tool status` shows the servers' real state)", err)
 	}
@@ -144,7 +145,7 @@ func (e *Engine) prepare() ([]config.Server, error) {
 		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {
-			case StepDown, StepDeploying, StepDeployed, StepFailed:
+			case journal.StepDown, journal.StepDeploying, journal.StepDeployed, journal.StepFailed:
 				inFlight[a] = true
 			}
 		}
@@ -159,7 +160,7 @@ func (e *Engine) prepare() ([]config.Server, error) {
 	var plan []config.Server
 	var skipped []config.Server
 	for _, s := range e.cfg.Servers {
-		if e.opts.Resume && j.Progress[s.Addr] == StepUp {
+		if e.opts.Resume && j.Progress[s.Addr] == journal.StepUp {
 			if down := snap.DownSomewhere(s.Addr); len(down) > 0 && !e.opts.AllowDown {
 				problems = append(problems, fmt.Sprintf("server %s was rolled out by this rollout but is now down on %s", s.Addr, strings.Join(down, ", ")))
 			}
@@ -210,15 +211,14 @@ func (e *Engine) prepare() ([]config.Server, error) {
 		e.addResult(s, Skipped, "skipped: down before")
 	}
 	if e.opts.Resume {
-		j.path = e.cfg.JournalPath()
 		j.Holder = coord.Holder("rollout --resume")
 		e.journal = j
 		j.RunID = e.runID
 	} else {
-		e.journal = NewJournal(e.cfg.JournalPath(), coord.Holder("rollout"), e.cfg.Path(), e.cfg.Servers)
+		e.journal = journal.New(e.cfg.JournalPath(), coord.Holder("rollout"), e.cfg.Path(), addrsOf(e.cfg.Servers))
 		e.journal.RunID = e.runID
 		for _, s := range skipped {
-			e.journal.Progress[s.Addr] = StepUp // not ours to touch
+			e.journal.Progress[s.Addr] = journal.StepUp // not ours to touch
 		}
 	}
 	return ordered, nil
@@ -227,9 +227,7 @@ func (e *Engine) prepare() ([]config.Server, error) {
 // saveJournal writes the journal before anything is touched: a rollout
 // whose progress cannot be recorded is not started.
 func (e *Engine) saveJournal() error {
-	e.journal.mu.Lock()
-	defer e.journal.mu.Unlock()
-	return e.journal.save()
+	return e.journal.Save()
 }
 
 // refuseAtPreflight prints the problems found before anything was touched.
@@ -244,7 +242,7 @@ func (e *Engine) refuseAtPreflight(problems []string) error {
 	return refusal{msg: "preflight failed: " + strings.Join(problems, "; "), reported: true}
 }
 
-func (e *Engine) checkJournalServers(j *Journal) error {
+func (e *Engine) checkJournalServers(j *journal.Journal) error {
 	want := map[string]bool{}
 	for _, s := range e.cfg.Servers {
 		want[s.Addr] = true
@@ -262,7 +260,7 @@ func (e *Engine) checkJournalServers(j *Journal) error {
 
 func formatCounts(m map[string]int) string {
 	var parts []string
-	for _, k := range []string{StepUp, StepPending, StepDown, StepDeploying, StepDeployed, StepFailed} {
+	for _, k := range []string{journal.StepUp, journal.StepPending, journal.StepDown, journal.StepDeploying, journal.StepDeployed, journal.StepFailed} {
 		if m[k] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", m[k], k))
 		}
@@ -478,7 +476,7 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 				e.step(s.Addr, prior[s.Addr])
 				r.set(NotStarted, "not deployed: the take-out failed before touching it")
 			default:
-				e.step(s.Addr, StepPending)
+				e.step(s.Addr, journal.StepPending)
 				r.set(PutBack, "not deployed, put back up")
 			}
 		}
@@ -554,7 +552,7 @@ func (e *Engine) deployAll(batch []config.Server) []config.Server {
 
 func (e *Engine) deployOne(s config.Server) bool {
 	r := e.byAddr[s.Addr]
-	e.step(s.Addr, StepDeploying)
+	e.step(s.Addr, journal.StepDeploying)
 	e.log.Printf("%s: deploy: %s", s.Label(), config.Expand(e.cfg.Deploy.Command, s))
 	t0 := time.Now()
 	err := RunCommand(e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.kill, e.log, func(pgid int) {
@@ -565,19 +563,19 @@ func (e *Engine) deployOne(s config.Server) bool {
 	e.journal.SetCommand(s.Addr, 0)
 	r.Times["deploy"] = time.Since(t0)
 	if err != nil {
-		e.step(s.Addr, StepFailed)
+		e.step(s.Addr, journal.StepFailed)
 		r.set(LeftDown, "LEFT DOWN: deploy command failed")
 		e.log.Printf("ERROR: %v", err)
 		e.notify.Sendf("deploy-tool: %v; %s is left down", err, s.Addr)
 		return false
 	}
-	e.step(s.Addr, StepDeployed)
+	e.step(s.Addr, journal.StepDeployed)
 	e.log.Printf("%s: deployed in %.2fs", s.Label(), r.Times["deploy"].Seconds())
 	t0 = time.Now()
 	err = HealthCheck(e.cfg.Health, s, e.kill)
 	r.Times["health"] = time.Since(t0)
 	if err != nil {
-		e.step(s.Addr, StepFailed)
+		e.step(s.Addr, journal.StepFailed)
 		r.set(LeftDown, "LEFT DOWN: health check failed")
 		e.log.Printf("ERROR: %s: %v", s.Addr, err)
 		e.notify.Sendf("deploy-tool: %s: %v; it is left down", s.Addr, err)
@@ -602,7 +600,7 @@ func (e *Engine) bringUp(o *Outage, servers []config.Server) {
 			continue
 		}
 		r.set(Done, "ok")
-		e.step(s.Addr, StepUp)
+		e.step(s.Addr, journal.StepUp)
 	}
 	if err == nil {
 		e.release(servers)
@@ -701,8 +699,8 @@ func (e *Engine) finish(err error) error {
 			r.set(LeftDown, "LEFT DOWN: found out of rotation at the end")
 		}
 		// --resume takes again every server this rollout left down.
-		if p := e.journal.Progress[s.Addr]; p == StepPending || p == StepUp {
-			e.step(s.Addr, StepDown)
+		if p := e.journal.Progress[s.Addr]; p == journal.StepPending || p == journal.StepUp {
+			e.step(s.Addr, journal.StepDown)
 		}
 	}
 	fmt.Fprintln(e.out)

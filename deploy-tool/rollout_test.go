@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -139,9 +139,9 @@ func (r *rig) wantStates(want map[string]balancer.State) {
 	}
 }
 
-func (r *rig) journal() *Journal {
+func (r *rig) journal() *journal.Journal {
 	r.t.Helper()
-	j, err := LoadJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"))
+	j, err := journal.Load(filepath.Join(r.dir, "state", "deploy-tool.journal.json"))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -296,7 +296,7 @@ func TestAllowDownSkippedServerIsNotReportedAsOurs(t *testing.T) {
 	if !strings.Contains(out, "down before this rollout and left as they were: "+r.addrs[3]) {
 		t.Error("the skipped server is not reported as down before the rollout")
 	}
-	if j := r.journal(); j == nil || j.Progress[r.addrs[3]] != StepUp || j.Progress[r.addrs[1]] != StepFailed {
+	if j := r.journal(); j == nil || j.Progress[r.addrs[3]] != journal.StepUp || j.Progress[r.addrs[1]] != journal.StepFailed {
 		t.Errorf("journal %+v: want the skipped server left out of --resume, server 2 failed", j)
 	}
 }
@@ -346,7 +346,7 @@ func TestDeployFailsOnServer2(t *testing.T) {
 		}
 	}
 	j := r.journal()
-	if j == nil || j.Progress[r.addrs[1]] != StepFailed || j.Progress[r.addrs[0]] != StepUp || j.Progress[r.addrs[2]] != StepPending {
+	if j == nil || j.Progress[r.addrs[1]] != journal.StepFailed || j.Progress[r.addrs[0]] != journal.StepUp || j.Progress[r.addrs[2]] != journal.StepPending {
 		t.Errorf("journal %+v", j)
 	}
 }
@@ -501,7 +501,7 @@ func TestInterruptDuringCommandFinishesThatServer(t *testing.T) {
 		t.Errorf("commands ran for %v, want the first only", got)
 	}
 	j := r.journal()
-	if j == nil || j.Progress[r.addrs[0]] != StepUp || j.Progress[r.addrs[1]] != StepPending {
+	if j == nil || j.Progress[r.addrs[0]] != journal.StepUp || j.Progress[r.addrs[1]] != journal.StepPending {
 		t.Errorf("journal %+v", j)
 	}
 }
@@ -546,10 +546,10 @@ func TestLockRefusesSecondRollout(t *testing.T) {
 func TestResumeContinuesFromJournal(t *testing.T) {
 	r := newRig(t, 4)
 	r.write()
-	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []config.Server{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}, {Addr: r.addrs[3]}})
-	j.Progress[r.addrs[0]] = StepUp
-	j.Progress[r.addrs[1]] = StepDeploying // the tool was killed during its command
-	if err := j.save(); err != nil {
+	j := journal.New(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, r.addrs[:4])
+	j.Progress[r.addrs[0]] = journal.StepUp
+	j.Progress[r.addrs[1]] = journal.StepDeploying // the tool was killed during its command
+	if err := j.Save(); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range r.fakes {
@@ -576,9 +576,9 @@ func TestResumeContinuesFromJournal(t *testing.T) {
 func TestResumeRefusedWhenRealStateDisagrees(t *testing.T) {
 	r := newRig(t, 3)
 	r.write()
-	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []config.Server{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}})
-	j.Progress[r.addrs[0]] = StepUp
-	if err := j.save(); err != nil {
+	j := journal.New(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, r.addrs[:3])
+	j.Progress[r.addrs[0]] = journal.StepUp
+	if err := j.Save(); err != nil {
 		t.Fatal(err)
 	}
 	r.fakes[0].servers[0].State = balancer.Down // someone took the finished one down

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -22,7 +23,7 @@ type StatusOptions struct {
 type Status struct {
 	Balancers []BalancerStatus `json:"balancers"`
 	Lock      LockStatus       `json:"lock"`
-	Rollout   *Journal         `json:"rollout,omitempty"`       // an unfinished rollout
+	Rollout   *journal.Journal `json:"rollout,omitempty"`       // an unfinished rollout
 	Journal   string           `json:"journal_error,omitempty"` // a journal that cannot be read: every rollout is refused
 	// ChangedParams are the servers whose max_fails deploy-tool set to 0
 	// and has not put back yet.
@@ -91,7 +92,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	st.Lock.Held, st.Lock.Holder = coord.Locked(cfg.LockPath())
 	st.ChangedParams = cl.failures.Left()
-	j, jerr := LoadJournal(cfg.JournalPath())
+	j, jerr := journal.Load(cfg.JournalPath())
 	st.Rollout = j
 	if jerr != nil {
 		st.Journal = jerr.Error()

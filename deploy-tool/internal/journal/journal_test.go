@@ -1,17 +1,15 @@
-package main
+package journal
 
 import (
 	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
-
-	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 func TestJournalRoundTripAndRunningCommands(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.json")
-	j := NewJournal(path, "dave", "deploy.toml", []config.Server{{Addr: "10.0.0.1:80"}, {Addr: "10.0.0.2:80"}})
+	j := New(path, "dave", "deploy.toml", []string{"10.0.0.1:80", "10.0.0.2:80"})
 	if err := j.Set("10.0.0.1:80", StepDeploying); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +22,7 @@ func TestJournalRoundTripAndRunningCommands(t *testing.T) {
 	if err := j.SetCommand("10.0.0.1:80", cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadJournal(path)
+	got, err := Load(path)
 	if err != nil || got == nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -42,7 +40,7 @@ func TestJournalRoundTripAndRunningCommands(t *testing.T) {
 	if err := j.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := LoadJournal(path); got != nil || err != nil {
+	if got, err := Load(path); got != nil || err != nil {
 		t.Errorf("after Finish: %v %v", got, err)
 	}
 }
