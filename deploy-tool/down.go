@@ -110,7 +110,7 @@ func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, s
 	if err != nil {
 		return nil, badArgs(name, stderr, "%v", err)
 	}
-	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Holder(name+" "+srv.Addr))
+	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Describe(name+" "+srv.Addr))
 	if err != nil {
 		return nil, report(log, refusedf("%v", err))
 	}

@@ -87,7 +87,7 @@ func (e *Engine) Run() error {
 	if e.opts.DryRun {
 		return e.runDryRun()
 	}
-	lock, err := coord.AcquireLock(e.cfg.LockPath(), coord.Holder("rollout --config "+e.cfg.Path()))
+	lock, err := coord.AcquireLock(e.cfg.LockPath(), coord.Describe("rollout --config "+e.cfg.Path()))
 	if err != nil {
 		return refusedf("%v", err)
 	}
@@ -101,7 +101,7 @@ func (e *Engine) Run() error {
 		return refusedf("%v", err)
 	}
 	e.printPlan(batches)
-	e.notify.Sendf("deploy-tool: rollout of %d servers in %d batches started by %s", len(slices.Concat(batches...)), len(batches), coord.Holder("rollout"))
+	e.notify.Sendf("deploy-tool: rollout of %d servers in %d batches started by %s", len(slices.Concat(batches...)), len(batches), coord.Describe("rollout"))
 	for i, b := range batches {
 		if err = e.runBatch(i, len(batches), b); err != nil {
 			break
@@ -211,11 +211,11 @@ func (e *Engine) prepare() ([]config.Server, error) {
 		e.addResult(s, Skipped, "skipped: down before")
 	}
 	if e.opts.Resume {
-		j.Holder = coord.Holder("rollout --resume")
+		j.Holder = coord.Describe("rollout --resume")
 		e.journal = j
 		j.RunID = e.runID
 	} else {
-		e.journal = journal.New(e.cfg.JournalPath(), coord.Holder("rollout"), e.cfg.Path(), addrsOf(e.cfg.Servers))
+		e.journal = journal.New(e.cfg.JournalPath(), coord.Describe("rollout"), e.cfg.Path(), addrsOf(e.cfg.Servers))
 		e.journal.RunID = e.runID
 		for _, s := range skipped {
 			e.journal.Progress[s.Addr] = journal.StepUp // not ours to touch

@@ -47,7 +47,7 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err != nil {
 		return badArgs("wrapper", stderr, "--self: %v", err)
 	}
-	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Holder("wrapper --self "+srv.Addr))
+	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Describe("wrapper --self "+srv.Addr))
 	if err != nil {
 		return report(log, refusedf("%v", err))
 	}
