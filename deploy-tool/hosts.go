@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	mrand "math/rand/v2"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -27,6 +28,47 @@ func newRunID() string {
 	b := make([]byte, 8)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// newCoordinator connects to the deploy hosts' etcd when the config has
+// [coordination]; without it there is one deploy host: coord.Single.
+func newCoordinator(cfg *config.Config, runID string) (coord.Coordinator, error) {
+	opts, ok := cfg.CoordinationOptions()
+	if !ok {
+		return coord.Single{}, nil
+	}
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "unknown-host"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opts.DialTimeout+opts.CallTimeout)
+	defer cancel()
+	c, err := coord.NewEtcd(ctx, opts, host, runID)
+	if err != nil {
+		return nil, refusedf("deploy hosts' coordination: %v; nothing was touched", err)
+	}
+	return c, nil
+}
+
+// adoptRun makes this run the holder of the servers the interrupted run
+// prevRunID registered (rollout --resume), where the coordination keeps any.
+func (e *Engine) adoptRun(prevRunID string) error {
+	a, ok := e.coord.(interface {
+		Adopt(ctx context.Context, prevRunID string) ([]string, error)
+	})
+	if !ok || prevRunID == "" {
+		return nil
+	}
+	ctx, cancel := callCtx()
+	defer cancel()
+	addrs, err := a.Adopt(ctx, prevRunID)
+	if err != nil {
+		return refusedf("take again the servers the interrupted run %s registered: %v; nothing was touched", prevRunID, err)
+	}
+	if len(addrs) > 0 {
+		e.log.Printf("the servers the interrupted run registered are this run's now: %s", strings.Join(addrs, ", "))
+	}
+	return nil
 }
 
 // others are the servers of the config registered by another run: addr →

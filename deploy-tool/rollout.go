@@ -72,8 +72,16 @@ func (e *Engine) stopped() bool {
 func (e *Engine) Run() error {
 	e.byAddr = map[string]*ServerResult{}
 	e.adopt = map[string]bool{}
+	if e.runID == "" {
+		e.runID = newRunID()
+	}
 	if e.coord == nil {
-		e.coord = coord.Single{}
+		c, err := newCoordinator(e.cfg, e.runID)
+		if err != nil {
+			return err
+		}
+		e.coord = c
+		defer c.Close()
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -140,8 +148,8 @@ func (e *Engine) prepare() ([]config.Server, error) {
 		if running := j.Running(); len(running) > 0 {
 			return nil, refusedf("the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
 		}
-		if j.RunID != "" {
-			e.runID = j.RunID
+		if err := e.adoptRun(j.RunID); err != nil {
+			return nil, err
 		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {

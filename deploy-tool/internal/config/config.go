@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
@@ -36,14 +38,17 @@ type Config struct {
 	UpTimeout      Duration  `toml:"up_timeout"`
 	NotifyWebhook  string    `toml:"notify_webhook"`
 
-	Deploy    DeployConfig      `toml:"deploy"`
-	Health    HealthConfig      `toml:"health"`
-	Drain     Drain             `toml:"drain"`
-	Gate      Gate              `toml:"gate"` // front-end gate between batches (gate.go)
-	Balancers []balancer.Config `toml:"balancer"`
-	Servers   []Server          `toml:"server"`
+	Deploy DeployConfig `toml:"deploy"`
+	Health HealthConfig `toml:"health"`
+	Drain  Drain        `toml:"drain"`
+	Gate   Gate         `toml:"gate"` // front-end gate between batches (gate.go)
+	// Coordination is the deploy hosts' etcd; nil: one deploy host.
+	Coordination *coord.Section    `toml:"coordination"`
+	Balancers    []balancer.Config `toml:"balancer"`
+	Servers      []Server          `toml:"server"`
 
-	path string // the file it was read from
+	path      string        // the file it was read from
+	coordOpts coord.Options // [coordination], checked by Load
 }
 
 // DeployConfig is the command run for each server.
@@ -177,6 +182,12 @@ func Load(path string) (*Config, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	c.path = path
+	if c.Coordination != nil {
+		// Checked here, not in Parse: relative files are read beside the config.
+		if c.coordOpts, err = c.Coordination.Options(path, os.Getenv); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
 	return c, nil
 }
 
@@ -340,4 +351,10 @@ func (c *Config) Lookup(name string) (Server, error) {
 // FailuresPath is the file of saved passive-health-check values.
 func (c *Config) FailuresPath() string {
 	return filepath.Join(c.StateDir, "deploy-tool.failures.json")
+}
+
+// CoordinationOptions are the [coordination] section's etcd options; ok is
+// false without one (a single deploy host).
+func (c *Config) CoordinationOptions() (opts coord.Options, ok bool) {
+	return c.coordOpts, c.Coordination != nil
 }

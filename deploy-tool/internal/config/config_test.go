@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,37 @@ func TestConfigRefusesWhatWouldMislead(t *testing.T) {
 	}
 	if _, err := Parse([]byte("drain_timeout = \"3s\"\n[drain]\ninflight_url = \"http://{host}:9000/i\"\ntimeout = \"3s\"\n" + minimal)); err != nil {
 		t.Errorf("drain.timeout equal to drain_timeout: %v", err)
+	}
+}
+
+// [coordination] is checked when the file is loaded; without it there is
+// one deploy host.
+func TestLoadChecksCoordination(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(doc string) string {
+		path := filepath.Join(dir, "deploy.toml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	c, err := Load(write(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.CoordinationOptions(); ok {
+		t.Error("coordination without a [coordination] section")
+	}
+	c, err = Load(write(minimal + "\n[coordination]\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := c.CoordinationOptions(); !ok || o.Prefix == "" || len(o.Endpoints) != 1 {
+		t.Errorf("options %+v, %v", o, ok)
+	}
+	_, err = Load(write(minimal + "\n[coordination]\netcd_endpoints = []\n"))
+	if err == nil || !strings.Contains(err.Error(), "coordination.etcd_endpoints") {
+		t.Errorf("empty endpoints: %v", err)
 	}
 }
