@@ -7,6 +7,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 )
 
 // DownOptions are the flags of `deploy-tool down`.
@@ -37,7 +38,7 @@ func (m *manual) down(force bool) error {
 		m.log.Printf("%s is already down on every balancer", m.srv.Addr)
 		return nil
 	}
-	if err := checkBudget(m.cfg, m.cl, snap, one, nil); err != nil && !force {
+	if err := plan.CheckBudget(m.cfg, snap, m.cl.upstreamsOf, one, nil); err != nil && !force {
 		return refusedf("nothing was touched: %v (--force to do it anyway)", err)
 	}
 	if err := checkDrainCovers(m.cfg, m.cl); err != nil {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"os"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 )
 
 // Several deploy hosts over the same balancers: the budget check and the
@@ -208,7 +208,7 @@ func (e *Engine) tryBatch(i int, batch []config.Server) (*Outage, map[string]str
 		prior[s.Addr] = e.journal.Progress[s.Addr]
 		e.step(s.Addr, journal.StepDown)
 	}
-	if err := e.coord.Take(ctx, addrsOf(batch)); err != nil {
+	if err := e.coord.Take(ctx, plan.Addrs(batch)); err != nil {
 		e.restoreSteps(batch, prior)
 		return nil, nil, nil, refusedf("register batch %d with the deploy hosts: %v; nothing of it was touched", i+1, err)
 	}
@@ -238,7 +238,7 @@ func (e *Engine) releaseIfBack(o *Outage, batch []config.Server) {
 func (e *Engine) release(servers []config.Server) {
 	ctx, cancel := callCtx()
 	defer cancel()
-	if err := e.coord.Release(ctx, addrsOf(servers)); err != nil {
+	if err := e.coord.Release(ctx, plan.Addrs(servers)); err != nil {
 		e.log.Printf("WARNING: release %s with the deploy hosts: %v", labels(servers), err)
 	}
 }
@@ -262,7 +262,7 @@ func (e *Engine) blockers(snap Snapshot, others map[string]coord.Registration, b
 			}
 		}
 	}
-	if err := checkBudget(e.cfg, e.cl, snap, batch, registeredServers(e.cfg, others)); err != nil {
+	if err := plan.CheckBudget(e.cfg, snap, e.cl.upstreamsOf, batch, registeredServers(e.cfg, others)); err != nil {
 		why = append(why, err.Error())
 	}
 	if len(why) == 0 {
@@ -300,14 +300,6 @@ func inRotationNotServing(s Snapshot) []string {
 		}
 	}
 	return out
-}
-
-func addrsOf(servers []config.Server) []string {
-	out := make([]string, len(servers))
-	for i, s := range servers {
-		out[i] = s.Addr
-	}
-	return slices.Clip(out)
 }
 
 // lost tells whether this run's coordination lease is lost.

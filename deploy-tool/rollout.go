@@ -13,6 +13,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 )
 
 // RolloutOptions are the flags of `deploy-tool rollout`.
@@ -101,7 +102,7 @@ func (e *Engine) Run() error {
 	}
 	defer lock.Release()
 
-	batches, err := e.plan()
+	batches, err := e.preflightPlan()
 	if err != nil {
 		return err
 	}
@@ -165,7 +166,7 @@ func (e *Engine) prepare() ([]config.Server, error) {
 
 	snap, problems := e.cl.Preflight(e.cfg.Servers)
 	others := e.othersNow()
-	var plan []config.Server
+	var todo []config.Server
 	var skipped []config.Server
 	for _, s := range e.cfg.Servers {
 		if e.opts.Resume && j.Progress[s.Addr] == journal.StepUp {
@@ -183,17 +184,17 @@ func (e *Engine) prepare() ([]config.Server, error) {
 			if len(down) == 0 {
 				e.log.Printf("journal: %s was %s, but every balancer has it up (reloaded, or brought up by hand): it is rolled out again", s.Addr, j.Progress[s.Addr])
 			}
-			plan = append(plan, s)
+			todo = append(todo, s)
 		case others[s.Addr].Alive:
 			e.log.Printf("%s is being deployed by another deploy host (%s): this rollout waits for it", s.Addr, describeReg(others[s.Addr]))
-			plan = append(plan, s)
+			todo = append(todo, s)
 		case len(down) > 0 && e.opts.AllowDown:
 			e.log.Printf("skipped: %s is already down on %s (--allow-down)", s.Addr, strings.Join(down, ", "))
 			skipped = append(skipped, s)
 		case len(down) > 0:
 			problems = append(problems, fmt.Sprintf("server %s is already down on %s (use --allow-down to skip it)", s.Addr, strings.Join(down, ", ")))
 		default:
-			plan = append(plan, s)
+			todo = append(todo, s)
 		}
 	}
 	if len(problems) > 0 {
@@ -202,12 +203,12 @@ func (e *Engine) prepare() ([]config.Server, error) {
 	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.bals), len(e.cfg.Servers))
 	// Servers the journal has in flight come first: they are down already.
 	var ordered []config.Server
-	for _, s := range plan {
+	for _, s := range todo {
 		if inFlight[s.Addr] {
 			ordered = append(ordered, s)
 		}
 	}
-	for _, s := range plan {
+	for _, s := range todo {
 		if !inFlight[s.Addr] {
 			ordered = append(ordered, s)
 		}
@@ -223,7 +224,7 @@ func (e *Engine) prepare() ([]config.Server, error) {
 		e.journal = j
 		j.RunID = e.runID
 	} else {
-		e.journal = journal.New(e.cfg.JournalPath(), coord.Describe("rollout"), e.cfg.Path(), addrsOf(e.cfg.Servers))
+		e.journal = journal.New(e.cfg.JournalPath(), coord.Describe("rollout"), e.cfg.Path(), plan.Addrs(e.cfg.Servers))
 		e.journal.RunID = e.runID
 		for _, s := range skipped {
 			e.journal.Progress[s.Addr] = journal.StepUp // not ours to touch
@@ -282,11 +283,11 @@ func (e *Engine) addResult(s config.Server, o Outcome, result string) {
 	e.byAddr[s.Addr] = r
 }
 
-// plan makes every check a run makes before touching anything, the real
+// preflightPlan makes every check a run makes before touching anything, the real
 // run and the dry run alike: journal, preflight, batch sizes, and the budget
 // of every batch. The batches come back also when only the budget refuses,
 // for the dry run to print.
-func (e *Engine) plan() ([][]config.Server, error) {
+func (e *Engine) preflightPlan() ([][]config.Server, error) {
 	servers, err := e.prepare()
 	if err != nil {
 		return nil, err
@@ -294,36 +295,14 @@ func (e *Engine) plan() ([][]config.Server, error) {
 	if err := checkDrainCovers(e.cfg, e.cl); err != nil {
 		return nil, e.refuseAtPreflight([]string{err.Error()})
 	}
-	batches, err := e.batches(servers)
+	batches, err := plan.Batches(e.cfg, servers)
 	if err != nil {
-		return nil, err
+		return nil, usagef("%v", err)
 	}
 	if err := e.checkBatches(batches); err != nil {
 		return batches, e.refuseAtPreflight([]string{err.Error()})
 	}
 	return batches, nil
-}
-
-// batches splits the plan: a canary batch first when configured, then
-// batches of the configured size, none larger than max_unavailable.
-func (e *Engine) batches(plan []config.Server) ([][]config.Server, error) {
-	size := e.cfg.Batch.Size(len(e.cfg.Servers))
-	if size > e.cfg.MaxUnavailable {
-		return nil, usagef("batch %s of %d servers is %d, more than max_unavailable %d", e.cfg.Batch, len(e.cfg.Servers), size, e.cfg.MaxUnavailable)
-	}
-	var out [][]config.Server
-	rest := plan
-	if e.cfg.Canary > 0 && len(rest) > 0 {
-		n := min(e.cfg.Canary, len(rest))
-		out = append(out, rest[:n])
-		rest = rest[n:]
-	}
-	for len(rest) > 0 {
-		n := min(size, len(rest))
-		out = append(out, rest[:n])
-		rest = rest[n:]
-	}
-	return out, nil
 }
 
 // checkBatches runs, before anything is touched, the budget check that each
@@ -347,7 +326,7 @@ func (e *Engine) checkBatches(batches [][]config.Server) error {
 		if i > 0 {
 			snap = assumeServing(snap, batches[i-1])
 		}
-		if err := checkBudget(e.cfg, e.cl, snap, b, nil); err != nil {
+		if err := plan.CheckBudget(e.cfg, snap, e.cl.upstreamsOf, b, nil); err != nil {
 			return fmt.Errorf("batch %d (%s): %v", i+1, labels(b), err)
 		}
 	}
@@ -373,7 +352,7 @@ func (e *Engine) runDryRun() error {
 	if held, who := coord.Locked(e.cfg.LockPath()); held {
 		return refusedf("a run holds the lock: %s (the real run would be refused)", who)
 	}
-	batches, err := e.plan()
+	batches, err := e.preflightPlan()
 	if batches != nil {
 		e.printPlan(batches)
 		for _, s := range slices.Concat(batches...) {
@@ -393,57 +372,6 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-// checkBudget refuses a batch that would take more than max_unavailable
-// servers out, or leave an upstream with fewer than min_up up, counting
-// what the balancers already have down and the servers other runs hold
-// (registered, maybe not yet marked down).
-func checkBudget(cfg *config.Config, cl *Cluster, s Snapshot, batch, held []config.Server) error {
-	s = s.AssumeNotServing(addrsOf(held))
-	notUp := s.NotServing()
-	unavailable := len(notUp)
-	for _, srv := range batch {
-		counted := false
-		for _, b := range s.Balancers() {
-			for _, en := range s.Entries(b, srv.Addr) {
-				if notUp[en.Addr] {
-					counted = true
-				}
-			}
-		}
-		if !counted {
-			unavailable++
-		}
-	}
-	if unavailable > cfg.MaxUnavailable {
-		return fmt.Errorf("this would make %d servers unavailable (%d already down), more than max_unavailable %d", unavailable, len(notUp), cfg.MaxUnavailable)
-	}
-	inBatch := map[string]bool{}
-	for _, srv := range batch {
-		inBatch[srv.Addr] = true
-	}
-	for _, b := range s.Balancers() {
-		up := map[string]int{}
-		taken := map[string]int{}
-		for _, en := range s.Servers(b) {
-			if !serving(en) {
-				continue
-			}
-			up[en.Upstream]++
-			for a := range inBatch {
-				if sameAddr(en.Addr, a) {
-					taken[en.Upstream]++
-				}
-			}
-		}
-		for _, u := range cl.upstreamsOf(b) {
-			if left := up[u] - taken[u]; taken[u] > 0 && left < cfg.MinUp {
-				return fmt.Errorf("this would leave %d servers up in %s/%s (%d up now), fewer than min_up %d", left, b, u, up[u], cfg.MinUp)
-			}
-		}
-	}
-	return nil
 }
 
 // runBatch takes one batch out of rotation (the Outage step), deploys and

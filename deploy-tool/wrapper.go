@@ -12,6 +12,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 )
 
 // WrapperOptions are the flags of `deploy-tool wrapper`.
@@ -64,7 +65,7 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 	one := []config.Server{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) == 0 {
-		if err := checkBudget(m.cfg, m.cl, snap, one, nil); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
+		if err := plan.CheckBudget(m.cfg, snap, m.cl.upstreamsOf, one, nil); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
 			problems = append(problems, err.Error())
 		}
 		if err := checkDrainCovers(m.cfg, m.cl); err != nil {
