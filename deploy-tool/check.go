@@ -13,6 +13,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/check"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
@@ -41,7 +42,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return check.Resultf(check.Unknown, "%v", err)
 		}
-		cl, err := NewCluster(cfg.Balancers, NewProgress(io.Discard))
+		cl, err := NewCluster(cfg.Balancers, report.NewProgress(io.Discard))
 		if err != nil {
 			return check.Resultf(check.Unknown, "%s", cfg.Redact(err.Error()))
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -19,14 +20,14 @@ var newBalancer = balancer.New
 // only when it is out of rotation on every balancer that knows it.
 type Cluster struct {
 	bals []balancer.Balancer
-	log  *Progress
+	log  *report.Progress
 	// failures saves and puts back nginx's max_fails (params.go); nil in
 	// unit tests that build a Cluster by hand.
 	failures *failureGuard
 }
 
 // NewCluster builds the drivers of every configured balancer.
-func NewCluster(cfgs []balancer.Config, log *Progress) (*Cluster, error) {
+func NewCluster(cfgs []balancer.Config, log *report.Progress) (*Cluster, error) {
 	c := &Cluster{log: log}
 	for _, bc := range cfgs {
 		b, err := newBalancer(bc)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // RunCommand runs the deploy command for one server through /bin/sh -c in a
@@ -20,7 +21,7 @@ import (
 // killed at the timeout or when kill is closed (a second signal). Its output
 // is printed line by line, prefixed with the host.
 // started, if not nil, is told the command's process group once it runs.
-func RunCommand(command string, s config.Server, timeout time.Duration, kill <-chan struct{}, log *Progress, started func(pgid int)) error {
+func RunCommand(command string, s config.Server, timeout time.Duration, kill <-chan struct{}, log *report.Progress, started func(pgid int)) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	go func() {

@@ -8,6 +8,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // DownOptions are the flags of `deploy-tool down`.
@@ -25,7 +26,7 @@ func cmdDown(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer m.lock.Release()
-	return report(m.log, m.down(opts.Force))
+	return exitWith(m.log, m.down(opts.Force))
 }
 
 func (m *manual) down(force bool) error {
@@ -58,7 +59,7 @@ func (m *manual) down(force bool) error {
 // balancers, and the deploy host's lock.
 type manual struct {
 	srv  config.Server
-	log  *Progress
+	log  *report.Progress
 	cfg  *config.Config
 	cl   *Cluster
 	lock *coord.Lock
@@ -102,7 +103,7 @@ func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, s
 	if len(rest) != 1 {
 		return nil, badArgs(name, stderr, "want one SERVER (its address, IP:port, or its host in the config), got %d arguments", len(rest))
 	}
-	log := NewProgress(stdout)
+	log := report.NewProgress(stdout)
 	cfg, cl, code := setup(cf.Config, log, stderr)
 	if code >= 0 {
 		return nil, code
@@ -113,7 +114,7 @@ func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, s
 	}
 	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Describe(name+" "+srv.Addr))
 	if err != nil {
-		return nil, report(log, refusedf("%v", err))
+		return nil, exitWith(log, refusedf("%v", err))
 	}
 	return &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}, -1
 }

@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // version is stamped by the Makefile (-X main.version).
@@ -100,9 +101,9 @@ func exitCode(err error) int {
 	return exitFailed
 }
 
-// report prints an error that the run has not shown yet, and returns its
+// exitWith prints an error that the run has not shown yet, and returns its
 // exit code.
-func report(log *Progress, err error) int {
+func exitWith(log *report.Progress, err error) int {
 	var rep reportedError
 	var ref refusal
 	switch {
@@ -166,7 +167,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // setup loads the config and builds the balancers.
-func setup(path string, log *Progress, stderr io.Writer) (*config.Config, *Cluster, int) {
+func setup(path string, log *report.Progress, stderr io.Writer) (*config.Config, *Cluster, int) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy-tool: %v\n", err)
@@ -184,7 +185,7 @@ func setup(path string, log *Progress, stderr io.Writer) (*config.Config, *Clust
 
 // interrupts turns the first SIGINT/SIGTERM into stop (finish or undo the
 // current step) and the second into kill (kill a running command).
-func interrupts(log *Progress) (stop, kill <-chan struct{}, release func()) {
+func interrupts(log *report.Progress) (stop, kill <-chan struct{}, release func()) {
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	s, k := make(chan struct{}), make(chan struct{})
@@ -218,7 +219,7 @@ func cmdRollout(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if _, code := parseFlags("rollout", &opts, args, stdout, stderr); code >= 0 {
 		return code // positional arguments are refused there
 	}
-	log := NewProgress(stdout)
+	log := report.NewProgress(stdout)
 	cfg, cl, code := setup(opts.Config, log, stderr)
 	if code >= 0 {
 		return code
@@ -227,8 +228,8 @@ func cmdRollout(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	defer release()
 	e := &Engine{
 		cfg: cfg, opts: opts, cl: cl, log: log, out: stdout, in: stdin,
-		notify: &Notifier{URL: cfg.NotifyWebhook, log: log},
+		notify: &report.Notifier{URL: cfg.NotifyWebhook, Log: log},
 		stop:   stop, kill: kill, runID: newRunID(),
 	}
-	return report(log, e.Run())
+	return exitWith(log, e.Run())
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // Timings are the waits of the take-out step, from the config.
@@ -39,7 +40,7 @@ func timingsOf(c *config.Config) Timings {
 // and restored balancer parameters, a front-end probe) without a fourth copy.
 type Outage struct {
 	cl      *Cluster
-	log     *Progress
+	log     *report.Progress
 	servers []config.Server
 	times   Timings
 	stop    <-chan struct{}
@@ -232,7 +233,7 @@ func (o *Outage) abort(err error) error {
 	return err
 }
 
-// PutBack puts in rotation again exactly the entries this step took out
+// report.PutBack puts in rotation again exactly the entries this step took out
 // (not those that were down before it), reads them back and waits until
 // balancers that health-check them see them serving.
 func (o *Outage) PutBack() error {
@@ -286,7 +287,7 @@ func labels(servers []config.Server) string {
 	return strings.Join(names, ", ")
 }
 
-// LeftDown reads every balancer and returns, for each of the servers that
+// report.LeftDown reads every balancer and returns, for each of the servers that
 // is out of rotation somewhere, where; and the balancers that could not be
 // read (on which any server may be down).
 func (c *Cluster) LeftDown(servers []config.Server) (down map[string][]string, unreadable []string) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -120,7 +121,7 @@ func TestInterruptDuringDrainIsTheSameForDownAndWrapper(t *testing.T) {
 	r.top = "drain_timeout = \"30s\""
 	r.fakes[1].setActive(r.addrs[0], 3) // requests that never finish
 	r.write()
-	log := NewProgress(&bytes.Buffer{})
+	log := report.NewProgress(&bytes.Buffer{})
 	cfg, cl, code := setup(r.path, log, &bytes.Buffer{})
 	if code >= 0 {
 		t.Fatal(code)

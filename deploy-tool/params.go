@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
 )
@@ -61,7 +62,7 @@ func (s SavedFailures) same(bal, upstream, addr string) bool {
 // that a run that was killed, `--resume`, `down` and `up` put them back).
 type failureGuard struct {
 	path   string
-	log    *Progress
+	log    *report.Progress
 	health config.HealthConfig
 	cfgs   []config.Server
 
@@ -70,7 +71,7 @@ type failureGuard struct {
 	loadErr error
 }
 
-func newFailureGuard(cfg *config.Config, log *Progress) *failureGuard {
+func newFailureGuard(cfg *config.Config, log *report.Progress) *failureGuard {
 	g := &failureGuard{path: cfg.FailuresPath(), log: log, health: cfg.Health, cfgs: cfg.Servers}
 	g.saved, g.loadErr = loadSavedFailures(g.path)
 	return g

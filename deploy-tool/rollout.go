@@ -14,6 +14,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // RolloutOptions are the flags of `deploy-tool rollout`.
@@ -31,10 +32,10 @@ type Engine struct {
 	cfg     *config.Config
 	opts    RolloutOptions
 	cl      *Cluster
-	log     *Progress
+	log     *report.Progress
 	out     io.Writer
 	in      io.Reader
-	notify  *Notifier
+	notify  *report.Notifier
 	journal *journal.Journal
 	stop    <-chan struct{} // first SIGINT/SIGTERM: finish or undo the current step
 	kill    <-chan struct{} // second: kill a running command
@@ -47,8 +48,8 @@ type Engine struct {
 	adopt map[string]bool
 	halt  <-chan struct{} // a signal or a lost lease: ends a take-out
 
-	results []*ServerResult
-	byAddr  map[string]*ServerResult
+	results []*report.ServerResult
+	byAddr  map[string]*report.ServerResult
 }
 
 // step records a server's step in the journal; a journal that cannot be
@@ -71,7 +72,7 @@ func (e *Engine) stopped() bool {
 
 // Run executes the rollout. Its error decides the exit code (exitCode).
 func (e *Engine) Run() error {
-	e.byAddr = map[string]*ServerResult{}
+	e.byAddr = map[string]*report.ServerResult{}
 	e.adopt = map[string]bool{}
 	if e.runID == "" {
 		e.runID = newRunID()
@@ -214,10 +215,10 @@ func (e *Engine) prepare() ([]config.Server, error) {
 		}
 	}
 	for _, s := range ordered {
-		e.addResult(s, NotStarted, "not started")
+		e.addResult(s, report.NotStarted, "not started")
 	}
 	for _, s := range skipped {
-		e.addResult(s, Skipped, "skipped: down before")
+		e.addResult(s, report.Skipped, "skipped: down before")
 	}
 	if e.opts.Resume {
 		j.Holder = coord.Describe("rollout --resume")
@@ -277,8 +278,8 @@ func formatCounts(m map[string]int) string {
 	return strings.Join(parts, ", ")
 }
 
-func (e *Engine) addResult(s config.Server, o Outcome, result string) {
-	r := &ServerResult{Server: s, Times: map[string]time.Duration{}, Outcome: o, Result: result}
+func (e *Engine) addResult(s config.Server, o report.Outcome, result string) {
+	r := &report.ServerResult{Server: s, Times: map[string]time.Duration{}, Outcome: o, Result: result}
 	e.results = append(e.results, r)
 	e.byAddr[s.Addr] = r
 }
@@ -405,15 +406,15 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 			r := e.byAddr[s.Addr]
 			switch {
 			case o.PutBackFailed && o.Took(s.Addr):
-				r.set(LeftDown, "LEFT DOWN: not deployed, putting back failed")
+				r.Set(report.LeftDown, "LEFT DOWN: not deployed, putting back failed")
 			case !o.Took(s.Addr):
 				// Untouched by this step: as it was (the final read-back
 				// tells whether it is down, e.g. in flight from a resumed run).
 				e.step(s.Addr, prior[s.Addr])
-				r.set(NotStarted, "not deployed: the take-out failed before touching it")
+				r.Set(report.NotStarted, "not deployed: the take-out failed before touching it")
 			default:
 				e.step(s.Addr, journal.StepPending)
-				r.set(PutBack, "not deployed, put back up")
+				r.Set(report.PutBack, "not deployed, put back up")
 			}
 		}
 		return err
@@ -426,7 +427,7 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 	}
 	var failed []string
 	for _, s := range batch {
-		if r := e.byAddr[s.Addr]; r.Outcome != Done {
+		if r := e.byAddr[s.Addr]; r.Outcome != report.Done {
 			failed = append(failed, s.Addr+": "+r.Result)
 		}
 	}
@@ -450,7 +451,7 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 func (e *Engine) progressed() bool {
 	for _, r := range e.results {
 		switch r.Outcome {
-		case Done, DeployedNotUp, LeftDown:
+		case report.Done, report.DeployedNotUp, report.LeftDown:
 			return true
 		}
 	}
@@ -500,7 +501,7 @@ func (e *Engine) deployOne(s config.Server) bool {
 	r.Times["deploy"] = time.Since(t0)
 	if err != nil {
 		e.step(s.Addr, journal.StepFailed)
-		r.set(LeftDown, "LEFT DOWN: deploy command failed")
+		r.Set(report.LeftDown, "LEFT DOWN: deploy command failed")
 		e.log.Printf("ERROR: %v", err)
 		e.notify.Sendf("deploy-tool: %v; %s is left down", err, s.Addr)
 		return false
@@ -512,7 +513,7 @@ func (e *Engine) deployOne(s config.Server) bool {
 	r.Times["health"] = time.Since(t0)
 	if err != nil {
 		e.step(s.Addr, journal.StepFailed)
-		r.set(LeftDown, "LEFT DOWN: health check failed")
+		r.Set(report.LeftDown, "LEFT DOWN: health check failed")
 		e.log.Printf("ERROR: %s: %v", s.Addr, err)
 		e.notify.Sendf("deploy-tool: %s: %v; it is left down", s.Addr, err)
 		return false
@@ -532,10 +533,10 @@ func (e *Engine) bringUp(o *Outage, servers []config.Server) {
 		r := e.byAddr[s.Addr]
 		r.Times["up"] = d
 		if err != nil {
-			r.set(DeployedNotUp, "DEPLOYED, not up everywhere")
+			r.Set(report.DeployedNotUp, "DEPLOYED, not up everywhere")
 			continue
 		}
-		r.set(Done, "ok")
+		r.Set(report.Done, "ok")
 		e.step(s.Addr, journal.StepUp)
 	}
 	if err == nil {
@@ -622,17 +623,17 @@ func (e *Engine) finish(err error) error {
 		}
 		item := s.Addr + " (" + strings.Join(where, ", ") + ")"
 		r := e.byAddr[s.Addr]
-		if r != nil && r.Outcome == Skipped {
+		if r != nil && r.Outcome == report.Skipped {
 			before = append(before, item)
 			continue
 		}
-		if o, ok := others[s.Addr]; ok && o.Alive && (r == nil || r.Outcome == Done || r.Outcome == NotStarted || r.Outcome == PutBack) {
+		if o, ok := others[s.Addr]; ok && o.Alive && (r == nil || r.Outcome == report.Done || r.Outcome == report.NotStarted || r.Outcome == report.PutBack) {
 			theirs = append(theirs, describeReg(o))
 			continue
 		}
 		ours = append(ours, item)
-		if r != nil && r.Outcome != LeftDown && r.Outcome != DeployedNotUp {
-			r.set(LeftDown, "LEFT DOWN: found out of rotation at the end")
+		if r != nil && r.Outcome != report.LeftDown && r.Outcome != report.DeployedNotUp {
+			r.Set(report.LeftDown, "LEFT DOWN: found out of rotation at the end")
 		}
 		// --resume takes again every server this rollout left down.
 		if p := e.journal.Progress[s.Addr]; p == journal.StepPending || p == journal.StepUp {
@@ -640,7 +641,7 @@ func (e *Engine) finish(err error) error {
 		}
 	}
 	fmt.Fprintln(e.out)
-	WriteSummary(e.out, e.results)
+	report.WriteSummary(e.out, e.results)
 	fmt.Fprintln(e.out)
 	cfgFlag := "--config " + e.cfg.Path()
 	keep := err != nil && (len(ours) > 0 || len(unreadable) > 0 || e.progressed() || e.opts.Resume)

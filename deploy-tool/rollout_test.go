@@ -17,6 +17,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -101,7 +102,7 @@ func (r *rig) rollout(args ...string) (int, string) {
 func (r *rig) engine(opts RolloutOptions, out io.Writer) (*Engine, chan struct{}, chan struct{}) {
 	r.t.Helper()
 	path := r.write()
-	log := NewProgress(out)
+	log := report.NewProgress(out)
 	cfg, cl, code := setup(path, log, out)
 	if code >= 0 {
 		r.t.Fatalf("setup: exit %d", code)
@@ -109,7 +110,7 @@ func (r *rig) engine(opts RolloutOptions, out io.Writer) (*Engine, chan struct{}
 	stop, kill := make(chan struct{}), make(chan struct{})
 	opts.Config = path
 	return &Engine{cfg: cfg, opts: opts, cl: cl, log: log, out: out, in: strings.NewReader(""),
-		notify: &Notifier{URL: cfg.NotifyWebhook, log: log}, stop: stop, kill: kill}, stop, kill
+		notify: &report.Notifier{URL: cfg.NotifyWebhook, Log: log}, stop: stop, kill: kill}, stop, kill
 }
 
 func (r *rig) deployed() []string {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -239,7 +240,7 @@ func TestCommandWaitsUntilItsGroupIsRecorded(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
 	var ranEarly bool
-	err := RunCommand("touch "+marker+"; echo $# args", config.Server{Addr: "127.0.0.1:1", Host: "h", Port: 1}, 30*time.Second, nil, NewProgress(&bytes.Buffer{}), func(pgid int) {
+	err := RunCommand("touch "+marker+"; echo $# args", config.Server{Addr: "127.0.0.1:1", Host: "h", Port: 1}, 30*time.Second, nil, report.NewProgress(&bytes.Buffer{}), func(pgid int) {
 		time.Sleep(300 * time.Millisecond) // a slow journal write
 		_, statErr := os.Stat(marker)
 		ranEarly = statErr == nil

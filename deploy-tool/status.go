@@ -10,6 +10,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -73,7 +74,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	if _, code := parseFlags("status", &opts, args, stdout, stderr); code >= 0 {
 		return code
 	}
-	log := NewProgress(stderr)
+	log := report.NewProgress(stderr)
 	cfg, cl, code := setup(opts.Config, log, stderr)
 	if code >= 0 {
 		return code

@@ -23,7 +23,7 @@ func cmdUp(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	defer m.lock.Release()
-	return report(m.log, m.up(opts.SkipHealth))
+	return exitWith(m.log, m.up(opts.SkipHealth))
 }
 
 func (m *manual) up(skipHealth bool) error {

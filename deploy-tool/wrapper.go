@@ -13,6 +13,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // WrapperOptions are the flags of `deploy-tool wrapper`.
@@ -39,7 +40,7 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if isRsyncDryRun(rest) {
 		return runWrapped(rest, 0, stdin, stdout, stderr)
 	}
-	log := NewProgress(stderr)
+	log := report.NewProgress(stderr)
 	cfg, cl, code := setup(opts.Config, log, stderr)
 	if code >= 0 {
 		return code
@@ -50,11 +51,11 @@ func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Describe("wrapper --self "+srv.Addr))
 	if err != nil {
-		return report(log, refusedf("%v", err))
+		return exitWith(log, refusedf("%v", err))
 	}
 	defer lock.Release()
 	m := &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}
-	return report(log, m.wrap(rest, stdin, stdout, stderr))
+	return exitWith(log, m.wrap(rest, stdin, stdout, stderr))
 }
 
 // wrap is down, the command, settle, health and up for this host, with the

@@ -1,4 +1,7 @@
-package main
+// Package report owns what a run tells: the progress lines (timestamped,
+// secrets redacted, a command's output prefixed with its host), the
+// per-server summary table, and the webhook notices.
+package report
 
 import (
 	"bytes"
@@ -104,7 +107,8 @@ type ServerResult struct {
 	Result  string // the outcome in words, with the reason
 }
 
-func (r *ServerResult) set(o Outcome, result string) {
+// Set records the outcome and its words.
+func (r *ServerResult) Set(o Outcome, result string) {
 	r.Outcome, r.Result = o, result
 }
 
