@@ -13,6 +13,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/check"
@@ -42,7 +43,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		if err != nil {
 			return check.Resultf(check.Unknown, "%v", err)
 		}
-		cl, err := NewCluster(cfg.Balancers, report.NewProgress(io.Discard))
+		cl, err := outage.NewCluster(cfg, report.NewProgress(io.Discard))
 		if err != nil {
 			return check.Resultf(check.Unknown, "%s", cfg.Redact(err.Error()))
 		}
@@ -56,7 +57,7 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 	})
 }
 
-func judge(cfg *config.Config, cl *Cluster, opts CheckOptions, now time.Time) check.Result {
+func judge(cfg *config.Config, cl *outage.Cluster, opts CheckOptions, now time.Time) check.Result {
 	snap, readErr := cl.Read()
 	var crit, warn, unreadable []string
 	for _, b := range snap.Balancers() {
@@ -68,11 +69,11 @@ func judge(cfg *config.Config, cl *Cluster, opts CheckOptions, now time.Time) ch
 		total := map[string]int{}
 		for _, s := range snap.Servers(b) {
 			total[s.Upstream]++
-			if serving(s) {
+			if balancer.Serving(s) {
 				up[s.Upstream]++
 			}
 		}
-		for _, u := range cl.upstreamsOf(b) {
+		for _, u := range cl.Upstreams(b) {
 			if up[u] < cfg.MinUp {
 				crit = append(crit, fmt.Sprintf("%s/%s: %d of %d servers up < min_up %d", b, u, up[u], total[u], cfg.MinUp))
 			}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
@@ -39,15 +40,15 @@ func (m *manual) down(force bool) error {
 		m.log.Printf("%s is already down on every balancer", m.srv.Addr)
 		return nil
 	}
-	if err := plan.CheckBudget(m.cfg, snap, m.cl.upstreamsOf, one, nil); err != nil && !force {
+	if err := plan.CheckBudget(m.cfg, snap, m.cl.Upstreams, one, nil); err != nil && !force {
 		return refusedf("nothing was touched: %v (--force to do it anyway)", err)
 	}
-	if err := checkDrainCovers(m.cfg, m.cl); err != nil {
+	if err := outage.CheckDrainCovers(m.cfg, m.cl); err != nil {
 		return refusedf("nothing was touched: %v", err)
 	}
 	stop, _, release := interrupts(m.log)
 	defer release()
-	if _, err := m.cl.TakeOut(one, timingsOf(m.cfg), stop); err != nil {
+	if _, err := m.cl.TakeOut(one, outage.TimingsOf(m.cfg), stop); err != nil {
 		return m.takeOutFailed(err, "")
 	}
 	// The drain's own line above says whether it drained or only waited.
@@ -61,14 +62,14 @@ type manual struct {
 	srv  config.Server
 	log  *report.Progress
 	cfg  *config.Config
-	cl   *Cluster
+	cl   *outage.Cluster
 	lock *coord.Lock
 }
 
 // takeOutFailed reports a take-out that failed or was interrupted (it has
 // put back what it could), with the server's state read back.
 func (m *manual) takeOutFailed(err error, suffix string) error {
-	if errors.Is(err, errInterrupted) {
+	if errors.Is(err, outage.ErrInterrupted) {
 		m.log.Printf("stopped: %v%s", err, suffix)
 	} else {
 		m.log.Printf("ERROR: %v%s", err, suffix)

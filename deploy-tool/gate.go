@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 )
 
 // gate probes the front end after batch i (0-based) of n; every probe must
@@ -34,7 +35,7 @@ func (e *Engine) gate(i, n int, batch []config.Server) error {
 		if p > 1 {
 			select {
 			case <-e.stop:
-				return fmt.Errorf("%w during the front-end gate after batch %d", errInterrupted, i+1)
+				return fmt.Errorf("%w during the front-end gate after batch %d", outage.ErrInterrupted, i+1)
 			case <-time.After(g.Interval.D()):
 			}
 		}
@@ -49,7 +50,7 @@ func (e *Engine) gate(i, n int, batch []config.Server) error {
 		return nil
 	}
 	return fmt.Errorf("front-end gate %s failed after batch %d/%d: %d of %d probes did not answer %d (%s); servers left as they are: batch %d (%s) is deployed and in rotation, nothing of batch %d was touched",
-		g.URL, i+1, n, failed, g.Probes, g.Status, strings.Join(seen, "; "), i+1, labels(batch), i+2)
+		g.URL, i+1, n, failed, g.Probes, g.Status, strings.Join(seen, "; "), i+1, config.Labels(batch), i+2)
 }
 
 // gateProbe returns the status (0 when there was no answer) and what was seen.

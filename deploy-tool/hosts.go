@@ -14,7 +14,9 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
 // Several deploy hosts over the same balancers: the budget check and the
@@ -59,7 +61,7 @@ func (e *Engine) adoptRun(prevRunID string) error {
 	if !ok || prevRunID == "" {
 		return nil
 	}
-	ctx, cancel := callCtx()
+	ctx, cancel := coordCtx()
 	defer cancel()
 	addrs, err := a.Adopt(ctx, prevRunID)
 	if err != nil {
@@ -84,7 +86,7 @@ func (e *Engine) others(ctx context.Context) (map[string]coord.Registration, err
 			continue
 		}
 		for _, s := range e.cfg.Servers {
-			if sameAddr(s.Addr, r.Addr) {
+			if balancer.SameAddr(s.Addr, r.Addr) {
 				out[s.Addr] = r
 			}
 		}
@@ -94,7 +96,7 @@ func (e *Engine) others(ctx context.Context) (map[string]coord.Registration, err
 
 // othersNow is others with a deadline, empty when it cannot be read.
 func (e *Engine) othersNow() map[string]coord.Registration {
-	ctx, cancel := callCtx()
+	ctx, cancel := coordCtx()
 	defer cancel()
 	o, err := e.others(ctx)
 	if err != nil {
@@ -137,7 +139,7 @@ func registeredServers(cfg *config.Config, others map[string]coord.Registration)
 // registers it and marks it down; then it drains. While another live run
 // explains why the batch cannot go, it waits. A nil Outage means nothing
 // was touched. prior is each server's journal step before this batch.
-func (e *Engine) takeOutBatch(i int, batch []config.Server) (*Outage, map[string]string, error) {
+func (e *Engine) takeOutBatch(i int, batch []config.Server) (*outage.Outage, map[string]string, error) {
 	announced := ""
 	var unhealthySince time.Time
 	for attempt := 1; ; attempt++ {
@@ -173,18 +175,18 @@ type waitReason struct {
 }
 
 // tryBatch is one attempt of takeOutBatch.
-func (e *Engine) tryBatch(i int, batch []config.Server) (*Outage, map[string]string, *waitReason, error) {
+func (e *Engine) tryBatch(i int, batch []config.Server) (*outage.Outage, map[string]string, *waitReason, error) {
 	ctx, cancel := e.lockCtx()
 	defer cancel()
 	unlock, err := e.coord.Lock(ctx)
 	if err != nil {
 		if e.stopped() {
-			return nil, nil, nil, fmt.Errorf("%w before batch %d: nothing of it was touched", errInterrupted, i+1)
+			return nil, nil, nil, fmt.Errorf("%w before batch %d: nothing of it was touched", outage.ErrInterrupted, i+1)
 		}
 		return nil, nil, nil, refusedf("deploy hosts' lock: %v; nothing of batch %d was touched", err, i+1)
 	}
 	defer func() {
-		uctx, ucancel := callCtx()
+		uctx, ucancel := coordCtx()
 		defer ucancel()
 		if err := unlock(uctx); err != nil {
 			e.log.Printf("WARNING: unlock the deploy hosts' lock: %v", err)
@@ -212,7 +214,7 @@ func (e *Engine) tryBatch(i int, batch []config.Server) (*Outage, map[string]str
 		e.restoreSteps(batch, prior)
 		return nil, nil, nil, refusedf("register batch %d with the deploy hosts: %v; nothing of it was touched", i+1, err)
 	}
-	o, err := e.cl.MarkDown(batch, timingsOf(e.cfg), e.halt)
+	o, err := e.cl.MarkDown(batch, outage.TimingsOf(e.cfg), e.halt)
 	if err != nil {
 		e.releaseIfBack(o, batch)
 		return o, prior, nil, err
@@ -228,7 +230,7 @@ func (e *Engine) restoreSteps(batch []config.Server, prior map[string]string) {
 
 // releaseIfBack gives up the registration of a batch put back in rotation
 // (not when putting back failed: those servers are still out).
-func (e *Engine) releaseIfBack(o *Outage, batch []config.Server) {
+func (e *Engine) releaseIfBack(o *outage.Outage, batch []config.Server) {
 	if o != nil && o.PutBackFailed {
 		return
 	}
@@ -236,17 +238,17 @@ func (e *Engine) releaseIfBack(o *Outage, batch []config.Server) {
 }
 
 func (e *Engine) release(servers []config.Server) {
-	ctx, cancel := callCtx()
+	ctx, cancel := coordCtx()
 	defer cancel()
 	if err := e.coord.Release(ctx, plan.Addrs(servers)); err != nil {
-		e.log.Printf("WARNING: release %s with the deploy hosts: %v", labels(servers), err)
+		e.log.Printf("WARNING: release %s with the deploy hosts: %v", config.Labels(servers), err)
 	}
 }
 
 // blockers tell whether the batch can be taken now. wait is set when it
 // cannot yet but may soon (another live run holds what blocks it, or a
 // server in rotation is not serving yet); refuse when it never will.
-func (e *Engine) blockers(snap Snapshot, others map[string]coord.Registration, batch []config.Server) (*waitReason, error) {
+func (e *Engine) blockers(snap balancer.Snapshot, others map[string]coord.Registration, batch []config.Server) (*waitReason, error) {
 	var why []string
 	explained := len(alive(others)) > 0
 	for _, s := range batch {
@@ -262,7 +264,7 @@ func (e *Engine) blockers(snap Snapshot, others map[string]coord.Registration, b
 			}
 		}
 	}
-	if err := plan.CheckBudget(e.cfg, snap, e.cl.upstreamsOf, batch, registeredServers(e.cfg, others)); err != nil {
+	if err := plan.CheckBudget(e.cfg, snap, e.cl.Upstreams, batch, registeredServers(e.cfg, others)); err != nil {
 		why = append(why, err.Error())
 	}
 	if len(why) == 0 {
@@ -284,7 +286,7 @@ func (e *Engine) backOff(attempt int) error {
 	d := base/2 + time.Duration(mrand.Int64N(int64(base)*int64(min(attempt, 4))+1))
 	select {
 	case <-e.stop:
-		return errInterrupted
+		return outage.ErrInterrupted
 	case <-time.After(d):
 		return nil
 	}
@@ -292,7 +294,7 @@ func (e *Engine) backOff(attempt int) error {
 
 // inRotationNotServing are entries in rotation that the balancer's health
 // checks do not pass yet (a server just brought up).
-func inRotationNotServing(s Snapshot) []string {
+func inRotationNotServing(s balancer.Snapshot) []string {
 	var out []string
 	for a := range s.NotServing() {
 		if len(s.UpSomewhere(a)) > 0 && len(s.DownSomewhere(a)) == 0 {
@@ -310,6 +312,13 @@ func (e *Engine) lost() bool {
 	default:
 		return false
 	}
+}
+
+// coordTimeout bounds one call to the deploy hosts' coordination.
+const coordTimeout = 15 * time.Second
+
+func coordCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), coordTimeout)
 }
 
 // lockTimeout bounds the wait for the deploy hosts' lock: another host

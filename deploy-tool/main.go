@@ -15,6 +15,7 @@ import (
 	"syscall"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
@@ -91,7 +92,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &cmd):
 		return cmd.code
-	case errors.Is(err, errInterrupted):
+	case errors.Is(err, outage.ErrInterrupted):
 		return exitInterrupted
 	case errors.As(err, &ref):
 		return exitRefused
@@ -111,7 +112,7 @@ func exitWith(log *report.Progress, err error) int {
 	case errors.As(err, &ref) && ref.reported:
 	case errors.As(err, &ref):
 		log.Printf("refused: %v", err)
-	case errors.Is(err, errInterrupted):
+	case errors.Is(err, outage.ErrInterrupted):
 		log.Printf("stopped: %v", err)
 	default:
 		log.Printf("ERROR: %v", err)
@@ -167,19 +168,18 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // setup loads the config and builds the balancers.
-func setup(path string, log *report.Progress, stderr io.Writer) (*config.Config, *Cluster, int) {
+func setup(path string, log *report.Progress, stderr io.Writer) (*config.Config, *outage.Cluster, int) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy-tool: %v\n", err)
 		return nil, nil, exitUsage
 	}
 	log.Redact(cfg.Secrets())
-	cl, err := NewCluster(cfg.Balancers, log)
+	cl, err := outage.NewCluster(cfg, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "deploy-tool: config %s: %v\n", path, cfg.Redact(err.Error()))
 		return nil, nil, exitUsage
 	}
-	cl.failures = newFailureGuard(cfg, log)
 	return cfg, cl, -1
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
@@ -128,7 +129,7 @@ func TestInterruptDuringDrainIsTheSameForDownAndWrapper(t *testing.T) {
 	}
 	stop := make(chan struct{})
 	close(stop)
-	o, err := cl.TakeOut([]config.Server{cfg.Servers[0]}, timingsOf(cfg), stop)
+	o, err := cl.TakeOut([]config.Server{cfg.Servers[0]}, outage.TimingsOf(cfg), stop)
 	if exitCode(err) != exitInterrupted || !o.Took(r.addrs[0]) || o.PutBackFailed {
 		t.Fatalf("TakeOut: %v (exit %d)", err, exitCode(err))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
@@ -31,7 +32,7 @@ type RolloutOptions struct {
 type Engine struct {
 	cfg     *config.Config
 	opts    RolloutOptions
-	cl      *Cluster
+	cl      *outage.Cluster
 	log     *report.Progress
 	out     io.Writer
 	in      io.Reader
@@ -201,7 +202,7 @@ func (e *Engine) prepare() ([]config.Server, error) {
 	if len(problems) > 0 {
 		return nil, e.refuseAtPreflight(problems)
 	}
-	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.bals), len(e.cfg.Servers))
+	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.Balancers()), len(e.cfg.Servers))
 	// Servers the journal has in flight come first: they are down already.
 	var ordered []config.Server
 	for _, s := range todo {
@@ -293,7 +294,7 @@ func (e *Engine) preflightPlan() ([][]config.Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkDrainCovers(e.cfg, e.cl); err != nil {
+	if err := outage.CheckDrainCovers(e.cfg, e.cl); err != nil {
 		return nil, e.refuseAtPreflight([]string{err.Error()})
 	}
 	batches, err := plan.Batches(e.cfg, servers)
@@ -322,13 +323,13 @@ func (e *Engine) checkBatches(batches [][]config.Server) error {
 			delete(others, a)
 		}
 	}
-	snap = assumeServing(snap, registeredServers(e.cfg, others))
+	snap = snap.AssumeServing(plan.Addrs(registeredServers(e.cfg, others)))
 	for i, b := range batches {
 		if i > 0 {
-			snap = assumeServing(snap, batches[i-1])
+			snap = snap.AssumeServing(plan.Addrs(batches[i-1]))
 		}
-		if err := plan.CheckBudget(e.cfg, snap, e.cl.upstreamsOf, b, nil); err != nil {
-			return fmt.Errorf("batch %d (%s): %v", i+1, labels(b), err)
+		if err := plan.CheckBudget(e.cfg, snap, e.cl.Upstreams, b, nil); err != nil {
+			return fmt.Errorf("batch %d (%s): %v", i+1, config.Labels(b), err)
 		}
 	}
 	return nil
@@ -342,7 +343,7 @@ func (e *Engine) printPlan(batches [][]config.Server) {
 		if i == 0 && e.cfg.Canary > 0 {
 			label = " (canary)"
 		}
-		e.log.Printf("  batch %d%s: %s", i+1, label, labels(b))
+		e.log.Printf("  batch %d%s: %s", i+1, label, config.Labels(b))
 	}
 }
 
@@ -379,9 +380,9 @@ func orNone(s string) string {
 // health-checks each server, and brings up those that passed.
 func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 	if e.stopped() {
-		return fmt.Errorf("%w before batch %d: nothing of it was touched", errInterrupted, i+1)
+		return fmt.Errorf("%w before batch %d: nothing of it was touched", outage.ErrInterrupted, i+1)
 	}
-	e.log.Printf("batch %d/%d: %s", i+1, n, labels(batch))
+	e.log.Printf("batch %d/%d: %s", i+1, n, config.Labels(batch))
 	t0 := time.Now()
 	if e.lost() {
 		return fmt.Errorf("the deploy hosts' coordination lease is lost; stopping before batch %d: nothing of it was touched", i+1)
@@ -438,7 +439,7 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 		return errors.New(strings.Join(failed, "; "))
 	}
 	if e.stopped() {
-		return fmt.Errorf("%w: batch %d finished, stopping", errInterrupted, i+1)
+		return fmt.Errorf("%w: batch %d finished, stopping", outage.ErrInterrupted, i+1)
 	}
 	if e.lost() {
 		return fmt.Errorf("the deploy hosts' coordination lease was lost: batch %d finished, stopping", i+1)
@@ -509,7 +510,7 @@ func (e *Engine) deployOne(s config.Server) bool {
 	e.step(s.Addr, journal.StepDeployed)
 	e.log.Printf("%s: deployed in %.2fs", s.Label(), r.Times["deploy"].Seconds())
 	t0 = time.Now()
-	err = HealthCheck(e.cfg.Health, s, e.kill)
+	err = outage.HealthCheck(e.cfg.Health, s, e.kill)
 	r.Times["health"] = time.Since(t0)
 	if err != nil {
 		e.step(s.Addr, journal.StepFailed)
@@ -525,7 +526,7 @@ func (e *Engine) deployOne(s config.Server) bool {
 }
 
 // bringUp marks the deployed servers up on every balancer.
-func (e *Engine) bringUp(o *Outage, servers []config.Server) {
+func (e *Engine) bringUp(o *outage.Outage, servers []config.Server) {
 	t0 := time.Now()
 	err := o.BringUp(servers)
 	d := time.Since(t0)
@@ -547,7 +548,7 @@ func (e *Engine) bringUp(o *Outage, servers []config.Server) {
 		e.notify.Sendf("deploy-tool: mark up failed: %v", err)
 		return
 	}
-	e.log.Printf("up on every balancer (read back): %s", labels(servers))
+	e.log.Printf("up on every balancer (read back): %s", config.Labels(servers))
 }
 
 func (e *Engine) settle() error {
@@ -556,7 +557,7 @@ func (e *Engine) settle() error {
 	}
 	select {
 	case <-e.stop:
-		return fmt.Errorf("%w while settling", errInterrupted)
+		return fmt.Errorf("%w while settling", outage.ErrInterrupted)
 	case <-time.After(e.cfg.Settle.D()):
 		return nil
 	}
@@ -571,7 +572,7 @@ func (e *Engine) canaryPause() error {
 		e.log.Printf("canary done; pausing %v before the rest (Ctrl-C stops here, nothing down)", p.Wait)
 		select {
 		case <-e.stop:
-			return fmt.Errorf("%w after the canary", errInterrupted)
+			return fmt.Errorf("%w after the canary", outage.ErrInterrupted)
 		case <-time.After(p.Wait):
 			return nil
 		}
@@ -584,7 +585,7 @@ func (e *Engine) canaryPause() error {
 	}()
 	select {
 	case <-e.stop:
-		return fmt.Errorf("%w after the canary", errInterrupted)
+		return fmt.Errorf("%w after the canary", outage.ErrInterrupted)
 	case a := <-answer:
 		if a == "y" || a == "yes" {
 			return nil
@@ -601,7 +602,7 @@ func (e *Engine) finish(err error) error {
 	switch {
 	case err == nil:
 	case errors.As(err, &ref) && ref.reported:
-	case errors.Is(err, errInterrupted):
+	case errors.Is(err, outage.ErrInterrupted):
 		e.log.Printf("stopped: %v", err)
 	case errors.As(err, &ref):
 		e.log.Printf("refused: %v", err)
@@ -612,7 +613,7 @@ func (e *Engine) finish(err error) error {
 	}
 	// Saved max_fails of the servers back up go back, once their
 	// fail_timeout has passed (not waited for after a signal).
-	e.cl.failures.settle(e.cl, e.stop)
+	e.cl.SettleFailures(e.stop)
 	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
 	others := e.othersNow()
 	var ours, before, theirs []string
@@ -659,7 +660,7 @@ func (e *Engine) finish(err error) error {
 	for _, u := range unreadable {
 		e.log.Printf("WARNING: %v: could not be read at the end; servers may be out of rotation there (`deploy-tool status %s` shows them)", u, cfgFlag)
 	}
-	e.cl.failures.reportLeft(e.cfg.Path())
+	e.cl.ReportFailuresLeft(e.cfg.Path())
 	switch {
 	case err == nil:
 		e.log.Printf("rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())

@@ -92,7 +92,7 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		st.Balancers = append(st.Balancers, bs)
 	}
 	st.Lock.Held, st.Lock.Holder = coord.Locked(cfg.LockPath())
-	st.ChangedParams = cl.failures.Left()
+	st.ChangedParams = cl.FailuresLeft()
 	j, jerr := journal.Load(cfg.JournalPath())
 	st.Rollout = j
 	if jerr != nil {

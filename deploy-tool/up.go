@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 )
 
 // UpOptions are the flags of `deploy-tool up`.
@@ -32,7 +33,7 @@ func (m *manual) up(skipHealth bool) error {
 		return refusedf("nothing was touched: %s", strings.Join(problems, "; "))
 	}
 	if !skipHealth {
-		if err := HealthCheck(m.cfg.Health, m.srv, nil); err != nil {
+		if err := outage.HealthCheck(m.cfg.Health, m.srv, nil); err != nil {
 			return fmt.Errorf("not brought up: %v (--skip-health to bring it up anyway)", err)
 		}
 	}
@@ -46,7 +47,7 @@ func (m *manual) up(skipHealth bool) error {
 	// fail_timeout has passed since now.
 	stop, _, release := interrupts(m.log)
 	defer release()
-	m.cl.failures.settle(m.cl, stop)
-	m.cl.failures.reportLeft(m.cfg.Path())
+	m.cl.SettleFailures(stop)
+	m.cl.ReportFailuresLeft(m.cfg.Path())
 	return nil
 }

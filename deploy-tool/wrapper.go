@@ -12,6 +12,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
@@ -66,10 +67,10 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 	one := []config.Server{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) == 0 {
-		if err := plan.CheckBudget(m.cfg, snap, m.cl.upstreamsOf, one, nil); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
+		if err := plan.CheckBudget(m.cfg, snap, m.cl.Upstreams, one, nil); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
 			problems = append(problems, err.Error())
 		}
-		if err := checkDrainCovers(m.cfg, m.cl); err != nil {
+		if err := outage.CheckDrainCovers(m.cfg, m.cl); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
@@ -78,7 +79,7 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 	}
 	stop, kill, release := interrupts(m.log)
 	defer release()
-	o, err := m.cl.TakeOut(one, timingsOf(m.cfg), stop)
+	o, err := m.cl.TakeOut(one, outage.TimingsOf(m.cfg), stop)
 	if err != nil {
 		return m.takeOutFailed(err, "; "+argv[0]+" was not run")
 	}
@@ -95,7 +96,7 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return reported(errors.New("stopped by a second signal before the health check"))
 	case <-time.After(m.cfg.Settle.D()):
 	}
-	if err := HealthCheck(m.cfg.Health, m.srv, kill); err != nil {
+	if err := outage.HealthCheck(m.cfg.Health, m.srv, kill); err != nil {
 		m.log.Printf("%s is LEFT DOWN: %v; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, err, m.cfg.Path(), m.srv.Addr)
 		return reported(err)
 	}
@@ -105,11 +106,11 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return reported(err)
 	}
 	m.log.Printf("%s: up on every balancer (read back)", m.srv.Addr)
-	m.cl.failures.settle(m.cl, stop)
-	m.cl.failures.reportLeft(m.cfg.Path())
+	m.cl.SettleFailures(stop)
+	m.cl.ReportFailuresLeft(m.cfg.Path())
 	select {
 	case <-stop:
-		return reported(fmt.Errorf("%w: %s finished and %s is back up", errInterrupted, argv[0], m.srv.Addr))
+		return reported(fmt.Errorf("%w: %s finished and %s is back up", outage.ErrInterrupted, argv[0], m.srv.Addr))
 	default:
 	}
 	return nil

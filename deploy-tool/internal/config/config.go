@@ -358,3 +358,12 @@ func (c *Config) FailuresPath() string {
 func (c *Config) CoordinationOptions() (opts coord.Options, ok bool) {
 	return c.coordOpts, c.Coordination != nil
 }
+
+// Labels names the servers for progress lines, comma-separated.
+func Labels(servers []Server) string {
+	names := make([]string, len(servers))
+	for i, s := range servers {
+		names[i] = s.Label()
+	}
+	return strings.Join(names, ", ")
+}

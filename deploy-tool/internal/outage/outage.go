@@ -1,4 +1,10 @@
-package main
+// Package outage owns the one safety step every risky action goes
+// through (rollout, down and wrapper alike): take the servers out of
+// rotation on every balancer, read back, drain, park, re-check right
+// before the action, and put back exactly what it took, read back. It also
+// owns the Cluster (every balancer driven together, each call under a
+// deadline) and nginx's saved max_fails (params.go).
+package outage
 
 import (
 	"errors"
@@ -19,7 +25,7 @@ type Timings struct {
 	Inflight     config.Drain // the app's own in-flight figure, if configured
 }
 
-func timingsOf(c *config.Config) Timings {
+func TimingsOf(c *config.Config) Timings {
 	return Timings{DrainWait: c.DrainWait.D(), DrainTimeout: c.DrainTimeout.D(), UpTimeout: c.UpTimeout.D(), Inflight: c.Drain}
 }
 
@@ -57,8 +63,8 @@ type Outage struct {
 	DrainReport string
 }
 
-// errInterrupted is returned (wrapped) when SIGINT/SIGTERM cut a step short.
-var errInterrupted = errors.New("interrupted")
+// ErrInterrupted is returned (wrapped) when SIGINT/SIGTERM cut a step short.
+var ErrInterrupted = errors.New("interrupted")
 
 // TakeOut takes the servers out of rotation on every balancer and gets them
 // ready for the risky action. On an error the servers this step took out
@@ -82,7 +88,7 @@ func (c *Cluster) MarkDown(servers []config.Server, tm Timings, stop <-chan stru
 	if err := o.markDown(servers); err != nil {
 		return o, o.abort(err)
 	}
-	o.log.Printf("down on every balancer (read back): %s", labels(servers))
+	o.log.Printf("down on every balancer (read back): %s", config.Labels(servers))
 	return o, nil
 }
 
@@ -91,7 +97,7 @@ func (c *Cluster) MarkDown(servers []config.Server, tm Timings, stop <-chan stru
 func (o *Outage) Ready() error {
 	servers := o.servers
 	if o.stopped() {
-		return o.abort(fmt.Errorf("%w after mark-down", errInterrupted))
+		return o.abort(fmt.Errorf("%w after mark-down", ErrInterrupted))
 	}
 	if err := o.drainAndPark(servers); err != nil {
 		return o.abort(err)
@@ -100,7 +106,7 @@ func (o *Outage) Ready() error {
 		return o.abort(err)
 	}
 	if o.stopped() {
-		return o.abort(fmt.Errorf("%w before the action", errInterrupted))
+		return o.abort(fmt.Errorf("%w before the action", ErrInterrupted))
 	}
 	return nil
 }
@@ -167,8 +173,8 @@ func (o *Outage) drainAndPark(servers []config.Server) error {
 	res, err := o.drain(servers)
 	left := res.left
 	o.Drained += time.Since(t0)
-	if errors.Is(err, errInterrupted) {
-		return fmt.Errorf("%w during drain", errInterrupted)
+	if errors.Is(err, ErrInterrupted) {
+		return fmt.Errorf("%w during drain", ErrInterrupted)
 	}
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
@@ -233,7 +239,7 @@ func (o *Outage) abort(err error) error {
 	return err
 }
 
-// report.PutBack puts in rotation again exactly the entries this step took out
+// PutBack puts in rotation again exactly the entries this step took out
 // (not those that were down before it), reads them back and waits until
 // balancers that health-check them see them serving.
 func (o *Outage) PutBack() error {
@@ -279,15 +285,7 @@ func (o *Outage) BringUp(servers []config.Server) error {
 	return o.cl.MarkUp(servers, o.times.UpTimeout)
 }
 
-func labels(servers []config.Server) string {
-	names := make([]string, len(servers))
-	for i, s := range servers {
-		names[i] = s.Label()
-	}
-	return strings.Join(names, ", ")
-}
-
-// report.LeftDown reads every balancer and returns, for each of the servers that
+// LeftDown reads every balancer and returns, for each of the servers that
 // is out of rotation somewhere, where; and the balancers that could not be
 // read (on which any server may be down).
 func (c *Cluster) LeftDown(servers []config.Server) (down map[string][]string, unreadable []string) {
@@ -319,4 +317,14 @@ func joinErrors(errs []error) error {
 		return nil
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// TakeDownAgain takes out again servers that a reload put back in rotation
+// during the action: mark-down, read back, park. There is no drain: the
+// action has begun, and whatever reached the server meanwhile has.
+func (o *Outage) TakeDownAgain(servers []config.Server) error {
+	if err := o.markDown(servers); err != nil {
+		return err
+	}
+	return o.cl.Park(servers)
 }

@@ -1,4 +1,4 @@
-package main
+package outage
 
 import (
 	"fmt"
@@ -144,7 +144,7 @@ func (o *Outage) drain(servers []config.Server) (drainResult, error) {
 		select {
 		case <-o.stop:
 			res.left = left
-			return res, errInterrupted
+			return res, ErrInterrupted
 		case <-tick.C:
 		}
 	}
@@ -194,7 +194,7 @@ func (o *Outage) appInflight(servers []config.Server, zero map[string]int) (int,
 // count and the app's own figure is not configured, drain_wait is all that
 // protects the requests in flight, and a request still running when the app
 // restarts is cut (a 502 for a POST, and a failure counted by nginx).
-func checkDrainCovers(c *config.Config, cl *Cluster) error {
+func CheckDrainCovers(c *config.Config, cl *Cluster) error {
 	if c.Drain.Configured() {
 		return nil
 	}

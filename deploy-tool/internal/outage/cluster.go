@@ -1,4 +1,4 @@
-package main
+package outage
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
-// newBalancer builds a driver from its config. It is a variable so that the
+// NewBalancer builds a driver from its config. It is a variable so that the
 // engine's unit tests can use an in-memory balancer.
-var newBalancer = balancer.New
+var NewBalancer = balancer.New
 
 // Cluster is every configured balancer, driven together: a server is "down"
 // only when it is out of rotation on every balancer that knows it.
@@ -26,18 +26,33 @@ type Cluster struct {
 	failures *failureGuard
 }
 
-// NewCluster builds the drivers of every configured balancer.
-func NewCluster(cfgs []balancer.Config, log *report.Progress) (*Cluster, error) {
+// NewCluster builds the drivers of every configured balancer
+// and the guard of nginx's max_fails (params.go).
+func NewCluster(cfg *config.Config, log *report.Progress) (*Cluster, error) {
 	c := &Cluster{log: log}
-	for _, bc := range cfgs {
-		b, err := newBalancer(bc)
+	for _, bc := range cfg.Balancers {
+		b, err := NewBalancer(bc)
 		if err != nil {
 			return nil, fmt.Errorf("balancer %q: %w", bc.Name, err)
 		}
 		c.bals = append(c.bals, b)
 	}
+	c.failures = newFailureGuard(cfg, log)
 	return c, nil
 }
+
+// Balancers are the drivers, in the config's order.
+func (c *Cluster) Balancers() []balancer.Balancer { return c.bals }
+
+// SettleFailures puts back the saved max_fails of the servers back up,
+// once their fail_timeout has passed (not waited for once stop is closed).
+func (c *Cluster) SettleFailures(stop <-chan struct{}) { c.failures.settle(c, stop) }
+
+// ReportFailuresLeft prints the saved max_fails not yet put back.
+func (c *Cluster) ReportFailuresLeft(cfgPath string) { c.failures.reportLeft(cfgPath) }
+
+// FailuresLeft lists the saved max_fails not yet put back.
+func (c *Cluster) FailuresLeft() []string { return c.failures.Left() }
 
 // callTimeout bounds one balancer call made by the cluster itself; the
 // drivers have their own per-call timeouts inside it.
@@ -59,16 +74,6 @@ func (c *Cluster) Read() (Snapshot, error) {
 	return balancer.ReadAll(ctx, c.bals)
 }
 
-// assumeServing is the snapshot with every entry of the servers in
-// rotation and healthy: what the next batch's budget check will see once a
-// batch is back up.
-func assumeServing(s Snapshot, servers []config.Server) Snapshot {
-	addrs := make([]string, len(servers))
-	for i, srv := range servers {
-		addrs[i] = srv.Addr
-	}
-	return s.AssumeServing(addrs)
-}
 
 // sameAddr and serving are the balancers' shared view (lib/balancer), so
 // that deploy-tool and the drivers agree on which entry is which server.
@@ -117,14 +122,14 @@ func (c *Cluster) Preflight(servers []config.Server) (Snapshot, []string) {
 				continue
 			}
 			if _, known := s.UpOn(b, srv.Addr); !known {
-				problems = append(problems, fmt.Sprintf("server %s is not known to balancer %s (upstreams %s)", srv.Addr, b, strings.Join(c.upstreamsOf(b), ", ")))
+				problems = append(problems, fmt.Sprintf("server %s is not known to balancer %s (upstreams %s)", srv.Addr, b, strings.Join(c.Upstreams(b), ", ")))
 			}
 		}
 	}
 	return s, problems
 }
 
-func (c *Cluster) upstreamsOf(name string) []string {
+func (c *Cluster) Upstreams(name string) []string {
 	for _, b := range c.bals {
 		if b.Name() == name {
 			return b.Upstreams()
