@@ -31,14 +31,14 @@ type CheckOptions struct {
 // seen out of rotation, keyed "balancer/upstream/addr".
 type downSince map[string]time.Time
 
-// cmdCheck is a mackerel-agent check plugin: CRITICAL when an upstream has
+// Check is a mackerel-agent check plugin: CRITICAL when an upstream has
 // fewer than min_up servers up, WARNING when a server has been down longer
 // than --stuck-after while no rollout holds the lock. Its flags go through
 // lib/check like every check's: a bad one is one UNKNOWN line, exit 3.
-func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	c, p := checkCommand(stdout, stderr)
+func (app *App) Check(args []string) error {
+	c, p := checkCommand(app.stdout, app.stderr)
 	var opts CheckOptions
-	return c.Execute(p, &opts, args, func() check.Result {
+	code := c.Execute(p, &opts, args, func() check.Result {
 		cfg, err := config.Load(opts.Config)
 		if err != nil {
 			return check.Resultf(check.Unknown, "%v", err)
@@ -55,6 +55,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 		r.Message = cfg.Redact(r.Message)
 		return r
 	})
+	if code == 0 {
+		return nil
+	}
+	return checkStatus{code}
 }
 
 func judge(cfg *config.Config, cl *outage.Cluster, opts CheckOptions, now time.Time) check.Result {

@@ -16,19 +16,12 @@ import (
 // RunCommand runs the deploy command for one server through /bin/sh -c in a
 // process group of its own, so that a Ctrl-C at the terminal does not reach
 // it: an interrupted rollout lets a started command finish. The group is
-// killed at the timeout or when kill is closed (a second signal). Its output
+// killed at the timeout or when kill ends (a second signal). Its output
 // is printed line by line, prefixed with the host.
 // started, if not nil, is told the command's process group once it runs.
-func RunCommand(command string, s config.Server, timeout time.Duration, kill <-chan struct{}, log *report.Progress, started func(pgid int)) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func RunCommand(kill context.Context, command string, s config.Server, timeout time.Duration, log *report.Progress, started func(pgid int)) error {
+	ctx, cancel := context.WithTimeout(kill, timeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-kill:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	line := config.Expand(command, s)
 	// The shell waits for a go-ahead on fd 3 that is written only once
 	// started has recorded the process group (in the journal): a tool

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"io"
 	"strings"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
@@ -15,22 +15,22 @@ import (
 // DownOptions are the flags of `deploy-tool down`.
 type DownOptions struct {
 	ConfigFlag
-	Force bool `long:"force" description:"take it down even beyond max_unavailable or min_up"`
+	Force  bool   `long:"force" description:"take it down even beyond max_unavailable or min_up"`
+	Server string `no-flag:"true"` // the one argument
 }
 
-// cmdDown takes one server out of every balancer and drains it: the talk's
+// Down takes one server out of every balancer and drains it: the talk's
 // `app_ctl down`, with the rollout's checks and its take-out step.
-func cmdDown(args []string, stdout, stderr io.Writer) int {
-	var opts DownOptions
-	m, code := manualSetup("down", &opts, &opts.ConfigFlag, args, stdout, stderr)
-	if code >= 0 {
-		return code
+func (app *App) Down(ctx context.Context, opts DownOptions) error {
+	m, err := app.manualSetup("down", opts.Config, opts.Server)
+	if err != nil {
+		return err
 	}
 	defer m.lock.Release()
-	return exitWith(m.log, m.down(opts.Force))
+	return m.down(ctx, opts.Force)
 }
 
-func (m *manual) down(force bool) error {
+func (m *manual) down(ctx context.Context, force bool) error {
 	one := []config.Server{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) > 0 {
@@ -46,9 +46,7 @@ func (m *manual) down(force bool) error {
 	if err := outage.CheckDrainCovers(m.cfg, m.cl); err != nil {
 		return refusedf("nothing was touched: %v", err)
 	}
-	stop, _, release := interrupts(m.log)
-	defer release()
-	if _, err := m.cl.TakeOut(one, outage.TimingsOf(m.cfg), stop); err != nil {
+	if _, err := m.cl.TakeOut(ctx, one, outage.TimingsOf(m.cfg)); err != nil {
 		return m.takeOutFailed(err, "")
 	}
 	// The drain's own line above says whether it drained or only waited.
@@ -94,28 +92,22 @@ func (m *manual) whatIsLeft(servers []config.Server) {
 	}
 }
 
-// manualSetup parses the flags and one SERVER, loads the config, builds the
-// balancers and takes the deploy host's lock.
-func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, stderr io.Writer) (*manual, int) {
-	rest, code := parseFlags(name, opts, args, stdout, stderr)
-	if code >= 0 {
-		return nil, code
+// manualSetup loads the config, builds the balancers, finds the server and
+// takes the deploy host's lock.
+func (app *App) manualSetup(name, path, server string) (*manual, error) {
+	if err := app.setup(path); err != nil {
+		return nil, err
 	}
-	if len(rest) != 1 {
-		return nil, badArgs(name, stderr, "want one SERVER (its address, IP:port, or its host in the config), got %d arguments", len(rest))
-	}
-	log := report.NewProgress(stdout)
-	cfg, cl, code := setup(cf.Config, log, stderr)
-	if code >= 0 {
-		return nil, code
-	}
-	srv, err := cfg.Lookup(rest[0])
+	srv, err := app.cfg.Lookup(server)
 	if err != nil {
-		return nil, badArgs(name, stderr, "%v", err)
+		if name == "wrapper" {
+			return nil, app.badArgs(name, "--self: %v", err)
+		}
+		return nil, app.badArgs(name, "%v", err)
 	}
-	lock, err := coord.AcquireLock(cfg.LockPath(), coord.Describe(name+" "+srv.Addr))
+	lock, err := coord.AcquireLock(app.cfg.LockPath(), coord.Describe(name+" "+srv.Addr))
 	if err != nil {
-		return nil, exitWith(log, refusedf("%v", err))
+		return nil, refusedf("%v", err)
 	}
-	return &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}, -1
+	return &manual{srv: srv, log: app.log, cfg: app.cfg, cl: app.cl, lock: lock}, nil
 }

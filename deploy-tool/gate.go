@@ -34,7 +34,7 @@ func (e *Engine) gate(i, n int, batch []config.Server) error {
 	for p := 1; p <= g.Probes; p++ {
 		if p > 1 {
 			select {
-			case <-e.stop:
+			case <-e.ctx.Done():
 				return fmt.Errorf("%w during the front-end gate after batch %d", outage.ErrInterrupted, i+1)
 			case <-time.After(g.Interval.D()):
 			}

@@ -214,7 +214,7 @@ func (e *Engine) tryBatch(i int, batch []config.Server) (*outage.Outage, map[str
 		e.restoreSteps(batch, prior)
 		return nil, nil, nil, refusedf("register batch %d with the deploy hosts: %v; nothing of it was touched", i+1, err)
 	}
-	o, err := e.cl.MarkDown(batch, outage.TimingsOf(e.cfg), e.halt)
+	o, err := e.cl.MarkDown(e.halt, batch, outage.TimingsOf(e.cfg))
 	if err != nil {
 		e.releaseIfBack(o, batch)
 		return o, prior, nil, err
@@ -285,7 +285,7 @@ func (e *Engine) backOff(attempt int) error {
 	base := 200 * time.Millisecond
 	d := base/2 + time.Duration(mrand.Int64N(int64(base)*int64(min(attempt, 4))+1))
 	select {
-	case <-e.stop:
+	case <-e.ctx.Done():
 		return outage.ErrInterrupted
 	case <-time.After(d):
 		return nil
@@ -327,29 +327,21 @@ const lockTimeout = 2 * time.Minute
 
 // lockCtx is the lock's deadline; it also ends on the first signal.
 func (e *Engine) lockCtx() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), lockTimeout)
-	go func() {
-		select {
-		case <-e.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return context.WithTimeout(e.ctx, lockTimeout)
 }
 
-// haltOn closes halt on the first signal or when the lease is lost
-// (either ends a take-out, which puts back what it took), until done.
-func (e *Engine) haltOn(done <-chan struct{}) {
-	halt := make(chan struct{})
+// haltOn makes e.halt: it ends with e.ctx or when the lease is lost
+// (either ends a take-out, which puts back what it took). The returned
+// func ends it.
+func (e *Engine) haltOn() (end func()) {
+	halt, cancel := context.WithCancel(e.ctx)
 	e.halt = halt
 	go func() {
 		select {
-		case <-e.stop:
 		case <-e.coord.Lost():
-		case <-done:
-			return
+			cancel()
+		case <-halt.Done():
 		}
-		close(halt)
 	}()
+	return cancel
 }

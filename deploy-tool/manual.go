@@ -196,12 +196,10 @@ func program(name string) cli.Program {
 	return p
 }
 
-// badInput is a flag or value error of a subcommand: one line on stderr,
-// exit 2 (exitUsage, chosen here like every other exit code).
+// badInput is a flag or value error of a subcommand: one line on stderr;
+// parseFlags turns it into a usageError (exit 2, chosen in main.go).
 func badInput(p cli.Program, msg string) cli.Outcome {
-	o := p.PlainBadInput(msg)
-	o.Code = exitUsage
-	return o
+	return p.PlainBadInput(msg)
 }
 
 // checkCommand is `deploy-tool check` as a lib/check check: its lines begin
@@ -213,25 +211,27 @@ func checkCommand(stdout, stderr io.Writer) (*check.Check, cli.Program) {
 	return c, cli.Program{Name: "deploy-tool check", Summary: m.summary, Manual: m.manual}
 }
 
-// parseFlags parses a subcommand's flags. It prints --help, or a flag or
-// value error, and returns the positional arguments, or a non-negative exit
-// code when the run should end now. wrapper passes stderr as stdout: its
-// stdout is rsync's protocol.
-func parseFlags(name string, opts any, args []string, stdout, stderr io.Writer) ([]string, int) {
+// parseFlags parses a subcommand's flags. It prints --help (errHelped), or
+// a flag or value error (a usageError), and returns the positional
+// arguments. wrapper passes stderr as stdout: its stdout is rsync's protocol.
+func (app *App) parseFlags(name string, opts any, args []string, stdout io.Writer) ([]string, error) {
 	rest, out := program(name).Parse(opts, args)
-	out.Print(stdout, stderr)
-	if out.Done {
-		return nil, out.Code
+	out.Print(stdout, app.stderr)
+	switch {
+	case out.Done && out.Code == 0:
+		return nil, errHelped
+	case out.Done:
+		return nil, usageError{msg: strings.TrimSpace(out.Stderr), reported: true}
 	}
-	return rest, -1
+	return rest, nil
 }
 
 // badArgs reports a wrong positional argument of a subcommand (a SERVER
 // that is missing or unknown) as its flag errors are: one line, exit 2.
-func badArgs(name string, stderr io.Writer, format string, args ...any) int {
+func (app *App) badArgs(name string, format string, args ...any) error {
 	o := badInput(program(name), fmt.Sprintf(format, args...))
-	o.Print(io.Discard, stderr)
-	return o.Code
+	o.Print(io.Discard, app.stderr)
+	return usageError{msg: fmt.Sprintf(format, args...), reported: true}
 }
 
 // subcommandManual is `deploy-tool NAME --help`.
@@ -287,14 +287,14 @@ func topManual() string {
 }
 
 // topBadInput is a mistake before the subcommand: one line on stderr, exit 2.
-func topBadInput(stderr io.Writer, msg string) int {
-	fmt.Fprintf(stderr, "deploy-tool: %s (see --help)\n", msg)
-	return exitUsage
+func (app *App) topBadInput(msg string) error {
+	fmt.Fprintf(app.stderr, "deploy-tool: %s (see --help)\n", msg)
+	return usageError{msg: msg, reported: true}
 }
 
 // topFlag answers a flag given before the subcommand (or to no subcommand),
 // naming the subcommands that take it.
-func topFlag(stderr io.Writer, arg string) int {
+func (app *App) topFlag(arg string) error {
 	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 	typed := "--" + name
 	if !strings.HasPrefix(arg, "--") {
@@ -312,9 +312,9 @@ func topFlag(stderr io.Writer, arg string) int {
 		takers = []string{"deploy-tool SUBCOMMAND " + typed}
 	}
 	if len(takers) == 0 {
-		return topBadInput(stderr, "unknown flag "+typed+": deploy-tool takes a subcommand first")
+		return app.topBadInput("unknown flag " + typed + ": deploy-tool takes a subcommand first")
 	}
-	return topBadInput(stderr, "unknown flag "+typed+" before the subcommand: flags go after it ("+strings.Join(takers, ", ")+")")
+	return app.topBadInput("unknown flag " + typed + " before the subcommand: flags go after it (" + strings.Join(takers, ", ") + ")")
 }
 
 // shownArg quotes a stray argument, except a URL, which may carry a secret

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
@@ -123,13 +124,14 @@ func TestInterruptDuringDrainIsTheSameForDownAndWrapper(t *testing.T) {
 	r.fakes[1].setActive(r.addrs[0], 3) // requests that never finish
 	r.write()
 	log := report.NewProgress(&bytes.Buffer{})
-	cfg, cl, code := setup(r.path, log, &bytes.Buffer{})
-	if code >= 0 {
-		t.Fatal(code)
+	app := &App{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: log}
+	if err := app.setup(r.path); err != nil {
+		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	close(stop)
-	o, err := cl.TakeOut([]config.Server{cfg.Servers[0]}, outage.TimingsOf(cfg), stop)
+	cfg, cl := app.cfg, app.cl
+	ctx, stop := context.WithCancel(context.Background())
+	stop()
+	o, err := cl.TakeOut(ctx, []config.Server{cfg.Servers[0]}, outage.TimingsOf(cfg))
 	if exitCode(err) != exitInterrupted || !o.Took(r.addrs[0]) || o.PutBackFailed {
 		t.Fatalf("TakeOut: %v (exit %d)", err, exitCode(err))
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -98,19 +99,21 @@ func (r *rig) rollout(args ...string) (int, string) {
 	return code, out.String()
 }
 
-// engine builds an Engine with channels the test closes in place of signals.
-func (r *rig) engine(opts RolloutOptions, out io.Writer) (*Engine, chan struct{}, chan struct{}) {
+// engine builds an Engine with contexts the test cancels in place of signals.
+func (r *rig) engine(opts RolloutOptions, out io.Writer) (e *Engine, stop, kill context.CancelFunc) {
 	r.t.Helper()
 	path := r.write()
-	log := report.NewProgress(out)
-	cfg, cl, code := setup(path, log, out)
-	if code >= 0 {
-		r.t.Fatalf("setup: exit %d", code)
+	app := &App{stdout: out, stderr: out, log: report.NewProgress(out)}
+	if err := app.setup(path); err != nil {
+		r.t.Fatalf("setup: %v", err)
 	}
-	stop, kill := make(chan struct{}), make(chan struct{})
+	ctx, stop := context.WithCancel(context.Background())
+	killCtx, kill := context.WithCancel(context.Background())
+	r.t.Cleanup(stop)
+	r.t.Cleanup(kill)
 	opts.Config = path
-	return &Engine{cfg: cfg, opts: opts, cl: cl, log: log, out: out, in: strings.NewReader(""),
-		notify: &report.Notifier{URL: cfg.NotifyWebhook, Log: log}, stop: stop, kill: kill}, stop, kill
+	return &Engine{cfg: app.cfg, opts: opts, cl: app.cl, log: app.log, out: out, in: strings.NewReader(""),
+		notify: &report.Notifier{URL: app.cfg.NotifyWebhook, Log: app.log}, ctx: ctx, kill: killCtx}, stop, kill
 }
 
 func (r *rig) deployed() []string {
@@ -457,7 +460,7 @@ func TestInterruptDuringDrainPutsServerBack(t *testing.T) {
 	r.fakes[1].setActive(r.addrs[0], 3) // requests that never finish
 	var out bytes.Buffer
 	e, stop, _ := r.engine(RolloutOptions{}, &out)
-	go func() { time.Sleep(300 * time.Millisecond); close(stop) }()
+	go func() { time.Sleep(300 * time.Millisecond); stop() }()
 	code := exitCode(e.Run())
 	t.Log(out.String())
 	if code != exitInterrupted || !strings.Contains(out.String(), "interrupted during drain") {
@@ -486,7 +489,7 @@ func TestInterruptDuringCommandFinishesThatServer(t *testing.T) {
 	go func() {
 		for {
 			if _, err := os.Stat(started); err == nil {
-				close(stop)
+				stop()
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -516,8 +519,8 @@ func TestSecondSignalKillsCommandAndLeavesServerDown(t *testing.T) {
 	go func() {
 		for {
 			if _, err := os.Stat(started); err == nil {
-				close(stop)
-				close(kill)
+				stop()
+				kill()
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -665,7 +668,7 @@ func TestInterruptDuringRedrainPutsWholeBatchBack(t *testing.T) {
 			once.Do(func() {
 				r.fakes[0].reload()
 				r.fakes[1].setActive(r.addrs[0], 3) // the re-drain waits
-				go func() { time.Sleep(300 * time.Millisecond); close(stop) }()
+				go func() { time.Sleep(300 * time.Millisecond); stop() }()
 			})
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -240,7 +241,7 @@ func TestCommandWaitsUntilItsGroupIsRecorded(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
 	var ranEarly bool
-	err := RunCommand("touch "+marker+"; echo $# args", config.Server{Addr: "127.0.0.1:1", Host: "h", Port: 1}, 30*time.Second, nil, report.NewProgress(&bytes.Buffer{}), func(pgid int) {
+	err := RunCommand(context.Background(), "touch "+marker+"; echo $# args", config.Server{Addr: "127.0.0.1:1", Host: "h", Port: 1}, 30*time.Second, report.NewProgress(&bytes.Buffer{}), func(pgid int) {
 		time.Sleep(300 * time.Millisecond) // a slow journal write
 		_, statErr := os.Stat(marker)
 		ranEarly = statErr == nil

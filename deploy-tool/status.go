@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
-	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -67,18 +67,13 @@ type LockStatus struct {
 	Holder string `json:"holder,omitempty"`
 }
 
-// cmdStatus prints every server on every balancer, and any rollout in
-// progress. It exits 1 when a balancer or the journal cannot be read.
-func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	var opts StatusOptions
-	if _, code := parseFlags("status", &opts, args, stdout, stderr); code >= 0 {
-		return code
+// Status prints every server on every balancer, and any rollout in
+// progress. It fails (exit 1) when a balancer or the journal cannot be read.
+func (app *App) Status(_ context.Context, opts StatusOptions) error {
+	if err := app.setup(opts.Config); err != nil {
+		return err
 	}
-	log := report.NewProgress(stderr)
-	cfg, cl, code := setup(opts.Config, log, stderr)
-	if code >= 0 {
-		return code
-	}
+	cfg, cl, stdout := app.cfg, app.cl, app.stdout
 	snap, readErr := cl.Read()
 	var st Status
 	for _, b := range snap.Balancers() {
@@ -105,10 +100,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeStatus(stdout, st)
 	}
-	if readErr != nil || jerr != nil {
-		return exitFailed
+	if readErr != nil {
+		return reported(readErr)
 	}
-	return exitOK
+	return reported(jerr)
 }
 
 func writeStatus(w io.Writer, st Status) {

@@ -45,8 +45,8 @@ func NewCluster(cfg *config.Config, log *report.Progress) (*Cluster, error) {
 func (c *Cluster) Balancers() []balancer.Balancer { return c.bals }
 
 // SettleFailures puts back the saved max_fails of the servers back up,
-// once their fail_timeout has passed (not waited for once stop is closed).
-func (c *Cluster) SettleFailures(stop <-chan struct{}) { c.failures.settle(c, stop) }
+// once their fail_timeout has passed (not waited for once ctx ends).
+func (c *Cluster) SettleFailures(ctx context.Context) { c.failures.settle(ctx, c) }
 
 // ReportFailuresLeft prints the saved max_fails not yet put back.
 func (c *Cluster) ReportFailuresLeft(cfgPath string) { c.failures.reportLeft(cfgPath) }
@@ -73,7 +73,6 @@ func (c *Cluster) Read() (Snapshot, error) {
 	defer cancel()
 	return balancer.ReadAll(ctx, c.bals)
 }
-
 
 // sameAddr and serving are the balancers' shared view (lib/balancer), so
 // that deploy-tool and the drivers agree on which entry is which server.

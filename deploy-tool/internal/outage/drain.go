@@ -142,7 +142,7 @@ func (o *Outage) drain(servers []config.Server) (drainResult, error) {
 			return res, nil
 		}
 		select {
-		case <-o.stop:
+		case <-o.ctx.Done():
 			res.left = left
 			return res, ErrInterrupted
 		case <-tick.C:

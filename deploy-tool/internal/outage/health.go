@@ -1,6 +1,7 @@
 package outage
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,8 +11,9 @@ import (
 )
 
 // HealthCheck asks the server's health URL until it answers the expected
-// status, at most retries times, interval apart. An empty URL passes.
-func HealthCheck(h config.HealthConfig, s config.Server, kill <-chan struct{}) error {
+// status, at most retries times, interval apart. An empty URL passes. It
+// stops when ctx ends (a second signal).
+func HealthCheck(ctx context.Context, h config.HealthConfig, s config.Server) error {
 	if h.URL == "" {
 		return nil
 	}
@@ -21,12 +23,12 @@ func HealthCheck(h config.HealthConfig, s config.Server, kill <-chan struct{}) e
 	for i := 0; i < h.Retries; i++ {
 		if i > 0 {
 			select {
-			case <-kill:
+			case <-ctx.Done():
 				return fmt.Errorf("health check of %s stopped by a second signal", s.Addr)
 			case <-time.After(h.Interval.D()):
 			}
 		}
-		ok, why := probe(client, url, h.Status)
+		ok, why := probe(ctx, client, url, h.Status)
 		if ok {
 			return nil
 		}
@@ -35,8 +37,9 @@ func HealthCheck(h config.HealthConfig, s config.Server, kill <-chan struct{}) e
 	return fmt.Errorf("health check %s failed %d times, last: %s", url, h.Retries, last)
 }
 
-func probe(client *http.Client, url string, want int) (bool, string) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+// probe asks url once; client's timeout bounds it.
+func probe(ctx context.Context, client *http.Client, url string, want int) (bool, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false, err.Error()
 	}

@@ -7,6 +7,7 @@
 package outage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
@@ -49,7 +50,7 @@ type Outage struct {
 	log     *report.Progress
 	servers []config.Server
 	times   Timings
-	stop    <-chan struct{}
+	ctx     context.Context // ended by a signal (or a lost lease): undo and stop
 
 	taken []target // entries this step changed (or tried to) from up
 
@@ -70,8 +71,8 @@ var ErrInterrupted = errors.New("interrupted")
 // ready for the risky action. On an error the servers this step took out
 // have been put back (or the error says they could not be); the Outage is
 // returned either way so that the caller can ask what it changed.
-func (c *Cluster) TakeOut(servers []config.Server, tm Timings, stop <-chan struct{}) (*Outage, error) {
-	o, err := c.MarkDown(servers, tm, stop)
+func (c *Cluster) TakeOut(ctx context.Context, servers []config.Server, tm Timings) (*Outage, error) {
+	o, err := c.MarkDown(ctx, servers, tm)
 	if err != nil {
 		return o, err
 	}
@@ -80,8 +81,8 @@ func (c *Cluster) TakeOut(servers []config.Server, tm Timings, stop <-chan struc
 
 // MarkDown is the first half of TakeOut: the mark-down, read back. A
 // rollout runs it under the deploy hosts' lock, and Ready after it.
-func (c *Cluster) MarkDown(servers []config.Server, tm Timings, stop <-chan struct{}) (*Outage, error) {
-	o := &Outage{cl: c, log: c.log, servers: servers, times: tm, stop: stop}
+func (c *Cluster) MarkDown(ctx context.Context, servers []config.Server, tm Timings) (*Outage, error) {
+	o := &Outage{cl: c, log: c.log, servers: servers, times: tm, ctx: ctx}
 	// Saved max_fails of servers back in rotation long enough go back now,
 	// rather than holding up this batch or waiting for the end.
 	c.failures.restoreDue(c, servers, nil)
@@ -111,14 +112,7 @@ func (o *Outage) Ready() error {
 	return nil
 }
 
-func (o *Outage) stopped() bool {
-	select {
-	case <-o.stop:
-		return true
-	default:
-		return false
-	}
-}
+func (o *Outage) stopped() bool { return o.ctx.Err() != nil }
 
 // Took reports whether this step took the server out on some balancer.
 func (o *Outage) Took(addr string) bool {

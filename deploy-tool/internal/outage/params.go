@@ -269,12 +269,14 @@ func (g *failureGuard) answers(server string) (bool, string) {
 			srv = c
 		}
 	}
-	return probe(&http.Client{Timeout: g.health.Timeout.D()}, config.Expand(g.health.URL, srv), g.health.Status)
+	ctx, cancel := context.WithTimeout(context.Background(), g.health.Timeout.D())
+	defer cancel()
+	return probe(ctx, &http.Client{Timeout: g.health.Timeout.D()}, config.Expand(g.health.URL, srv), g.health.Status)
 }
 
 // settle puts back every saved value whose server is in rotation, waiting
-// for their fail_timeout (and no longer once stop is closed).
-func (g *failureGuard) settle(cl *Cluster, stop <-chan struct{}) {
+// for their fail_timeout (and no longer once ctx ends).
+func (g *failureGuard) settle(ctx context.Context, cl *Cluster) {
 	if g == nil {
 		return
 	}
@@ -294,7 +296,7 @@ func (g *failureGuard) settle(cl *Cluster, stop <-chan struct{}) {
 			return
 		}
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-time.After(min(next, time.Second)):
 		}
