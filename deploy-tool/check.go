@@ -63,26 +63,8 @@ func (app *App) Check(args []string) error {
 
 func judge(cfg *config.Config, cl *outage.Cluster, opts CheckOptions, now time.Time) check.Result {
 	snap, readErr := cl.Read()
-	var crit, warn, unreadable []string
-	for _, b := range snap.Balancers() {
-		if err := snap.Err(b); err != nil {
-			unreadable = append(unreadable, err.Error())
-			continue
-		}
-		up := map[string]int{}
-		total := map[string]int{}
-		for _, s := range snap.Servers(b) {
-			total[s.Upstream]++
-			if balancer.Serving(s) {
-				up[s.Upstream]++
-			}
-		}
-		for _, u := range cl.Upstreams(b) {
-			if up[u] < cfg.MinUp {
-				crit = append(crit, fmt.Sprintf("%s/%s: %d of %d servers up < min_up %d", b, u, up[u], total[u], cfg.MinUp))
-			}
-		}
-	}
+	crit, unreadable := belowMinUp(cfg, cl, snap)
+	var warn []string
 	// The check's own failures are UNKNOWN with the reason: a check that
 	// cannot remember when a server went down would never warn, and a
 	// corrupt journal blocks every rollout.
@@ -94,28 +76,7 @@ func judge(cfg *config.Config, cl *outage.Cluster, opts CheckOptions, now time.T
 	if err := state.Load(path, &since); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return check.Resultf(check.Unknown, "cannot load the check's state (when each server went down): %v", err)
 	}
-	seen := downSince{}
-	for _, b := range snap.Balancers() {
-		if snap.Err(b) != nil {
-			for k, t := range since { // keep what we cannot see now
-				if strings.HasPrefix(k, b+"/") {
-					seen[k] = t
-				}
-			}
-			continue
-		}
-		for _, s := range snap.Servers(b) {
-			if s.State == balancer.Up {
-				continue
-			}
-			k := b + "/" + s.Upstream + "/" + s.Addr
-			t, ok := since[k]
-			if !ok {
-				t = now
-			}
-			seen[k] = t
-		}
-	}
+	seen := since.update(snap, now)
 	if err := state.Save(path, seen); err != nil {
 		return check.Resultf(check.Unknown, "cannot save the check's state (when each server went down): %v", err)
 	}
@@ -143,4 +104,57 @@ func judge(cfg *config.Config, cl *outage.Cluster, opts CheckOptions, now time.T
 		msg += "; rollout running: " + holder
 	}
 	return check.Resultf(check.OK, "%s", msg)
+}
+
+// belowMinUp names the upstreams with fewer than min_up servers serving,
+// and the balancers that cannot be read.
+func belowMinUp(cfg *config.Config, cl *outage.Cluster, snap balancer.Snapshot) (crit, unreadable []string) {
+	for _, b := range snap.Balancers() {
+		if err := snap.Err(b); err != nil {
+			unreadable = append(unreadable, err.Error())
+			continue
+		}
+		up := map[string]int{}
+		total := map[string]int{}
+		for _, s := range snap.Servers(b) {
+			total[s.Upstream]++
+			if balancer.Serving(s) {
+				up[s.Upstream]++
+			}
+		}
+		for _, u := range cl.Upstreams(b) {
+			if up[u] < cfg.MinUp {
+				crit = append(crit, fmt.Sprintf("%s/%s: %d of %d servers up < min_up %d", b, u, up[u], total[u], cfg.MinUp))
+			}
+		}
+	}
+	return crit, unreadable
+}
+
+// update is the memory after this read: each entry out of rotation with
+// when it was first seen so; a balancer that cannot be read keeps its own.
+func (since downSince) update(snap balancer.Snapshot, now time.Time) downSince {
+	seen := downSince{}
+	for _, b := range snap.Balancers() {
+		if snap.Err(b) != nil {
+			for k, t := range since { // keep what we cannot see now
+				if strings.HasPrefix(k, b+"/") {
+					seen[k] = t
+				}
+			}
+			continue
+		}
+		for _, s := range snap.Servers(b) {
+			if s.State == balancer.Up {
+				continue
+			}
+			k := b + "/" + s.Upstream + "/" + s.Addr
+			t, ok := since[k]
+			if !ok {
+				t = now
+			}
+			seen[k] = t
+		}
+	}
+	return seen
 }

@@ -143,21 +143,7 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 	e.timeEach(batch, "down", time.Since(t0)-o.Drained)
 	e.timeEach(batch, "drain", o.Drained)
 	if err != nil {
-		for _, s := range batch {
-			r := e.byAddr[s.Addr]
-			switch {
-			case o.PutBackFailed && o.Took(s.Addr):
-				r.Set(report.LeftDown, "LEFT DOWN: not deployed, putting back failed")
-			case !o.Took(s.Addr):
-				// Untouched by this step: as it was (the final read-back
-				// tells whether it is down, e.g. in flight from a resumed run).
-				e.step(s.Addr, prior[s.Addr])
-				r.Set(report.NotStarted, "not deployed: the take-out failed before touching it")
-			default:
-				e.step(s.Addr, journal.StepPending)
-				r.Set(report.PutBack, "not deployed, put back up")
-			}
-		}
+		e.takeOutFailed(o, batch, prior)
 		return err
 	}
 	watch := e.watchCommand(o, batch)
@@ -166,6 +152,41 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 	if len(ok) > 0 {
 		e.bringUp(o, ok)
 	}
+	if err := e.batchFailures(batch, watchErr); err != nil {
+		return err
+	}
+	if e.stopped() {
+		return fmt.Errorf("%w: batch %d finished, stopping", outage.ErrInterrupted, i+1)
+	}
+	if e.lost() {
+		return fmt.Errorf("the deploy hosts' coordination lease was lost: batch %d finished, stopping", i+1)
+	}
+	return nil
+}
+
+// takeOutFailed records, after a take-out that failed (and put back what
+// it could), what became of each server of the batch.
+func (e *Engine) takeOutFailed(o *outage.Outage, batch []config.Server, prior map[string]string) {
+	for _, s := range batch {
+		r := e.byAddr[s.Addr]
+		switch {
+		case o.PutBackFailed && o.Took(s.Addr):
+			r.Set(report.LeftDown, "LEFT DOWN: not deployed, putting back failed")
+		case !o.Took(s.Addr):
+			// Untouched by this step: as it was (the final read-back
+			// tells whether it is down, e.g. in flight from a resumed run).
+			e.step(s.Addr, prior[s.Addr])
+			r.Set(report.NotStarted, "not deployed: the take-out failed before touching it")
+		default:
+			e.step(s.Addr, journal.StepPending)
+			r.Set(report.PutBack, "not deployed, put back up")
+		}
+	}
+}
+
+// batchFailures names each server of the batch not done, and what the
+// watch during the command could not undo.
+func (e *Engine) batchFailures(batch []config.Server, watchErr error) error {
 	var failed []string
 	for _, s := range batch {
 		if r := e.byAddr[s.Addr]; r.Outcome != report.Done {
@@ -177,12 +198,6 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 	}
 	if len(failed) > 0 {
 		return errors.New(strings.Join(failed, "; "))
-	}
-	if e.stopped() {
-		return fmt.Errorf("%w: batch %d finished, stopping", outage.ErrInterrupted, i+1)
-	}
-	if e.lost() {
-		return fmt.Errorf("the deploy hosts' coordination lease was lost: batch %d finished, stopping", i+1)
 	}
 	return nil
 }

@@ -26,49 +26,11 @@ func (e *Engine) progressed() bool {
 // the balancers rather than assumed, and settles the journal so that the
 // next step it prints works.
 func (e *Engine) finish(err error) error {
-	var ref refusal
-	switch {
-	case err == nil:
-	case errors.As(err, &ref) && ref.reported:
-	case errors.Is(err, outage.ErrInterrupted):
-		e.log.Printf("stopped: %v", err)
-	case errors.As(err, &ref):
-		e.log.Printf("refused: %v", err)
-		e.notify.Sendf("deploy-tool: rollout stopped: %v", err)
-	default:
-		e.log.Printf("ERROR: %v", err)
-		e.notify.Sendf("deploy-tool: rollout failed: %v", err)
-	}
+	e.tellError(err)
 	// Saved max_fails of the servers back up go back, once their
 	// fail_timeout has passed (not waited for after a signal).
 	e.cl.SettleFailures(e.ctx)
-	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
-	others := e.othersNow()
-	var ours, before, theirs []string
-	for _, s := range e.cfg.Servers {
-		where, isDown := down[s.Addr]
-		if !isDown {
-			continue
-		}
-		item := s.Addr + " (" + strings.Join(where, ", ") + ")"
-		r := e.byAddr[s.Addr]
-		if r != nil && r.Outcome == report.Skipped {
-			before = append(before, item)
-			continue
-		}
-		if o, ok := others[s.Addr]; ok && o.Alive && (r == nil || r.Outcome == report.Done || r.Outcome == report.NotStarted || r.Outcome == report.PutBack) {
-			theirs = append(theirs, describeReg(o))
-			continue
-		}
-		ours = append(ours, item)
-		if r != nil && r.Outcome != report.LeftDown && r.Outcome != report.DeployedNotUp {
-			r.Set(report.LeftDown, "LEFT DOWN: found out of rotation at the end")
-		}
-		// --resume takes again every server this rollout left down.
-		if p := e.journal.Progress[s.Addr]; p == journal.StepPending || p == journal.StepUp {
-			e.step(s.Addr, journal.StepDown)
-		}
-	}
+	ours, before, theirs, unreadable := e.leftDown()
 	fmt.Fprintln(e.out)
 	report.WriteSummary(e.out, e.results)
 	fmt.Fprintln(e.out)
@@ -108,4 +70,55 @@ func (e *Engine) finish(err error) error {
 		e.notify.Sendf("deploy-tool: rollout stopped; no server left down")
 	}
 	return reported(err)
+}
+
+// tellError prints and notifies the error a rollout ends with, unless it
+// was shown already.
+func (e *Engine) tellError(err error) {
+	var ref refusal
+	switch {
+	case err == nil:
+	case errors.As(err, &ref) && ref.reported:
+	case errors.Is(err, outage.ErrInterrupted):
+		e.log.Printf("stopped: %v", err)
+	case errors.As(err, &ref):
+		e.log.Printf("refused: %v", err)
+		e.notify.Sendf("deploy-tool: rollout stopped: %v", err)
+	default:
+		e.log.Printf("ERROR: %v", err)
+		e.notify.Sendf("deploy-tool: rollout failed: %v", err)
+	}
+}
+
+// leftDown reads the balancers back: the servers this rollout leaves out
+// of rotation (ours, marked for --resume), those down before it, those
+// another deploy host holds, and the balancers that cannot be read.
+func (e *Engine) leftDown() (ours, before, theirs, unreadable []string) {
+	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
+	others := e.othersNow()
+	for _, s := range e.cfg.Servers {
+		where, isDown := down[s.Addr]
+		if !isDown {
+			continue
+		}
+		item := s.Addr + " (" + strings.Join(where, ", ") + ")"
+		r := e.byAddr[s.Addr]
+		if r != nil && r.Outcome == report.Skipped {
+			before = append(before, item)
+			continue
+		}
+		if o, ok := others[s.Addr]; ok && o.Alive && (r == nil || r.Outcome == report.Done || r.Outcome == report.NotStarted || r.Outcome == report.PutBack) {
+			theirs = append(theirs, describeReg(o))
+			continue
+		}
+		ours = append(ours, item)
+		if r != nil && r.Outcome != report.LeftDown && r.Outcome != report.DeployedNotUp {
+			r.Set(report.LeftDown, "LEFT DOWN: found out of rotation at the end")
+		}
+		// --resume takes again every server this rollout left down.
+		if p := e.journal.Progress[s.Addr]; p == journal.StepPending || p == journal.StepUp {
+			e.step(s.Addr, journal.StepDown)
+		}
+	}
+	return ours, before, theirs, unreadable
 }

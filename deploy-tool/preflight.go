@@ -12,27 +12,64 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
 // prepare runs the preflight and returns the servers to roll out, in order.
 func (e *Engine) prepare() ([]config.Server, error) {
+	j, inFlight, err := e.readJournal()
+	if err != nil {
+		return nil, err
+	}
+	snap, problems := e.cl.Preflight(e.cfg.Servers)
+	todo, skipped, more := e.sortServers(snap, j, inFlight)
+	if problems = append(problems, more...); len(problems) > 0 {
+		return nil, e.refuseAtPreflight(problems)
+	}
+	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.Balancers()), len(e.cfg.Servers))
+	// Servers the journal has in flight come first: they are down already.
+	ordered := slices.Clone(todo)
+	slices.SortStableFunc(ordered, func(a, b config.Server) int {
+		switch {
+		case inFlight[a.Addr] == inFlight[b.Addr]:
+			return 0
+		case inFlight[a.Addr]:
+			return -1
+		}
+		return 1
+	})
+	for _, s := range ordered {
+		e.addResult(s, report.NotStarted, "not started")
+	}
+	for _, s := range skipped {
+		e.addResult(s, report.Skipped, "skipped: down before")
+	}
+	e.startJournal(j, skipped)
+	return ordered, nil
+}
+
+// readJournal loads the journal and checks it against the options: with
+// --resume it must record an unfinished rollout of these servers, without
+// it none (unless --discard-journal). inFlight are the servers the
+// interrupted run had out of rotation.
+func (e *Engine) readJournal() (*journal.Journal, map[string]bool, error) {
 	j, err := journal.Load(e.cfg.JournalPath())
 	if err != nil {
-		return nil, refusedf("%v (move it away, or fix it, to go on; `deploy-tool status` shows the servers' real state)", err)
+		return nil, nil, refusedf("%v (move it away, or fix it, to go on; `deploy-tool status` shows the servers' real state)", err)
 	}
 	inFlight := map[string]bool{}
 	switch {
 	case e.opts.Resume && j == nil:
-		return nil, refusedf("--resume, but %s records no unfinished rollout", e.cfg.JournalPath())
+		return nil, nil, refusedf("--resume, but %s records no unfinished rollout", e.cfg.JournalPath())
 	case e.opts.Resume:
 		if err := e.checkJournalServers(j); err != nil {
-			return nil, refusedf("%v", err)
+			return nil, nil, refusedf("%v", err)
 		}
 		if running := j.Running(); len(running) > 0 {
-			return nil, refusedf("the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
+			return nil, nil, refusedf("the deploy command of %s, started by the interrupted run, is still running; let it end (or kill it) and resume again", strings.Join(running, ", "))
 		}
 		if err := e.adoptRun(j.RunID); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for _, a := range j.Servers {
 			switch j.Progress[a] {
@@ -42,23 +79,24 @@ func (e *Engine) prepare() ([]config.Server, error) {
 		}
 		e.log.Printf("resuming the rollout started %s by %s: %s", j.Started.Format(time.RFC3339), j.Holder, formatCounts(j.Counts()))
 	case j != nil && !e.opts.DiscardJournal:
-		return nil, refusedf("an unfinished rollout (started %s by %s: %s) is recorded in %s; continue it with --resume, or start afresh with --discard-journal",
+		return nil, nil, refusedf("an unfinished rollout (started %s by %s: %s) is recorded in %s; continue it with --resume, or start afresh with --discard-journal",
 			j.Started.Format(time.RFC3339), j.Holder, formatCounts(j.Counts()), e.cfg.JournalPath())
 	}
+	return j, inFlight, nil
+}
 
-	snap, problems := e.cl.Preflight(e.cfg.Servers)
+// sortServers decides, from the balancers as read at preflight and the
+// other runs' registrations, which servers this rollout takes (todo),
+// which it leaves as they are (skipped, --allow-down), and what refuses it.
+func (e *Engine) sortServers(snap balancer.Snapshot, j *journal.Journal, inFlight map[string]bool) (todo, skipped []config.Server, problems []string) {
 	others := e.othersNow()
-	var todo []config.Server
-	var skipped []config.Server
 	for _, s := range e.cfg.Servers {
-		if e.opts.Resume && j.Progress[s.Addr] == journal.StepUp {
-			if down := snap.DownSomewhere(s.Addr); len(down) > 0 && !e.opts.AllowDown {
-				problems = append(problems, fmt.Sprintf("server %s was rolled out by this rollout but is now down on %s", s.Addr, strings.Join(down, ", ")))
-			}
-			continue
-		}
 		down := snap.DownSomewhere(s.Addr)
 		switch {
+		case e.opts.Resume && j.Progress[s.Addr] == journal.StepUp:
+			if len(down) > 0 && !e.opts.AllowDown {
+				problems = append(problems, fmt.Sprintf("server %s was rolled out by this rollout but is now down on %s", s.Addr, strings.Join(down, ", ")))
+			}
 		case inFlight[s.Addr] && others[s.Addr].Alive:
 			problems = append(problems, fmt.Sprintf("server %s, in flight in the journal, is now held by another deploy host: %s", s.Addr, describeReg(others[s.Addr])))
 		case inFlight[s.Addr]:
@@ -79,40 +117,22 @@ func (e *Engine) prepare() ([]config.Server, error) {
 			todo = append(todo, s)
 		}
 	}
-	if len(problems) > 0 {
-		return nil, e.refuseAtPreflight(problems)
-	}
-	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.Balancers()), len(e.cfg.Servers))
-	// Servers the journal has in flight come first: they are down already.
-	var ordered []config.Server
-	for _, s := range todo {
-		if inFlight[s.Addr] {
-			ordered = append(ordered, s)
-		}
-	}
-	for _, s := range todo {
-		if !inFlight[s.Addr] {
-			ordered = append(ordered, s)
-		}
-	}
-	for _, s := range ordered {
-		e.addResult(s, report.NotStarted, "not started")
-	}
-	for _, s := range skipped {
-		e.addResult(s, report.Skipped, "skipped: down before")
-	}
+	return todo, skipped, problems
+}
+
+// startJournal takes over the resumed run's journal, or starts one.
+func (e *Engine) startJournal(j *journal.Journal, skipped []config.Server) {
 	if e.opts.Resume {
 		j.Holder = coord.Describe("rollout --resume")
-		e.journal = j
 		j.RunID = e.runID
-	} else {
-		e.journal = journal.New(e.cfg.JournalPath(), coord.Describe("rollout"), e.cfg.Path(), plan.Addrs(e.cfg.Servers))
-		e.journal.RunID = e.runID
-		for _, s := range skipped {
-			e.journal.Progress[s.Addr] = journal.StepUp // not ours to touch
-		}
+		e.journal = j
+		return
 	}
-	return ordered, nil
+	e.journal = journal.New(e.cfg.JournalPath(), coord.Describe("rollout"), e.cfg.Path(), plan.Addrs(e.cfg.Servers))
+	e.journal.RunID = e.runID
+	for _, s := range skipped {
+		e.journal.Progress[s.Addr] = journal.StepUp // not ours to touch
+	}
 }
 
 // saveJournal writes the journal before anything is touched: a rollout

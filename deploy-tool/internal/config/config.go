@@ -268,19 +268,7 @@ func (c *Config) defaults(md toml.MetaData) {
 			c.Balancers[i].Timeout = balancer.Duration(5 * time.Second)
 		}
 	}
-	for i := range c.Servers {
-		s := &c.Servers[i]
-		h, p, err := net.SplitHostPort(s.Addr)
-		if err != nil {
-			continue // validate reports it
-		}
-		if s.Host == "" {
-			s.Host = h
-		}
-		if s.Port == 0 {
-			s.Port, _ = strconv.Atoi(p)
-		}
-	}
+	c.serverDefaults()
 }
 
 // Secrets are the config's values that must never be printed: the webhook
@@ -320,6 +308,23 @@ func Redact(s string, secrets []string) string {
 
 // Path returns the file the config was read from.
 func (c *Config) Path() string { return c.path }
+
+// serverDefaults fills host and port from each server's addr.
+func (c *Config) serverDefaults() {
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		h, p, err := net.SplitHostPort(s.Addr)
+		if err != nil {
+			continue // validate reports it
+		}
+		if s.Host == "" {
+			s.Host = h
+		}
+		if s.Port == 0 {
+			s.Port, _ = strconv.Atoi(p)
+		}
+	}
+}
 
 // LockPath and JournalPath are the deploy host's lock and journal files.
 func (c *Config) LockPath() string    { return filepath.Join(c.StateDir, "deploy-tool.lock") }
