@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
@@ -86,4 +89,41 @@ func TestTwoRunsShareTheBudgetThroughEtcd(t *testing.T) {
 		}
 	}
 	r.wantStates(nil)
+}
+
+// status shows the deploy hosts' lock and every registered server, with
+// its host and whether its lease is alive.
+func TestStatusShowsTheDeployHosts(t *testing.T) {
+	t.Parallel()
+	etcd := testenv.StartEtcd(t)
+	r := newRig(t, 2)
+	r.write()
+	path := filepath.Join(r.dir, "hosts.toml")
+	doc := r.config() + fmt.Sprintf("\n[coordination]\netcd_endpoints = [%q]\nprefix = \"/deploy-tool/status\"\nlease_ttl = \"3s\"\n", etcd.Endpoints()[0])
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := cfg.CoordinationOptions()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	other, err := coord.NewEtcd(ctx, opts, "deploy2", "run-b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Take(ctx, []string{r.addrs[1]}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if code := run([]string{"status", "--config", path}, strings.NewReader(""), &out, &out); code != exitOK {
+		t.Fatalf("status: exit %d\n%s", code, out.String())
+	}
+	want := r.addrs[1] + " taken by deploy2 (run run-b)"
+	if !strings.Contains(out.String(), "deploy hosts' lock (/deploy-tool/status): free") || !strings.Contains(out.String(), want) || !strings.Contains(out.String(), "lease alive") {
+		t.Errorf("status does not show the lock and %q:\n%s", want, out.String())
+	}
 }

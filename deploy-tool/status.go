@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
@@ -29,6 +30,10 @@ type Status struct {
 	// ChangedParams are the servers whose max_fails deploy-tool set to 0
 	// and has not put back yet.
 	ChangedParams []string `json:"changed_params,omitempty"`
+	// Hosts is what the deploy hosts' etcd knows ([coordination] only):
+	// the lock holder and every registered server.
+	Hosts      *coord.Status `json:"hosts,omitempty"`
+	HostsError string        `json:"hosts_error,omitempty"`
 }
 
 // BalancerStatus is one balancer's servers, or why it could not be read.
@@ -69,7 +74,7 @@ type LockStatus struct {
 
 // Status prints every server on every balancer, and any rollout in
 // progress. It fails (exit 1) when a balancer or the journal cannot be read.
-func (app *App) Status(_ context.Context, opts StatusOptions) error {
+func (app *App) Status(ctx context.Context, opts StatusOptions) error {
 	if err := app.setup(opts.Config); err != nil {
 		return err
 	}
@@ -87,6 +92,7 @@ func (app *App) Status(_ context.Context, opts StatusOptions) error {
 		st.Balancers = append(st.Balancers, bs)
 	}
 	st.Lock.Held, st.Lock.Holder = coord.Locked(cfg.LockPath())
+	hostsErr := readHosts(ctx, cfg, &st)
 	st.ChangedParams = cl.FailuresLeft()
 	j, jerr := journal.Load(cfg.JournalPath())
 	st.Rollout = j
@@ -103,7 +109,10 @@ func (app *App) Status(_ context.Context, opts StatusOptions) error {
 	if readErr != nil {
 		return reported(readErr)
 	}
-	return reported(jerr)
+	if jerr != nil {
+		return reported(jerr)
+	}
+	return reported(hostsErr)
 }
 
 func writeStatus(w io.Writer, st Status) {
@@ -138,6 +147,7 @@ func writeStatus(w io.Writer, st Status) {
 	if st.Journal != "" {
 		fmt.Fprintf(w, "rollout: %s: every rollout is refused until it is moved away or fixed\n", st.Journal)
 	}
+	writeHosts(w, st)
 	if j := st.Rollout; j != nil {
 		fmt.Fprintf(w, "rollout: started %s by %s: %s\n", j.Started.Format("2006-01-02 15:04:05Z07:00"), j.Holder, formatCounts(j.Counts()))
 		if !st.Lock.Held {
@@ -154,4 +164,42 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// readHosts reads the deploy hosts' etcd, with [coordination].
+func readHosts(ctx context.Context, cfg *config.Config, st *Status) error {
+	opts, ok := cfg.CoordinationOptions()
+	if !ok {
+		return nil
+	}
+	hosts, err := coord.ReadStatus(ctx, opts)
+	if err != nil {
+		st.HostsError = cfg.Redact(err.Error())
+		return err
+	}
+	st.Hosts = hosts
+	return nil
+}
+
+// writeHosts prints the deploy hosts' lock and registrations.
+func writeHosts(w io.Writer, st Status) {
+	switch h := st.Hosts; {
+	case st.HostsError != "":
+		fmt.Fprintf(w, "deploy hosts: etcd cannot be read: %s\n", st.HostsError)
+	case h == nil:
+	case h.Holder == nil:
+		fmt.Fprintf(w, "deploy hosts' lock (%s): free\n", h.Prefix)
+	default:
+		fmt.Fprintf(w, "deploy hosts' lock (%s): held by %s, %d waiting\n", h.Prefix, h.Holder, h.Waiting)
+	}
+	if st.Hosts == nil {
+		return
+	}
+	for _, s := range st.Hosts.Servers {
+		lease := "lease alive"
+		if !s.Alive {
+			lease = "lease DEAD: state unknown"
+		}
+		fmt.Fprintf(w, "  %s taken by %s (run %s) %v ago, %s\n", s.Addr, s.Host, s.RunID, s.Age.Round(time.Second), lease)
+	}
 }
