@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -34,7 +35,7 @@ func TestCheck(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "nginx1/backend/"+r.addrs[0]+" down for") || !strings.Contains(out, "no rollout running") {
 		t.Errorf("stuck: exit %d %q", code, out)
 	}
-	l, err := AcquireLock(filepath.Join(r.dir, "state", "deploy-tool.lock"), "carol@deployhost pid 7: rollout")
+	l, err := coord.AcquireLock(filepath.Join(r.dir, "state", "deploy-tool.lock"), "carol@deployhost pid 7: rollout")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,39 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
-)
 
-// Expand fills the {host}, {addr} and {port} placeholders. Config validation
-// allows only characters that need no shell quoting in these values.
-func Expand(tmpl string, s ServerConfig) string {
-	return strings.NewReplacer("{host}", s.Host, "{addr}", s.Addr, "{port}", strconv.Itoa(s.Port)).Replace(tmpl)
-}
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
+)
 
 // RunCommand runs the deploy command for one server through /bin/sh -c in a
 // process group of its own, so that a Ctrl-C at the terminal does not reach
 // it: an interrupted rollout lets a started command finish. The group is
-// killed at the timeout or when kill is closed (a second signal). Its output
+// killed at the timeout or when kill ends (a second signal). Its output
 // is printed line by line, prefixed with the host.
 // started, if not nil, is told the command's process group once it runs.
-func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-chan struct{}, log *Progress, started func(pgid int)) error {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+func RunCommand(kill context.Context, command string, s config.Server, timeout time.Duration, log *report.Progress, started func(pgid int)) error {
+	ctx, cancel := context.WithTimeout(kill, timeout)
 	defer cancel()
-	go func() {
-		select {
-		case <-kill:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	line := Expand(command, s)
+	line := config.Expand(command, s)
 	// The shell waits for a go-ahead on fd 3 that is written only once
 	// started has recorded the process group (in the journal): a tool
 	// killed in between closes the pipe, and the command never runs, so a
@@ -86,47 +72,3 @@ func RunCommand(command string, s ServerConfig, timeout time.Duration, kill <-ch
 // positional parameters) once a line arrives on fd 3; it exits 125 without
 // running it when fd 3 is closed first.
 const shellGate = `read -r _ <&3 || exit 125; exec 3<&-; __deploy_tool_command=$1; set --; eval "$__deploy_tool_command"`
-
-// HealthCheck asks the server's health URL until it answers the expected
-// status, at most retries times, interval apart. An empty URL passes.
-func HealthCheck(h HealthConfig, s ServerConfig, kill <-chan struct{}) error {
-	if h.URL == "" {
-		return nil
-	}
-	url := Expand(h.URL, s)
-	client := &http.Client{Timeout: h.Timeout.D()}
-	var last string
-	for i := 0; i < h.Retries; i++ {
-		if i > 0 {
-			select {
-			case <-kill:
-				return fmt.Errorf("health check of %s stopped by a second signal", s.Addr)
-			case <-time.After(h.Interval.D()):
-			}
-		}
-		ok, why := probe(client, url, h.Status)
-		if ok {
-			return nil
-		}
-		last = why
-	}
-	return fmt.Errorf("health check %s failed %d times, last: %s", url, h.Retries, last)
-}
-
-func probe(client *http.Client, url string, want int) (bool, string) {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return false, err.Error()
-	}
-	req.Close = true // never reuse a connection to the app that was just restarted
-	resp, err := client.Do(req)
-	if err != nil {
-		return false, err.Error()
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if resp.StatusCode != want {
-		return false, fmt.Sprintf("status %d, want %d", resp.StatusCode, want)
-	}
-	return true, ""
-}

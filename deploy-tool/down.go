@@ -1,34 +1,37 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"strconv"
 	"strings"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // DownOptions are the flags of `deploy-tool down`.
 type DownOptions struct {
 	ConfigFlag
-	Force bool `long:"force" description:"take it down even beyond max_unavailable or min_up"`
+	Force  bool   `long:"force" description:"take it down even beyond max_unavailable or min_up"`
+	Server string `no-flag:"true"` // the one argument
 }
 
-// cmdDown takes one server out of every balancer and drains it: the talk's
+// Down takes one server out of every balancer and drains it: the talk's
 // `app_ctl down`, with the rollout's checks and its take-out step.
-func cmdDown(args []string, stdout, stderr io.Writer) int {
-	var opts DownOptions
-	m, code := manualSetup("down", &opts, &opts.ConfigFlag, args, stdout, stderr)
-	if code >= 0 {
-		return code
+func (app *App) Down(ctx context.Context, opts DownOptions) error {
+	m, err := app.manualSetup("down", opts.Config, opts.Server)
+	if err != nil {
+		return err
 	}
 	defer m.lock.Release()
-	return report(m.log, m.down(opts.Force))
+	return m.down(ctx, opts.Force)
 }
 
-func (m *manual) down(force bool) error {
-	one := []ServerConfig{m.srv}
+func (m *manual) down(ctx context.Context, force bool) error {
+	one := []config.Server{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) > 0 {
 		return refusedf("nothing was touched: %s", strings.Join(problems, "; "))
@@ -37,15 +40,13 @@ func (m *manual) down(force bool) error {
 		m.log.Printf("%s is already down on every balancer", m.srv.Addr)
 		return nil
 	}
-	if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && !force {
+	if err := plan.CheckBudget(m.cfg, snap, m.cl.Upstreams, one, nil); err != nil && !force {
 		return refusedf("nothing was touched: %v (--force to do it anyway)", err)
 	}
-	if err := m.cfg.checkDrainCovers(m.cl); err != nil {
+	if err := outage.CheckDrainCovers(m.cfg, m.cl); err != nil {
 		return refusedf("nothing was touched: %v", err)
 	}
-	stop, _, release := interrupts(m.log)
-	defer release()
-	if _, err := m.cl.TakeOut(one, m.cfg.timings(), stop); err != nil {
+	if _, err := m.cl.TakeOut(ctx, one, outage.TimingsOf(m.cfg)); err != nil {
 		return m.takeOutFailed(err, "")
 	}
 	// The drain's own line above says whether it drained or only waited.
@@ -56,28 +57,28 @@ func (m *manual) down(force bool) error {
 // manual is what down, up and wrapper share: one server, its config and
 // balancers, and the deploy host's lock.
 type manual struct {
-	srv  ServerConfig
-	log  *Progress
-	cfg  *Config
-	cl   *Cluster
-	lock *Lock
+	srv  config.Server
+	log  *report.Progress
+	cfg  *config.Config
+	cl   *outage.Cluster
+	lock *coord.Lock
 }
 
 // takeOutFailed reports a take-out that failed or was interrupted (it has
 // put back what it could), with the server's state read back.
 func (m *manual) takeOutFailed(err error, suffix string) error {
-	if errors.Is(err, errInterrupted) {
+	if errors.Is(err, outage.ErrInterrupted) {
 		m.log.Printf("stopped: %v%s", err, suffix)
 	} else {
 		m.log.Printf("ERROR: %v%s", err, suffix)
 	}
-	m.whatIsLeft([]ServerConfig{m.srv})
+	m.whatIsLeft([]config.Server{m.srv})
 	return reported(err)
 }
 
 // whatIsLeft reads the balancers back after a failure and says, for each
 // server, whether it is out of rotation and how to bring it back.
-func (m *manual) whatIsLeft(servers []ServerConfig) {
+func (m *manual) whatIsLeft(servers []config.Server) {
 	down, unreadable := m.cl.LeftDown(servers)
 	for _, s := range servers {
 		if where, ok := down[s.Addr]; ok {
@@ -91,41 +92,22 @@ func (m *manual) whatIsLeft(servers []ServerConfig) {
 	}
 }
 
-// manualSetup parses the flags and one SERVER, loads the config, builds the
-// balancers and takes the deploy host's lock.
-func manualSetup(name string, opts any, cf *ConfigFlag, args []string, stdout, stderr io.Writer) (*manual, int) {
-	rest, code := parseFlags(name, opts, args, stdout, stderr)
-	if code >= 0 {
-		return nil, code
+// manualSetup loads the config, builds the balancers, finds the server and
+// takes the deploy host's lock.
+func (app *App) manualSetup(name, path, server string) (*manual, error) {
+	if err := app.setup(path); err != nil {
+		return nil, err
 	}
-	if len(rest) != 1 {
-		return nil, badArgs(name, stderr, "want one SERVER (its address, IP:port, or its host in the config), got %d arguments", len(rest))
-	}
-	log := NewProgress(stdout)
-	cfg, cl, code := setup(cf.Config, log, stderr)
-	if code >= 0 {
-		return nil, code
-	}
-	srv, err := lookupServer(cfg, rest[0])
+	srv, err := app.cfg.Lookup(server)
 	if err != nil {
-		return nil, badArgs(name, stderr, "%v", err)
+		if name == "wrapper" {
+			return nil, app.badArgs(name, "--self: %v", err)
+		}
+		return nil, app.badArgs(name, "%v", err)
 	}
-	lock, err := AcquireLock(cfg.LockPath(), Holder(name+" "+srv.Addr))
+	lock, err := coord.AcquireLock(app.cfg.LockPath(), coord.Describe(name+" "+srv.Addr))
 	if err != nil {
-		return nil, report(log, refusedf("%v", err))
+		return nil, refusedf("%v", err)
 	}
-	return &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}, -1
-}
-
-// lookupServer finds SERVER in the config, or takes it as IP:port.
-func lookupServer(cfg *Config, name string) (ServerConfig, error) {
-	if s, ok := cfg.Server(name); ok {
-		return s, nil
-	}
-	h, p, err := net.SplitHostPort(name)
-	port, perr := strconv.Atoi(p)
-	if err != nil || perr != nil || !safeHost.MatchString(h) {
-		return ServerConfig{}, fmt.Errorf("server %q is not in the config and is not IP:port", name)
-	}
-	return ServerConfig{Addr: name, Host: h, Port: port}, nil
+	return &manual{srv: srv, log: app.log, cfg: app.cfg, cl: app.cl, lock: lock}, nil
 }

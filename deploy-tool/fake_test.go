@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -160,7 +161,7 @@ func (f *fakeBalancer) callLog() []string {
 	return append([]string(nil), f.calls...)
 }
 
-// useFakes makes newBalancer return the given fakes by name.
+// useFakes makes outage.NewBalancer return the given fakes by name.
 func useFakes(t *testing.T, fakes ...*fakeBalancer) {
 	t.Helper()
 	byName := map[string]balancer.Balancer{}
@@ -168,4 +169,18 @@ func useFakes(t *testing.T, fakes ...*fakeBalancer) {
 		byName[f.name] = f
 	}
 	useBalancers(t, byName)
+}
+
+// useBalancers makes outage.NewBalancer return the given balancers by name.
+func useBalancers(t *testing.T, bals map[string]balancer.Balancer) {
+	t.Helper()
+	old := outage.NewBalancer
+	outage.NewBalancer = func(c balancer.Config) (balancer.Balancer, error) {
+		b, ok := bals[c.Name]
+		if !ok {
+			return nil, fmt.Errorf("no fake named %q", c.Name)
+		}
+		return b, nil
+	}
+	t.Cleanup(func() { outage.NewBalancer = old })
 }

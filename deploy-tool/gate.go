@@ -14,58 +14,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 )
-
-// GateConfig is the [gate] table.
-type GateConfig struct {
-	URL      string   `toml:"url"`
-	Status   int      `toml:"status"`
-	Probes   int      `toml:"probes"`
-	Interval Duration `toml:"interval"`
-	Timeout  Duration `toml:"timeout"`
-}
-
-func (g *GateConfig) setDefaults(md toml.MetaData) {
-	if g.Status == 0 {
-		g.Status = 200
-	}
-	if !md.IsDefined("gate", "probes") {
-		g.Probes = 3
-	}
-	if !md.IsDefined("gate", "interval") {
-		g.Interval = Duration(time.Second)
-	}
-	if !md.IsDefined("gate", "timeout") {
-		g.Timeout = Duration(2 * time.Second)
-	}
-}
-
-func (g *GateConfig) validate(bad func(key, format string, args ...any) error) error {
-	if g.URL != "" && !strings.HasPrefix(g.URL, "http://") && !strings.HasPrefix(g.URL, "https://") {
-		return bad("gate.url", "%q: want the http(s) URL of the service's front end", g.URL)
-	}
-	if strings.ContainsAny(g.URL, "{}") {
-		return bad("gate.url", "%q: the gate probes the front end, not a server: no {host}, {addr} or {port}", g.URL)
-	}
-	if g.Status < 100 || g.Status > 599 {
-		return bad("gate.status", "%d is not an HTTP status", g.Status)
-	}
-	if g.Probes < 1 {
-		return bad("gate.probes", "%d: want 1 or more", g.Probes)
-	}
-	if g.Interval.D() < 0 {
-		return bad("gate.interval", "want 0 or more")
-	}
-	if g.Timeout.D() <= 0 {
-		return bad("gate.timeout", "want a positive duration")
-	}
-	return nil
-}
 
 // gate probes the front end after batch i (0-based) of n; every probe must
 // answer gate.status.
-func (e *Engine) gate(i, n int, batch []ServerConfig) error {
+func (e *Engine) gate(i, n int, batch []config.Server) error {
 	g := e.cfg.Gate
 	if g.URL == "" {
 		return nil
@@ -79,8 +34,8 @@ func (e *Engine) gate(i, n int, batch []ServerConfig) error {
 	for p := 1; p <= g.Probes; p++ {
 		if p > 1 {
 			select {
-			case <-e.stop:
-				return fmt.Errorf("%w during the front-end gate after batch %d", errInterrupted, i+1)
+			case <-e.ctx.Done():
+				return fmt.Errorf("%w during the front-end gate after batch %d", outage.ErrInterrupted, i+1)
 			case <-time.After(g.Interval.D()):
 			}
 		}
@@ -95,7 +50,7 @@ func (e *Engine) gate(i, n int, batch []ServerConfig) error {
 		return nil
 	}
 	return fmt.Errorf("front-end gate %s failed after batch %d/%d: %d of %d probes did not answer %d (%s); servers left as they are: batch %d (%s) is deployed and in rotation, nothing of batch %d was touched",
-		g.URL, i+1, n, failed, g.Probes, g.Status, strings.Join(seen, "; "), i+1, labels(batch), i+2)
+		g.URL, i+1, n, failed, g.Probes, g.Status, strings.Join(seen, "; "), i+1, config.Labels(batch), i+2)
 }
 
 // gateProbe returns the status (0 when there was no answer) and what was seen.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer/balancertest"
 )
 
@@ -86,9 +87,9 @@ func TestGateConfigErrors(t *testing.T) {
 		"[gate]\nurl = \"http://lb/\"\nprobes = 0":       "gate.probes (line 3): 0: want 1 or more",
 		"[gate]\nurl = \"http://lb/\"\nstatus = 99":      "gate.status (line 3): 99 is not an HTTP status",
 		"[gate]\nurl = \"http://lb/\"\ntimeout = \"0s\"": "gate.timeout (line 3): want a positive duration",
-		"[claim]\ndelay = \"10ms\"":                      "claim.delay (line 2): 10ms: want 50ms to 1m",
+		"[claim]\ndelay = \"1s\"":                        "unknown key \"claim.delay\" (line 2)",
 	} {
-		_, err := ParseConfig([]byte(gate + "\n" + base))
+		_, err := config.Parse([]byte(gate + "\n" + base))
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: error %v, want %q", gate, err, want)
 		}

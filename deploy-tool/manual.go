@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/jessevdk/go-flags"
+
 	"github.com/sre-suite/mackerel-plugins/lib/check"
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
@@ -44,23 +45,14 @@ const exitCodesManual = `Exit codes:
   state directory); 130 interrupted (SIGINT/SIGTERM).`
 
 // rolloutGuardsManual is what a rollout does besides the take-out step:
-// two deploy hosts (claim.go, claim_turn.go), the gate (gate.go), and the
-// watch during the command (watch.go).
-const rolloutGuardsManual = `Two deploy hosts (two state directories over the same balancers): a batch
-is taken only while every server of it is in rotation and max_unavailable
-and min_up hold counting every server out, whoever took it; otherwise the
-rollout waits for the other host (with jitter, up to claim.wait). Each entry
-taken out gets this run's claim mark (nginx: the down server's weight,
-100000000 + token*1000 + the original weight; HAProxy: the process variable
-proc.deploy_tool_claim_<hash>) and is checked claim.delay later: a host that
-finds another's mark or a broken budget puts back what it still holds and
-tries again. With an HAProxy balancer the hosts also take turns for
-read-check-mark-down (Fischer's lock on proc.deploy_tool_turn), so not even
-for a moment are more than max_unavailable out. up, rollout and --resume
-take marks off (the weight comes back first). The README says the limits.
-  [claim]
-  delay = "500ms"   # 50ms to 1m; longer than any host's read-then-mark
-  wait = "10m"      # longest wait for other deploy hosts, per batch
+// several deploy hosts (internal/coord), the gate (gate.go), and the watch
+// during the command (watch.go).
+const rolloutGuardsManual = `Several deploy hosts: the budget check and the mark-down of a batch run
+under the deploy hosts' lock, and the batch's servers are registered as
+this run's until they are back up. Another host never picks a registered
+server and counts it as unavailable; while a live host's registration
+explains why a batch cannot go, the batch waits. With one deploy host (no
+[coordination]) the local lock is all there is.
 
 Front-end gate: after each batch is back up (and settle), and before the
 next is taken out, gate.url is probed through the service's front end;
@@ -204,12 +196,10 @@ func program(name string) cli.Program {
 	return p
 }
 
-// badInput is a flag or value error of a subcommand: one line on stderr,
-// exit 2 (exitUsage, chosen here like every other exit code).
+// badInput is a flag or value error of a subcommand: one line on stderr;
+// parseFlags turns it into a usageError (exit 2, chosen in main.go).
 func badInput(p cli.Program, msg string) cli.Outcome {
-	o := p.PlainBadInput(msg)
-	o.Code = exitUsage
-	return o
+	return p.PlainBadInput(msg)
 }
 
 // checkCommand is `deploy-tool check` as a lib/check check: its lines begin
@@ -221,25 +211,27 @@ func checkCommand(stdout, stderr io.Writer) (*check.Check, cli.Program) {
 	return c, cli.Program{Name: "deploy-tool check", Summary: m.summary, Manual: m.manual}
 }
 
-// parseFlags parses a subcommand's flags. It prints --help, or a flag or
-// value error, and returns the positional arguments, or a non-negative exit
-// code when the run should end now. wrapper passes stderr as stdout: its
-// stdout is rsync's protocol.
-func parseFlags(name string, opts any, args []string, stdout, stderr io.Writer) ([]string, int) {
+// parseFlags parses a subcommand's flags. It prints --help (errHelped), or
+// a flag or value error (a usageError), and returns the positional
+// arguments. wrapper passes stderr as stdout: its stdout is rsync's protocol.
+func (app *App) parseFlags(name string, opts any, args []string, stdout io.Writer) ([]string, error) {
 	rest, out := program(name).Parse(opts, args)
-	out.Print(stdout, stderr)
-	if out.Done {
-		return nil, out.Code
+	out.Print(stdout, app.stderr)
+	switch {
+	case out.Done && out.Code == 0:
+		return nil, errHelped
+	case out.Done:
+		return nil, usageError{msg: strings.TrimSpace(out.Stderr), reported: true}
 	}
-	return rest, -1
+	return rest, nil
 }
 
 // badArgs reports a wrong positional argument of a subcommand (a SERVER
 // that is missing or unknown) as its flag errors are: one line, exit 2.
-func badArgs(name string, stderr io.Writer, format string, args ...any) int {
+func (app *App) badArgs(name string, format string, args ...any) error {
 	o := badInput(program(name), fmt.Sprintf(format, args...))
-	o.Print(io.Discard, stderr)
-	return o.Code
+	o.Print(io.Discard, app.stderr)
+	return usageError{msg: fmt.Sprintf(format, args...), reported: true}
 }
 
 // subcommandManual is `deploy-tool NAME --help`.
@@ -295,14 +287,14 @@ func topManual() string {
 }
 
 // topBadInput is a mistake before the subcommand: one line on stderr, exit 2.
-func topBadInput(stderr io.Writer, msg string) int {
-	fmt.Fprintf(stderr, "deploy-tool: %s (see --help)\n", msg)
-	return exitUsage
+func (app *App) topBadInput(msg string) error {
+	fmt.Fprintf(app.stderr, "deploy-tool: %s (see --help)\n", msg)
+	return usageError{msg: msg, reported: true}
 }
 
 // topFlag answers a flag given before the subcommand (or to no subcommand),
 // naming the subcommands that take it.
-func topFlag(stderr io.Writer, arg string) int {
+func (app *App) topFlag(arg string) error {
 	name, _, _ := strings.Cut(strings.TrimLeft(arg, "-"), "=")
 	typed := "--" + name
 	if !strings.HasPrefix(arg, "--") {
@@ -320,9 +312,9 @@ func topFlag(stderr io.Writer, arg string) int {
 		takers = []string{"deploy-tool SUBCOMMAND " + typed}
 	}
 	if len(takers) == 0 {
-		return topBadInput(stderr, "unknown flag "+typed+": deploy-tool takes a subcommand first")
+		return app.topBadInput("unknown flag " + typed + ": deploy-tool takes a subcommand first")
 	}
-	return topBadInput(stderr, "unknown flag "+typed+" before the subcommand: flags go after it ("+strings.Join(takers, ", ")+")")
+	return app.topBadInput("unknown flag " + typed + " before the subcommand: flags go after it (" + strings.Join(takers, ", ") + ")")
 }
 
 // shownArg quotes a stray argument, except a URL, which may carry a secret

@@ -120,7 +120,7 @@ func TestHelpIsTheManual(t *testing.T) {
 // UNKNOWN for check, with the file and the line.
 func TestConfigErrorsOnTheCommandLine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "deploy.toml")
-	if err := os.WriteFile(path, []byte("settle = \"soon\"\n"+minimal), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte("settle = \"soon\"\n[[server]]\naddr = \"127.0.0.1:5001\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if code, _, stderr := runSplit("rollout", "--config", filepath.Join(t.TempDir(), "missing.toml")); code != exitUsage || !strings.Contains(stderr, "missing.toml") {

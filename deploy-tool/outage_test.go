@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -52,7 +57,7 @@ func TestLostAnswerAndFailedPutBackIsReportedAndResumable(t *testing.T) {
 	if !strings.Contains(out, "left down: "+r.addrs[0]+" (nginx3/backend (down))") {
 		t.Error("the final lines do not name the server left down and where")
 	}
-	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != StepDown {
+	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != journal.StepDown {
 		t.Fatalf("journal %+v, want server 1 down for --resume", j)
 	}
 	r.fakes[2].loseDrain[r.addrs[0]] = false
@@ -82,7 +87,7 @@ func TestLostAnswerThenUnreachableIsNotReportedAsUp(t *testing.T) {
 	if !strings.Contains(out, "balancer nginx3: connection refused: could not be read at the end") {
 		t.Error("the unreadable balancer is not named in the final lines")
 	}
-	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != StepDown {
+	if j := r.journal(); j == nil || j.Progress[r.addrs[0]] != journal.StepDown {
 		t.Fatalf("journal %+v, want server 1 down for --resume", j)
 	}
 	r.fakes[2].setUnreachable(false)
@@ -118,14 +123,15 @@ func TestInterruptDuringDrainIsTheSameForDownAndWrapper(t *testing.T) {
 	r.top = "drain_timeout = \"30s\""
 	r.fakes[1].setActive(r.addrs[0], 3) // requests that never finish
 	r.write()
-	log := NewProgress(&bytes.Buffer{})
-	cfg, cl, code := setup(r.path, log, &bytes.Buffer{})
-	if code >= 0 {
-		t.Fatal(code)
+	log := report.NewProgress(&bytes.Buffer{})
+	app := &App{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, log: log}
+	if err := app.setup(r.path); err != nil {
+		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	close(stop)
-	o, err := cl.TakeOut([]ServerConfig{cfg.Servers[0]}, cfg.timings(), stop)
+	cfg, cl := app.cfg, app.cl
+	ctx, stop := context.WithCancel(context.Background())
+	stop()
+	o, err := cl.TakeOut(ctx, []config.Server{cfg.Servers[0]}, outage.TimingsOf(cfg))
 	if exitCode(err) != exitInterrupted || !o.Took(r.addrs[0]) || o.PutBackFailed {
 		t.Fatalf("TakeOut: %v (exit %d)", err, exitCode(err))
 	}

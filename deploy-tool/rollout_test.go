@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -95,19 +99,21 @@ func (r *rig) rollout(args ...string) (int, string) {
 	return code, out.String()
 }
 
-// engine builds an Engine with channels the test closes in place of signals.
-func (r *rig) engine(opts RolloutOptions, out io.Writer) (*Engine, chan struct{}, chan struct{}) {
+// engine builds an Engine with contexts the test cancels in place of signals.
+func (r *rig) engine(opts RolloutOptions, out io.Writer) (e *Engine, stop, kill context.CancelFunc) {
 	r.t.Helper()
 	path := r.write()
-	log := NewProgress(out)
-	cfg, cl, code := setup(path, log, out)
-	if code >= 0 {
-		r.t.Fatalf("setup: exit %d", code)
+	app := &App{stdout: out, stderr: out, log: report.NewProgress(out)}
+	if err := app.setup(path); err != nil {
+		r.t.Fatalf("setup: %v", err)
 	}
-	stop, kill := make(chan struct{}), make(chan struct{})
+	ctx, stop := context.WithCancel(context.Background())
+	killCtx, kill := context.WithCancel(context.Background())
+	r.t.Cleanup(stop)
+	r.t.Cleanup(kill)
 	opts.Config = path
-	return &Engine{cfg: cfg, opts: opts, cl: cl, log: log, out: out, in: strings.NewReader(""),
-		notify: &Notifier{URL: cfg.NotifyWebhook, log: log}, stop: stop, kill: kill}, stop, kill
+	return &Engine{cfg: app.cfg, opts: opts, cl: app.cl, log: app.log, out: out, in: strings.NewReader(""),
+		notify: &report.Notifier{URL: app.cfg.NotifyWebhook, Log: app.log}, ctx: ctx, kill: killCtx}, stop, kill
 }
 
 func (r *rig) deployed() []string {
@@ -137,9 +143,9 @@ func (r *rig) wantStates(want map[string]balancer.State) {
 	}
 }
 
-func (r *rig) journal() *Journal {
+func (r *rig) journal() *journal.Journal {
 	r.t.Helper()
-	j, err := LoadJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"))
+	j, err := journal.Load(filepath.Join(r.dir, "state", "deploy-tool.journal.json"))
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -294,7 +300,7 @@ func TestAllowDownSkippedServerIsNotReportedAsOurs(t *testing.T) {
 	if !strings.Contains(out, "down before this rollout and left as they were: "+r.addrs[3]) {
 		t.Error("the skipped server is not reported as down before the rollout")
 	}
-	if j := r.journal(); j == nil || j.Progress[r.addrs[3]] != StepUp || j.Progress[r.addrs[1]] != StepFailed {
+	if j := r.journal(); j == nil || j.Progress[r.addrs[3]] != journal.StepUp || j.Progress[r.addrs[1]] != journal.StepFailed {
 		t.Errorf("journal %+v: want the skipped server left out of --resume, server 2 failed", j)
 	}
 }
@@ -344,7 +350,7 @@ func TestDeployFailsOnServer2(t *testing.T) {
 		}
 	}
 	j := r.journal()
-	if j == nil || j.Progress[r.addrs[1]] != StepFailed || j.Progress[r.addrs[0]] != StepUp || j.Progress[r.addrs[2]] != StepPending {
+	if j == nil || j.Progress[r.addrs[1]] != journal.StepFailed || j.Progress[r.addrs[0]] != journal.StepUp || j.Progress[r.addrs[2]] != journal.StepPending {
 		t.Errorf("journal %+v", j)
 	}
 }
@@ -454,7 +460,7 @@ func TestInterruptDuringDrainPutsServerBack(t *testing.T) {
 	r.fakes[1].setActive(r.addrs[0], 3) // requests that never finish
 	var out bytes.Buffer
 	e, stop, _ := r.engine(RolloutOptions{}, &out)
-	go func() { time.Sleep(300 * time.Millisecond); close(stop) }()
+	go func() { time.Sleep(300 * time.Millisecond); stop() }()
 	code := exitCode(e.Run())
 	t.Log(out.String())
 	if code != exitInterrupted || !strings.Contains(out.String(), "interrupted during drain") {
@@ -483,7 +489,7 @@ func TestInterruptDuringCommandFinishesThatServer(t *testing.T) {
 	go func() {
 		for {
 			if _, err := os.Stat(started); err == nil {
-				close(stop)
+				stop()
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -499,7 +505,7 @@ func TestInterruptDuringCommandFinishesThatServer(t *testing.T) {
 		t.Errorf("commands ran for %v, want the first only", got)
 	}
 	j := r.journal()
-	if j == nil || j.Progress[r.addrs[0]] != StepUp || j.Progress[r.addrs[1]] != StepPending {
+	if j == nil || j.Progress[r.addrs[0]] != journal.StepUp || j.Progress[r.addrs[1]] != journal.StepPending {
 		t.Errorf("journal %+v", j)
 	}
 }
@@ -513,8 +519,8 @@ func TestSecondSignalKillsCommandAndLeavesServerDown(t *testing.T) {
 	go func() {
 		for {
 			if _, err := os.Stat(started); err == nil {
-				close(stop)
-				close(kill)
+				stop()
+				kill()
 				return
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -530,7 +536,7 @@ func TestSecondSignalKillsCommandAndLeavesServerDown(t *testing.T) {
 
 func TestLockRefusesSecondRollout(t *testing.T) {
 	r := newRig(t, 2)
-	l, err := AcquireLock(filepath.Join(r.dir, "state", "deploy-tool.lock"), "alice@deployhost pid 42: rollout")
+	l, err := coord.AcquireLock(filepath.Join(r.dir, "state", "deploy-tool.lock"), "alice@deployhost pid 42: rollout")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -544,10 +550,10 @@ func TestLockRefusesSecondRollout(t *testing.T) {
 func TestResumeContinuesFromJournal(t *testing.T) {
 	r := newRig(t, 4)
 	r.write()
-	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []ServerConfig{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}, {Addr: r.addrs[3]}})
-	j.Progress[r.addrs[0]] = StepUp
-	j.Progress[r.addrs[1]] = StepDeploying // the tool was killed during its command
-	if err := j.save(); err != nil {
+	j := journal.New(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, r.addrs[:4])
+	j.Progress[r.addrs[0]] = journal.StepUp
+	j.Progress[r.addrs[1]] = journal.StepDeploying // the tool was killed during its command
+	if err := j.Save(); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range r.fakes {
@@ -574,9 +580,9 @@ func TestResumeContinuesFromJournal(t *testing.T) {
 func TestResumeRefusedWhenRealStateDisagrees(t *testing.T) {
 	r := newRig(t, 3)
 	r.write()
-	j := NewJournal(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, []ServerConfig{{Addr: r.addrs[0]}, {Addr: r.addrs[1]}, {Addr: r.addrs[2]}})
-	j.Progress[r.addrs[0]] = StepUp
-	if err := j.save(); err != nil {
+	j := journal.New(filepath.Join(r.dir, "state", "deploy-tool.journal.json"), "bob", r.path, r.addrs[:3])
+	j.Progress[r.addrs[0]] = journal.StepUp
+	if err := j.Save(); err != nil {
 		t.Fatal(err)
 	}
 	r.fakes[0].servers[0].State = balancer.Down // someone took the finished one down
@@ -662,7 +668,7 @@ func TestInterruptDuringRedrainPutsWholeBatchBack(t *testing.T) {
 			once.Do(func() {
 				r.fakes[0].reload()
 				r.fakes[1].setActive(r.addrs[0], 3) // the re-drain waits
-				go func() { time.Sleep(300 * time.Millisecond); close(stop) }()
+				go func() { time.Sleep(300 * time.Millisecond); stop() }()
 			})
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -56,7 +59,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 	// Redaction of a balancer password wherever an error could carry it.
 	r.top = ""
-	cfg := &Config{Balancers: nil, NotifyWebhook: "https://hooks.example/services/" + key}
+	cfg := &config.Config{Balancers: nil, NotifyWebhook: "https://hooks.example/services/" + key}
 	cfg.Balancers = append(cfg.Balancers, r.fakesConfig(t)...)
 	cfg.Balancers[0].URL = "http://admin:hunter2pw@127.0.0.1:1/dynamic"
 	msg := cfg.Redact("post https://hooks.example/services/" + key + ": Get http://admin:hunter2pw@127.0.0.1:1/dynamic: refused")
@@ -67,7 +70,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 
 func (r *rig) fakesConfig(t *testing.T) []balancer.Config {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(r.config()))
+	cfg, err := config.Parse([]byte(r.config()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +241,7 @@ func TestCommandWaitsUntilItsGroupIsRecorded(t *testing.T) {
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
 	var ranEarly bool
-	err := RunCommand("touch "+marker+"; echo $# args", ServerConfig{Addr: "127.0.0.1:1", Host: "h", Port: 1}, 30*time.Second, nil, NewProgress(&bytes.Buffer{}), func(pgid int) {
+	err := RunCommand(context.Background(), "touch "+marker+"; echo $# args", config.Server{Addr: "127.0.0.1:1", Host: "h", Port: 1}, 30*time.Second, report.NewProgress(&bytes.Buffer{}), func(pgid int) {
 		time.Sleep(300 * time.Millisecond) // a slow journal write
 		_, statErr := os.Stat(marker)
 		ranEarly = statErr == nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -8,6 +9,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
@@ -21,11 +25,15 @@ type StatusOptions struct {
 type Status struct {
 	Balancers []BalancerStatus `json:"balancers"`
 	Lock      LockStatus       `json:"lock"`
-	Rollout   *Journal         `json:"rollout,omitempty"`       // an unfinished rollout
+	Rollout   *journal.Journal `json:"rollout,omitempty"`       // an unfinished rollout
 	Journal   string           `json:"journal_error,omitempty"` // a journal that cannot be read: every rollout is refused
 	// ChangedParams are the servers whose max_fails deploy-tool set to 0
 	// and has not put back yet.
 	ChangedParams []string `json:"changed_params,omitempty"`
+	// Hosts is what the deploy hosts' etcd knows ([coordination] only):
+	// the lock holder and every registered server.
+	Hosts      *coord.Status `json:"hosts,omitempty"`
+	HostsError string        `json:"hosts_error,omitempty"`
 }
 
 // BalancerStatus is one balancer's servers, or why it could not be read.
@@ -64,18 +72,13 @@ type LockStatus struct {
 	Holder string `json:"holder,omitempty"`
 }
 
-// cmdStatus prints every server on every balancer, and any rollout in
-// progress. It exits 1 when a balancer or the journal cannot be read.
-func cmdStatus(args []string, stdout, stderr io.Writer) int {
-	var opts StatusOptions
-	if _, code := parseFlags("status", &opts, args, stdout, stderr); code >= 0 {
-		return code
+// Status prints every server on every balancer, and any rollout in
+// progress. It fails (exit 1) when a balancer or the journal cannot be read.
+func (app *App) Status(ctx context.Context, opts StatusOptions) error {
+	if err := app.setup(opts.Config); err != nil {
+		return err
 	}
-	log := NewProgress(stderr)
-	cfg, cl, code := setup(opts.Config, log, stderr)
-	if code >= 0 {
-		return code
-	}
+	cfg, cl, stdout := app.cfg, app.cl, app.stdout
 	snap, readErr := cl.Read()
 	var st Status
 	for _, b := range snap.Balancers() {
@@ -88,9 +91,10 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 		}
 		st.Balancers = append(st.Balancers, bs)
 	}
-	st.Lock.Held, st.Lock.Holder = Locked(cfg.LockPath())
-	st.ChangedParams = cl.failures.Left()
-	j, jerr := LoadJournal(cfg.JournalPath())
+	st.Lock.Held, st.Lock.Holder = coord.Locked(cfg.LockPath())
+	hostsErr := readHosts(ctx, cfg, &st)
+	st.ChangedParams = cl.FailuresLeft()
+	j, jerr := journal.Load(cfg.JournalPath())
 	st.Rollout = j
 	if jerr != nil {
 		st.Journal = jerr.Error()
@@ -102,10 +106,13 @@ func cmdStatus(args []string, stdout, stderr io.Writer) int {
 	} else {
 		writeStatus(stdout, st)
 	}
-	if readErr != nil || jerr != nil {
-		return exitFailed
+	if readErr != nil {
+		return reported(readErr)
 	}
-	return exitOK
+	if jerr != nil {
+		return reported(jerr)
+	}
+	return reported(hostsErr)
 }
 
 func writeStatus(w io.Writer, st Status) {
@@ -140,6 +147,7 @@ func writeStatus(w io.Writer, st Status) {
 	if st.Journal != "" {
 		fmt.Fprintf(w, "rollout: %s: every rollout is refused until it is moved away or fixed\n", st.Journal)
 	}
+	writeHosts(w, st)
 	if j := st.Rollout; j != nil {
 		fmt.Fprintf(w, "rollout: started %s by %s: %s\n", j.Started.Format("2006-01-02 15:04:05Z07:00"), j.Holder, formatCounts(j.Counts()))
 		if !st.Lock.Held {
@@ -156,4 +164,42 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// readHosts reads the deploy hosts' etcd, with [coordination].
+func readHosts(ctx context.Context, cfg *config.Config, st *Status) error {
+	opts, ok := cfg.CoordinationOptions()
+	if !ok {
+		return nil
+	}
+	hosts, err := coord.ReadStatus(ctx, opts)
+	if err != nil {
+		st.HostsError = cfg.Redact(err.Error())
+		return err
+	}
+	st.Hosts = hosts
+	return nil
+}
+
+// writeHosts prints the deploy hosts' lock and registrations.
+func writeHosts(w io.Writer, st Status) {
+	switch h := st.Hosts; {
+	case st.HostsError != "":
+		fmt.Fprintf(w, "deploy hosts: etcd cannot be read: %s\n", st.HostsError)
+	case h == nil:
+	case h.Holder == nil:
+		fmt.Fprintf(w, "deploy hosts' lock (%s): free\n", h.Prefix)
+	default:
+		fmt.Fprintf(w, "deploy hosts' lock (%s): held by %s, %d waiting\n", h.Prefix, h.Holder, h.Waiting)
+	}
+	if st.Hosts == nil {
+		return
+	}
+	for _, s := range st.Hosts.Servers {
+		lease := "lease alive"
+		if !s.Alive {
+			lease = "lease DEAD: state unknown"
+		}
+		fmt.Fprintf(w, "  %s taken by %s (run %s) %v ago, %s\n", s.Addr, s.Host, s.RunID, s.Age.Round(time.Second), lease)
+	}
 }

@@ -1,36 +1,39 @@
 package main
 
 import (
+	"context"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 )
 
 // UpOptions are the flags of `deploy-tool up`.
 type UpOptions struct {
 	ConfigFlag
-	SkipHealth bool `long:"skip-health" description:"bring it up without running the health check first"`
+	SkipHealth bool   `long:"skip-health" description:"bring it up without running the health check first"`
+	Server     string `no-flag:"true"` // the one argument
 }
 
-// cmdUp health-checks one server and puts it back in every balancer: the
+// Up health-checks one server and puts it back in every balancer: the
 // talk's `app_ctl up`.
-func cmdUp(args []string, stdout, stderr io.Writer) int {
-	var opts UpOptions
-	m, code := manualSetup("up", &opts, &opts.ConfigFlag, args, stdout, stderr)
-	if code >= 0 {
-		return code
+func (app *App) Up(ctx context.Context, opts UpOptions) error {
+	m, err := app.manualSetup("up", opts.Config, opts.Server)
+	if err != nil {
+		return err
 	}
 	defer m.lock.Release()
-	return report(m.log, m.up(opts.SkipHealth))
+	return m.up(ctx, opts.SkipHealth)
 }
 
-func (m *manual) up(skipHealth bool) error {
-	one := []ServerConfig{m.srv}
+func (m *manual) up(ctx context.Context, skipHealth bool) error {
+	one := []config.Server{m.srv}
 	if _, problems := m.cl.Preflight(one); len(problems) > 0 {
 		return refusedf("nothing was touched: %s", strings.Join(problems, "; "))
 	}
 	if !skipHealth {
-		if err := HealthCheck(m.cfg.Health, m.srv, nil); err != nil {
+		if err := outage.HealthCheck(ctx, m.cfg.Health, m.srv); err != nil {
 			return fmt.Errorf("not brought up: %v (--skip-health to bring it up anyway)", err)
 		}
 	}
@@ -42,9 +45,7 @@ func (m *manual) up(skipHealth bool) error {
 	m.log.Printf("%s is up and serving on every balancer (read back)", m.srv.Addr)
 	// max_fails that `down` (or a stopped rollout) set to 0 goes back once
 	// fail_timeout has passed since now.
-	stop, _, release := interrupts(m.log)
-	defer release()
-	m.cl.failures.settle(m.cl, stop)
-	m.cl.failures.reportLeft(m.cfg.Path())
+	m.cl.SettleFailures(ctx)
+	m.cl.ReportFailuresLeft(m.cfg.Path())
 	return nil
 }

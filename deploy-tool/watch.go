@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 )
 
 // watchEvery is how often the balancers are read during the command.
@@ -25,7 +28,7 @@ type commandWatch struct {
 }
 
 // watchCommand starts watching the batch taken out by o.
-func (e *Engine) watchCommand(o *Outage, batch []ServerConfig) *commandWatch {
+func (e *Engine) watchCommand(o *outage.Outage, batch []config.Server) *commandWatch {
 	w := &commandWatch{stop: make(chan struct{}), done: make(chan struct{}), failed: map[string]string{}}
 	go func() {
 		defer close(w.done)
@@ -43,11 +46,11 @@ func (e *Engine) watchCommand(o *Outage, batch []ServerConfig) *commandWatch {
 	return w
 }
 
-func (w *commandWatch) check(e *Engine, o *Outage, batch []ServerConfig) {
+func (w *commandWatch) check(e *Engine, o *outage.Outage, batch []config.Server) {
 	// A balancer that cannot be read is left to the read before the up; the
 	// others are still checked.
 	snap, _ := e.cl.Read()
-	var again []ServerConfig
+	var again []config.Server
 	var where []string
 	for _, s := range batch {
 		if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
@@ -66,11 +69,7 @@ func (w *commandWatch) check(e *Engine, o *Outage, batch []ServerConfig) {
 	if !known {
 		e.log.Printf("WARNING: during the deploy command: %s is back in rotation (balancer reloaded?): taking it out again", what)
 	}
-	err := o.markDown(again)
-	if err == nil {
-		err = e.cl.Park(again)
-	}
-	if err != nil {
+	if err := o.TakeDownAgain(again); err != nil {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if !known {
@@ -85,7 +84,7 @@ func (w *commandWatch) check(e *Engine, o *Outage, batch []ServerConfig) {
 		delete(w.failed, what)
 		w.mu.Unlock()
 	}
-	e.log.Printf("taken out again in %v (read back): %s", time.Since(t0).Round(100*time.Microsecond), labels(again))
+	e.log.Printf("taken out again in %v (read back): %s", time.Since(t0).Round(100*time.Microsecond), config.Labels(again))
 }
 
 // Stop ends the watch; the error names what came back in rotation and

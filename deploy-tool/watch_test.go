@@ -85,7 +85,7 @@ func TestReloadDuringDeployCommandIsUndoneAtOnce(t *testing.T) {
 		t.Errorf("%s was out of rotation again %v after the reload, want within 1s", addrs[0], downAgain)
 	}
 	t.Logf("back out of rotation %v after the reload settled (saw it up: %v)", downAgain.Round(time.Millisecond), sawUp)
-	wantUnmarked(t, []balancer.Config{nginxConfig(n)}, addrs)
+	wantAllUp(t, nginxConfig(n), addrs)
 }
 
 // A reload during the command whose server cannot be taken out again (the

@@ -9,71 +9,65 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 )
 
 // WrapperOptions are the flags of `deploy-tool wrapper`.
 type WrapperOptions struct {
 	ConfigFlag
-	Self string `long:"self" required:"true" value-name:"ADDR" description:"this host's address as the balancers know it (IP:port), or its host in the config"`
+	Self    string   `long:"self" required:"true" value-name:"ADDR" description:"this host's address as the balancers know it (IP:port), or its host in the config"`
+	Command []string `no-flag:"true"` // the command and its arguments, after --
 }
 
-// cmdWrapper brackets a command (rsync, run by rsync's --rsync-path on the
+// Wrapper brackets a command (rsync, run by rsync's --rsync-path on the
 // receiving host) with down and up: take this host down and drain it, run
 // the command with its arguments untouched and stdin/stdout passed through
 // (the rsync protocol runs over them, so every message here goes to
 // stderr), settle, health-check, bring it up, and exit with the command's
 // exit code. A dry run (rsync -n) is not bracketed.
-func cmdWrapper(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	var opts WrapperOptions
-	rest, code := parseFlags("wrapper", &opts, args, stderr, stderr)
-	if code >= 0 {
-		return code
+func (app *App) Wrapper(ctx context.Context, opts WrapperOptions) error {
+	argv := opts.Command
+	if isRsyncDryRun(argv) {
+		return commandExited(argv[0], runWrapped(argv, 0, app.stdin, app.stdout, app.stderr))
 	}
-	if len(rest) == 0 {
-		return badArgs("wrapper", stderr, "want the command after --, e.g. -- rsync ARGS...")
-	}
-	if isRsyncDryRun(rest) {
-		return runWrapped(rest, 0, stdin, stdout, stderr)
-	}
-	log := NewProgress(stderr)
-	cfg, cl, code := setup(opts.Config, log, stderr)
-	if code >= 0 {
-		return code
-	}
-	srv, err := lookupServer(cfg, opts.Self)
+	m, err := app.manualSetup("wrapper", opts.Config, opts.Self)
 	if err != nil {
-		return badArgs("wrapper", stderr, "--self: %v", err)
+		return err
 	}
-	lock, err := AcquireLock(cfg.LockPath(), Holder("wrapper --self "+srv.Addr))
-	if err != nil {
-		return report(log, refusedf("%v", err))
+	defer m.lock.Release()
+	return m.wrap(ctx, app.kill, argv, app.stdin, app.stdout, app.stderr)
+}
+
+// commandExited is the error of a wrapped command's exit code.
+func commandExited(name string, rc int) error {
+	if rc == 0 {
+		return nil
 	}
-	defer lock.Release()
-	m := &manual{srv: srv, log: log, cfg: cfg, cl: cl, lock: lock}
-	return report(log, m.wrap(rest, stdin, stdout, stderr))
+	return reported(commandExit{name: name, code: rc})
 }
 
 // wrap is down, the command, settle, health and up for this host, with the
 // same take-out step as rollout and down. A first signal lets the command
 // finish and the host come back up, then stops with 130; a second also
 // stops the settle and the health check and leaves the host down.
-func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	one := []ServerConfig{m.srv}
+func (m *manual) wrap(ctx, kill context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	one := []config.Server{m.srv}
 	snap, problems := m.cl.Preflight(one)
 	if len(problems) == 0 {
-		if err := checkBudget(m.cfg, m.cl, snap, one); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
+		if err := plan.CheckBudget(m.cfg, snap, m.cl.Upstreams, one, nil); err != nil && len(snap.UpSomewhere(m.srv.Addr)) > 0 {
 			problems = append(problems, err.Error())
 		}
-		if err := m.cfg.checkDrainCovers(m.cl); err != nil {
+		if err := outage.CheckDrainCovers(m.cfg, m.cl); err != nil {
 			problems = append(problems, err.Error())
 		}
 	}
 	if len(problems) > 0 {
 		return refusedf("nothing was touched, %s was not run: %s", argv[0], strings.Join(problems, "; "))
 	}
-	stop, kill, release := interrupts(m.log)
-	defer release()
-	o, err := m.cl.TakeOut(one, m.cfg.timings(), stop)
+	o, err := m.cl.TakeOut(ctx, one, outage.TimingsOf(m.cfg))
 	if err != nil {
 		return m.takeOutFailed(err, "; "+argv[0]+" was not run")
 	}
@@ -85,12 +79,12 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return reported(commandExit{name: argv[0], code: rc})
 	}
 	select {
-	case <-kill:
+	case <-kill.Done():
 		m.log.Printf("%s is LEFT DOWN: stopped by a second signal before the health check; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, m.cfg.Path(), m.srv.Addr)
 		return reported(errors.New("stopped by a second signal before the health check"))
 	case <-time.After(m.cfg.Settle.D()):
 	}
-	if err := HealthCheck(m.cfg.Health, m.srv, kill); err != nil {
+	if err := outage.HealthCheck(kill, m.cfg.Health, m.srv); err != nil {
 		m.log.Printf("%s is LEFT DOWN: %v; `deploy-tool up --config %s %s` brings it back", m.srv.Addr, err, m.cfg.Path(), m.srv.Addr)
 		return reported(err)
 	}
@@ -100,12 +94,10 @@ func (m *manual) wrap(argv []string, stdin io.Reader, stdout, stderr io.Writer) 
 		return reported(err)
 	}
 	m.log.Printf("%s: up on every balancer (read back)", m.srv.Addr)
-	m.cl.failures.settle(m.cl, stop)
-	m.cl.failures.reportLeft(m.cfg.Path())
-	select {
-	case <-stop:
-		return reported(fmt.Errorf("%w: %s finished and %s is back up", errInterrupted, argv[0], m.srv.Addr))
-	default:
+	m.cl.SettleFailures(ctx)
+	m.cl.ReportFailuresLeft(m.cfg.Path())
+	if ctx.Err() != nil {
+		return reported(fmt.Errorf("%w: %s finished and %s is back up", outage.ErrInterrupted, argv[0], m.srv.Addr))
 	}
 	return nil
 }

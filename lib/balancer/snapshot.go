@@ -144,3 +144,25 @@ func (s Snapshot) AssumeServing(addrs []string) Snapshot {
 	}
 	return out
 }
+
+// AssumeNotServing is the snapshot with every entry of the addresses out
+// of rotation: what a later read will show once another deploy host has
+// marked them down.
+func (s Snapshot) AssumeNotServing(addrs []string) Snapshot {
+	if len(addrs) == 0 {
+		return s
+	}
+	out := Snapshot{order: s.order, errs: s.errs, servers: map[string][]Server{}}
+	for b, entries := range s.servers {
+		cp := append([]Server(nil), entries...)
+		for i := range cp {
+			for _, a := range addrs {
+				if SameAddr(cp[i].Addr, a) {
+					cp[i].State = Down
+				}
+			}
+		}
+		out.servers[b] = cp
+	}
+	return out
+}

@@ -86,4 +86,11 @@ func TestSnapshotServing(t *testing.T) {
 	if len(s.NotServing()) != 2 {
 		t.Error("AssumeServing changed the snapshot it was called on")
 	}
+	out := s.AssumeNotServing([]string{"10.0.0.1:80"}).NotServing()
+	if len(out) != 3 || !out["10.0.0.1:80"] {
+		t.Errorf("after AssumeNotServing: NotServing %v, want all three", out)
+	}
+	if len(s.NotServing()) != 2 {
+		t.Error("AssumeNotServing changed the snapshot it was called on")
+	}
 }

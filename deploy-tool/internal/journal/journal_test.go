@@ -1,4 +1,4 @@
-package main
+package journal
 
 import (
 	"os/exec"
@@ -9,7 +9,7 @@ import (
 
 func TestJournalRoundTripAndRunningCommands(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.json")
-	j := NewJournal(path, "dave", "deploy.toml", []ServerConfig{{Addr: "10.0.0.1:80"}, {Addr: "10.0.0.2:80"}})
+	j := New(path, "dave", "deploy.toml", []string{"10.0.0.1:80", "10.0.0.2:80"})
 	if err := j.Set("10.0.0.1:80", StepDeploying); err != nil {
 		t.Fatal(err)
 	}
@@ -22,7 +22,7 @@ func TestJournalRoundTripAndRunningCommands(t *testing.T) {
 	if err := j.SetCommand("10.0.0.1:80", cmd.Process.Pid); err != nil {
 		t.Fatal(err)
 	}
-	got, err := LoadJournal(path)
+	got, err := Load(path)
 	if err != nil || got == nil {
 		t.Fatalf("load: %v", err)
 	}
@@ -40,7 +40,7 @@ func TestJournalRoundTripAndRunningCommands(t *testing.T) {
 	if err := j.Finish(); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := LoadJournal(path); got != nil || err != nil {
+	if got, err := Load(path); got != nil || err != nil {
 		t.Errorf("after Finish: %v %v", got, err)
 	}
 }

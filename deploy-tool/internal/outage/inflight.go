@@ -1,4 +1,4 @@
-package main
+package outage
 
 import (
 	"bufio"
@@ -10,70 +10,22 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
-// DrainConfig is the optional [drain] table: the app's own count of the
-// requests it is serving, read during a drain where a balancer reports
-// none (ngx_dynamic_upstream).
-type DrainConfig struct {
-	// InflightURL is read with GET ({host}, {addr}, {port} filled in);
-	// InflightCommand is run by /bin/sh -c. Either answers with one of the
-	// formats parseInflight takes.
-	InflightURL     string   `toml:"inflight_url"`
-	InflightCommand string   `toml:"inflight_command"`
-	Timeout         Duration `toml:"timeout"` // per read; default 2s
-}
-
-func (d DrainConfig) configured() bool { return d.InflightURL != "" || d.InflightCommand != "" }
-
-func (d DrainConfig) source() string {
-	if d.InflightURL != "" {
-		return "inflight_url"
-	}
-	return "inflight_command"
-}
-
-func (d DrainConfig) timeout() time.Duration {
-	if d.Timeout > 0 {
-		return d.Timeout.D()
-	}
-	return 2 * time.Second
-}
-
-// validate checks the table; bad names the key.
-func (d DrainConfig) validate(bad func(key, format string, args ...any) error) error {
-	if d.InflightURL != "" && d.InflightCommand != "" {
-		return bad("drain.inflight_command", "set inflight_url or inflight_command, not both")
-	}
-	if d.InflightURL != "" {
-		if !strings.HasPrefix(d.InflightURL, "http://") && !strings.HasPrefix(d.InflightURL, "https://") {
-			return bad("drain.inflight_url", "%q: want http://{host}:PORT/path or https://…", d.InflightURL)
-		}
-		if err := checkPlaceholders(d.InflightURL, false); err != nil {
-			return bad("drain.inflight_url", "%v", err)
-		}
-	}
-	if err := checkPlaceholders(d.InflightCommand, true); err != nil {
-		return bad("drain.inflight_command", "%v", err)
-	}
-	if d.Timeout < 0 {
-		return bad("drain.timeout", "want a positive duration")
-	}
-	return nil
-}
-
 // read asks the app of one server how many requests it is serving.
-func (d DrainConfig) read(s ServerConfig) (int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), d.timeout())
+func readInflight(d config.Drain, s config.Server) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d.ReadTimeout())
 	defer cancel()
 	var body []byte
 	var err error
 	what := ""
 	if d.InflightURL != "" {
-		what = Expand(d.InflightURL, s)
+		what = config.Expand(d.InflightURL, s)
 		body, err = getInflight(ctx, what)
 	} else {
-		what = Expand(d.InflightCommand, s)
+		what = config.Expand(d.InflightCommand, s)
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", what)
 		cmd.WaitDelay = time.Second
 		body, err = cmd.Output()

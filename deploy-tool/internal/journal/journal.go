@@ -1,4 +1,8 @@
-package main
+// Package journal owns the rollout's progress on disk: each server's step,
+// the deploy commands started and not seen ending, and the run's id, saved
+// atomically after every step so that `rollout --resume` can continue
+// after a crash.
+package journal
 
 import (
 	"errors"
@@ -36,26 +40,26 @@ type Journal struct {
 	// and not seen ending: a killed run leaves them running.
 	Commands map[string]int `json:"commands,omitempty"`
 	Finished bool           `json:"finished"`
-	// ClaimToken is the run's claim mark on the balancers (claim.go): a
-	// resumed run knows its own marks by it.
-	ClaimToken int `json:"claim_token,omitempty"`
+	// RunID names the run to the deploy hosts' coordination: a resumed run
+	// keeps it, and so knows the servers it registered as its own.
+	RunID string `json:"run_id,omitempty"`
 
 	path string
 	mu   sync.Mutex
 }
 
-// NewJournal starts a journal for the given servers.
-func NewJournal(path, holder, config string, servers []ServerConfig) *Journal {
+// New starts a journal for the given servers (addresses, in rollout order).
+func New(path, holder, config string, servers []string) *Journal {
 	j := &Journal{Started: time.Now().UTC(), Holder: holder, Config: config, Progress: map[string]string{}, path: path}
-	for _, s := range servers {
-		j.Servers = append(j.Servers, s.Addr)
-		j.Progress[s.Addr] = StepPending
+	for _, a := range servers {
+		j.Servers = append(j.Servers, a)
+		j.Progress[a] = StepPending
 	}
 	return j
 }
 
-// LoadJournal reads the journal at path; a missing file gives (nil, nil).
-func LoadJournal(path string) (*Journal, error) {
+// Load reads the journal at path; a missing file gives (nil, nil).
+func Load(path string) (*Journal, error) {
 	var j Journal
 	if err := state.Load(path, &j); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -122,6 +126,13 @@ func (j *Journal) Finish() error {
 		return fmt.Errorf("journal: %w", err)
 	}
 	return nil
+}
+
+// Save writes the journal as it is.
+func (j *Journal) Save() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.save()
 }
 
 func (j *Journal) save() error {

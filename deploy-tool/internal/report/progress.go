@@ -1,4 +1,7 @@
-package main
+// Package report owns what a run tells: the progress lines (timestamped,
+// secrets redacted, a command's output prefixed with its host), the
+// per-server summary table, and the webhook notices.
+package report
 
 import (
 	"bytes"
@@ -8,6 +11,8 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 )
 
 // Progress prints one line per step with the time since the run started.
@@ -33,7 +38,7 @@ func NewProgress(w io.Writer) *Progress { return &Progress{w: w, start: time.Now
 func (p *Progress) Printf(format string, args ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fmt.Fprintf(p.w, "[%7.2fs] %s\n", time.Since(p.start).Seconds(), redact(fmt.Sprintf(format, args...), p.secrets))
+	fmt.Fprintf(p.w, "[%7.2fs] %s\n", time.Since(p.start).Seconds(), config.Redact(fmt.Sprintf(format, args...), p.secrets))
 }
 
 // Elapsed is the time since the run started.
@@ -96,13 +101,14 @@ const (
 
 // ServerResult is one server's line in the summary.
 type ServerResult struct {
-	Server  ServerConfig
+	Server  config.Server
 	Times   map[string]time.Duration
 	Outcome Outcome
 	Result  string // the outcome in words, with the reason
 }
 
-func (r *ServerResult) set(o Outcome, result string) {
+// Set records the outcome and its words.
+func (r *ServerResult) Set(o Outcome, result string) {
 	r.Outcome, r.Result = o, result
 }
 

@@ -1,4 +1,4 @@
-package main
+package report
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 // on the progress output and never stops a rollout.
 type Notifier struct {
 	URL string
-	log *Progress
+	Log *Progress
 }
 
 // notifyTimeout bounds one webhook post.
@@ -33,7 +33,7 @@ func (n *Notifier) Send(text string) {
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.URL, bytes.NewReader(body))
 	if err != nil {
-		n.log.Printf("notify: notify_webhook is not a usable URL")
+		n.Log.Printf("notify: notify_webhook is not a usable URL")
 		return
 	}
 	req.Header.Set("Content-Type", "application/json")
@@ -44,13 +44,13 @@ func (n *Notifier) Send(text string) {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		n.log.Printf("notify: webhook %s://%s/…: %v", req.URL.Scheme, req.URL.Host, err)
+		n.Log.Printf("notify: webhook %s://%s/…: %v", req.URL.Scheme, req.URL.Host, err)
 		return
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		n.log.Printf("notify: webhook answered %s", resp.Status)
+		n.Log.Printf("notify: webhook answered %s", resp.Status)
 	}
 }
 

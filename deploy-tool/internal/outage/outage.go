@@ -1,11 +1,21 @@
-package main
+// Package outage owns the one safety step every risky action goes
+// through (rollout, down and wrapper alike): take the servers out of
+// rotation on every balancer, read back, drain, park, re-check right
+// before the action, and put back exactly what it took, read back. It also
+// owns the Cluster (every balancer driven together, each call under a
+// deadline) and nginx's saved max_fails (params.go).
+package outage
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
 
 // Timings are the waits of the take-out step, from the config.
@@ -13,10 +23,10 @@ type Timings struct {
 	DrainWait    time.Duration
 	DrainTimeout time.Duration
 	UpTimeout    time.Duration
-	Inflight     DrainConfig // the app's own in-flight figure, if configured
+	Inflight     config.Drain // the app's own in-flight figure, if configured
 }
 
-func (c *Config) timings() Timings {
+func TimingsOf(c *config.Config) Timings {
 	return Timings{DrainWait: c.DrainWait.D(), DrainTimeout: c.DrainTimeout.D(), UpTimeout: c.UpTimeout.D(), Inflight: c.Drain}
 }
 
@@ -37,13 +47,12 @@ func (c *Config) timings() Timings {
 // and restored balancer parameters, a front-end probe) without a fourth copy.
 type Outage struct {
 	cl      *Cluster
-	log     *Progress
-	servers []ServerConfig
+	log     *report.Progress
+	servers []config.Server
 	times   Timings
-	stop    <-chan struct{}
+	ctx     context.Context // ended by a signal (or a lost lease): undo and stop
 
 	taken []target // entries this step changed (or tried to) from up
-	claim *Claim   // a rollout's claim on what it takes (claim.go); nil for down and wrapper
 
 	PutBackFailed bool // an abort could not put back what it took out
 
@@ -55,59 +64,55 @@ type Outage struct {
 	DrainReport string
 }
 
-// errInterrupted is returned (wrapped) when SIGINT/SIGTERM cut a step short.
-var errInterrupted = errors.New("interrupted")
+// ErrInterrupted is returned (wrapped) when SIGINT/SIGTERM cut a step short.
+var ErrInterrupted = errors.New("interrupted")
 
 // TakeOut takes the servers out of rotation on every balancer and gets them
 // ready for the risky action. On an error the servers this step took out
 // have been put back (or the error says they could not be); the Outage is
 // returned either way so that the caller can ask what it changed.
-func (c *Cluster) TakeOut(servers []ServerConfig, tm Timings, stop <-chan struct{}) (*Outage, error) {
-	return c.takeOut(servers, tm, stop, nil)
+func (c *Cluster) TakeOut(ctx context.Context, servers []config.Server, tm Timings) (*Outage, error) {
+	o, err := c.MarkDown(ctx, servers, tm)
+	if err != nil {
+		return o, err
+	}
+	return o, o.Ready()
 }
 
-func (c *Cluster) takeOut(servers []ServerConfig, tm Timings, stop <-chan struct{}, claim *Claim) (*Outage, error) {
-	start := time.Now()
-	o := &Outage{cl: c, log: c.log, servers: servers, times: tm, stop: stop, claim: claim}
+// MarkDown is the first half of TakeOut: the mark-down, read back. A
+// rollout runs it under the deploy hosts' lock, and Ready after it.
+func (c *Cluster) MarkDown(ctx context.Context, servers []config.Server, tm Timings) (*Outage, error) {
+	o := &Outage{cl: c, log: c.log, servers: servers, times: tm, ctx: ctx}
 	// Saved max_fails of servers back in rotation long enough go back now,
 	// rather than holding up this batch or waiting for the end.
 	c.failures.restoreDue(c, servers, nil)
-	err := o.markDown(servers)
-	if claim != nil {
-		claim.downDone()
-	}
-	if err != nil {
+	if err := o.markDown(servers); err != nil {
 		return o, o.abort(err)
 	}
-	o.log.Printf("down on every balancer (read back): %s", labels(servers))
-	if claim != nil {
-		if err := claim.settle(o, servers, start); err != nil {
-			return o, o.abort(err)
-		}
-	}
-	if o.stopped() {
-		return o, o.abort(fmt.Errorf("%w after mark-down", errInterrupted))
-	}
-	if err := o.drainAndPark(servers); err != nil {
-		return o, o.abort(err)
-	}
-	if err := o.recheck("before the action"); err != nil {
-		return o, o.abort(err)
-	}
-	if o.stopped() {
-		return o, o.abort(fmt.Errorf("%w before the action", errInterrupted))
-	}
+	o.log.Printf("down on every balancer (read back): %s", config.Labels(servers))
 	return o, nil
 }
 
-func (o *Outage) stopped() bool {
-	select {
-	case <-o.stop:
-		return true
-	default:
-		return false
+// Ready is the second half of TakeOut: drain, park, and the re-check right
+// before the action. On an error what this step took is put back.
+func (o *Outage) Ready() error {
+	servers := o.servers
+	if o.stopped() {
+		return o.abort(fmt.Errorf("%w after mark-down", ErrInterrupted))
 	}
+	if err := o.drainAndPark(servers); err != nil {
+		return o.abort(err)
+	}
+	if err := o.recheck("before the action"); err != nil {
+		return o.abort(err)
+	}
+	if o.stopped() {
+		return o.abort(fmt.Errorf("%w before the action", ErrInterrupted))
+	}
+	return nil
 }
+
+func (o *Outage) stopped() bool { return o.ctx.Err() != nil }
 
 // Took reports whether this step took the server out on some balancer.
 func (o *Outage) Took(addr string) bool {
@@ -121,7 +126,7 @@ func (o *Outage) Took(addr string) bool {
 
 // markDown drains (HAProxy) or downs (nginx) every entry of the servers
 // that is up, then reads every balancer back.
-func (o *Outage) markDown(servers []ServerConfig) error {
+func (o *Outage) markDown(servers []config.Server) error {
 	s, err := o.cl.Read()
 	if err != nil {
 		return fmt.Errorf("read before mark-down: %w", err)
@@ -144,18 +149,7 @@ func (o *Outage) markDown(servers []ServerConfig) error {
 			}
 		}
 	}
-	if err := o.cl.confirm(servers, false); err != nil {
-		return err
-	}
-	if o.claim != nil {
-		if err := o.claim.markTaken(o); err != nil {
-			// A balancer that cannot keep the mark is a failure, not a
-			// race: the rollout stops (what another host marked is its own).
-			o.claim.lose(o, err.Error())
-			return err
-		}
-	}
-	return nil
+	return o.cl.confirm(servers, false)
 }
 
 func (o *Outage) remember(t target) {
@@ -168,13 +162,13 @@ func (o *Outage) remember(t target) {
 }
 
 // drainAndPark waits for in-flight requests, then parks the servers.
-func (o *Outage) drainAndPark(servers []ServerConfig) error {
+func (o *Outage) drainAndPark(servers []config.Server) error {
 	t0 := time.Now()
 	res, err := o.drain(servers)
 	left := res.left
 	o.Drained += time.Since(t0)
-	if errors.Is(err, errInterrupted) {
-		return fmt.Errorf("%w during drain", errInterrupted)
+	if errors.Is(err, ErrInterrupted) {
+		return fmt.Errorf("%w during drain", ErrInterrupted)
 	}
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
@@ -199,7 +193,7 @@ func (o *Outage) recheck(when string) error {
 		if err != nil {
 			return fmt.Errorf("re-read %s: %w", when, err)
 		}
-		var again []ServerConfig
+		var again []config.Server
 		var where []string
 		for _, s := range o.servers {
 			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
@@ -247,21 +241,14 @@ func (o *Outage) PutBack() error {
 		return nil
 	}
 	var errs []error
-	marked, err := o.clearTakenMarks()
-	if err != nil {
-		errs = append(errs, err)
-	}
 	for _, t := range o.taken {
-		if marked[entryKey(t.bal.Name(), t.upstream, t.addr)] {
-			continue
-		}
 		ctx, cancel := callCtx()
 		if err := t.bal.Up(ctx, t.upstream, t.addr); err != nil {
 			errs = append(errs, fmt.Errorf("up %s on %s: %w", t.addr, t, err))
 		}
 		cancel()
 	}
-	var back []ServerConfig
+	var back []config.Server
 	for _, s := range o.servers {
 		if o.Took(s.Addr) {
 			back = append(back, s)
@@ -269,12 +256,7 @@ func (o *Outage) PutBack() error {
 	}
 	// Even after an error: a lost answer may have applied, and the read
 	// back is what tells.
-	wait := o.cl.waitServing
-	if o.claim != nil {
-		// Entries another deploy host holds are its own to put back.
-		wait = o.waitTakenServing
-	}
-	if err := wait(back, o.times.UpTimeout); err != nil {
+	if err := o.cl.waitServing(back, o.times.UpTimeout); err != nil {
 		errs = append(errs, err)
 	}
 	// Their apps were not touched: max_fails goes back at once.
@@ -286,7 +268,7 @@ func (o *Outage) PutBack() error {
 // balancer, reads back and waits until they serve. A server found back in
 // rotation already was served traffic during the action (a balancer reload):
 // it is reported, and brought up like the others since its action is done.
-func (o *Outage) BringUp(servers []ServerConfig) error {
+func (o *Outage) BringUp(servers []config.Server) error {
 	if snap, err := o.cl.Read(); err == nil {
 		for _, s := range servers {
 			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
@@ -297,18 +279,10 @@ func (o *Outage) BringUp(servers []ServerConfig) error {
 	return o.cl.MarkUp(servers, o.times.UpTimeout)
 }
 
-func labels(servers []ServerConfig) string {
-	names := make([]string, len(servers))
-	for i, s := range servers {
-		names[i] = s.Label()
-	}
-	return strings.Join(names, ", ")
-}
-
 // LeftDown reads every balancer and returns, for each of the servers that
 // is out of rotation somewhere, where; and the balancers that could not be
 // read (on which any server may be down).
-func (c *Cluster) LeftDown(servers []ServerConfig) (down map[string][]string, unreadable []string) {
+func (c *Cluster) LeftDown(servers []config.Server) (down map[string][]string, unreadable []string) {
 	snap, _ := c.Read()
 	down = map[string][]string{}
 	for _, s := range servers {
@@ -337,4 +311,14 @@ func joinErrors(errs []error) error {
 		return nil
 	}
 	return errors.New(strings.Join(msgs, "; "))
+}
+
+// TakeDownAgain takes out again servers that a reload put back in rotation
+// during the action: mark-down, read back, park. There is no drain: the
+// action has begun, and whatever reached the server meanwhile has.
+func (o *Outage) TakeDownAgain(servers []config.Server) error {
+	if err := o.markDown(servers); err != nil {
+		return err
+	}
+	return o.cl.Park(servers)
 }

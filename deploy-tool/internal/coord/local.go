@@ -1,4 +1,4 @@
-package main
+package coord
 
 import (
 	"errors"
@@ -22,8 +22,8 @@ type Lock struct {
 // ErrLocked is returned (wrapped, with the holder) when another run holds the lock.
 var ErrLocked = errors.New("another deploy-tool run holds the lock")
 
-// Holder describes this process for the lock file: who, where, since when, what.
-func Holder(what string) string {
+// Describe describes this process for the lock file: who, where, since when, what.
+func Describe(what string) string {
 	name := "unknown"
 	if u, err := user.Current(); err == nil {
 		name = u.Username

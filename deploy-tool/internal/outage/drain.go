@@ -1,10 +1,13 @@
-package main
+package outage
 
 import (
 	"fmt"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
 // drainPoll is how often a drain reads every balancer (and the app's
@@ -50,109 +53,129 @@ func (r drainResult) String() string {
 // else for drain_wait; always at most drain_timeout. Every balancer is read
 // every drainPoll whatever its kind: a server found back in rotation (a
 // reload) is taken down again at once, and its drain starts again.
-func (o *Outage) drain(servers []ServerConfig) (drainResult, error) {
-	t0 := time.Now()
-	res := drainResult{}
-	app := o.times.Inflight.configured()
-	timedBals := map[string]bool{}
-	for _, b := range o.cl.bals {
-		if b.ReportsActive() {
-			res.counted = append(res.counted, b.Name())
-		} else if !app {
-			timedBals[b.Name()] = true
-			res.timed = append(res.timed, b.Name())
-		}
-	}
-	if app {
-		res.counted = append(res.counted, "the app ("+o.times.Inflight.source()+")")
-	}
-	since := map[string]time.Time{}
-	for _, s := range servers {
-		since[s.Addr] = t0
-	}
+func (o *Outage) drain(servers []config.Server) (drainResult, error) {
+	d := o.newDrain(servers)
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
-	zeroApp := map[string]int{} // consecutive reads of 0 from the app
 	for {
 		snap, readErr := o.cl.Read()
-		var again []ServerConfig
-		var where []string
-		left := 0
-		waiting := false
-		for _, s := range servers {
-			if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
-				again = append(again, s)
-				where = append(where, s.Addr+" on "+strings.Join(up, ", "))
-				continue
-			}
-			known := false // to a balancer without in-flight count
-			for _, b := range o.cl.bals {
-				for _, e := range snap.Entries(b.Name(), s.Addr) {
-					if b.ReportsActive() && e.Active > 0 {
-						left += e.Active
-					}
-					if timedBals[b.Name()] {
-						known = true
-					}
-				}
-			}
-			// Every server is read down at least once drainPoll after its
-			// last marking: for a moment after a reload, nginx's old
-			// workers still answer with the state from before it.
-			if known && time.Since(since[s.Addr]) < o.times.DrainWait || time.Since(since[s.Addr]) < 2*drainPoll {
-				waiting = true
-			}
-		}
+		again, where, left, waiting := d.round(snap)
 		if len(again) > 0 {
 			o.log.Printf("WARNING: during the drain: %s is up again (balancer reloaded?): taking it down again now; its drain starts again", strings.Join(where, "; "))
 			if err := o.markDown(again); err != nil {
-				return res, err
+				return d.res, err
 			}
-			res.retaken++
+			d.res.retaken++
 			for _, s := range again {
-				since[s.Addr] = time.Now()
-				zeroApp[s.Addr] = 0
+				d.since[s.Addr] = time.Now()
+				d.zeroApp[s.Addr] = 0
 			}
 			waiting = true
 		}
-		if app && left == 0 && !waiting {
-			n, err := o.appInflight(servers, zeroApp)
+		if d.app && left == 0 && !waiting {
+			n, err := o.appInflight(servers, d.zeroApp)
 			if err != nil {
 				readErr = err
 			}
 			left += n
 		}
-		res.took = time.Since(t0)
+		d.res.took = time.Since(d.t0)
 		if readErr == nil && left == 0 && !waiting && len(again) == 0 {
-			return res, nil
+			return d.res, nil
 		}
-		if res.took >= o.times.DrainTimeout {
-			res.timeout = true
-			if readErr != nil {
-				o.log.Printf("WARNING: drain_timeout %v reached: %v", o.times.DrainTimeout, readErr)
-				res.left = -1
-				if left > 0 {
-					res.left = left
-				}
-				return res, nil
-			}
-			res.left = left
-			return res, nil
+		if d.res.took >= o.times.DrainTimeout {
+			return o.drainTimedOut(d.res, left, readErr), nil
 		}
 		select {
-		case <-o.stop:
-			res.left = left
-			return res, errInterrupted
+		case <-o.ctx.Done():
+			d.res.left = left
+			return d.res, ErrInterrupted
 		case <-tick.C:
 		}
 	}
+}
+
+// drainState is a drain under way.
+type drainState struct {
+	o         *Outage
+	servers   []config.Server
+	t0        time.Time
+	res       drainResult
+	app       bool                 // the app's own figure is read
+	timedBals map[string]bool      // balancers without in-flight count, waited drain_wait
+	since     map[string]time.Time // each server's last marking down
+	zeroApp   map[string]int       // consecutive reads of 0 from the app
+}
+
+func (o *Outage) newDrain(servers []config.Server) *drainState {
+	d := &drainState{o: o, servers: servers, t0: time.Now(), app: o.times.Inflight.Configured(),
+		timedBals: map[string]bool{}, since: map[string]time.Time{}, zeroApp: map[string]int{}}
+	for _, b := range o.cl.bals {
+		if b.ReportsActive() {
+			d.res.counted = append(d.res.counted, b.Name())
+		} else if !d.app {
+			d.timedBals[b.Name()] = true
+			d.res.timed = append(d.res.timed, b.Name())
+		}
+	}
+	if d.app {
+		d.res.counted = append(d.res.counted, "the app ("+o.times.Inflight.Source()+")")
+	}
+	for _, s := range servers {
+		d.since[s.Addr] = d.t0
+	}
+	return d
+}
+
+// round reads one snapshot: the servers back in rotation (again, where),
+// the requests the balancers count in flight, and whether a timed wait
+// is still running.
+func (d *drainState) round(snap balancer.Snapshot) (again []config.Server, where []string, left int, waiting bool) {
+	for _, s := range d.servers {
+		if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
+			again = append(again, s)
+			where = append(where, s.Addr+" on "+strings.Join(up, ", "))
+			continue
+		}
+		known := false // to a balancer without in-flight count
+		for _, b := range d.o.cl.bals {
+			for _, e := range snap.Entries(b.Name(), s.Addr) {
+				if b.ReportsActive() && e.Active > 0 {
+					left += e.Active
+				}
+				if d.timedBals[b.Name()] {
+					known = true
+				}
+			}
+		}
+		// Every server is read down at least once drainPoll after its
+		// last marking: for a moment after a reload, nginx's old
+		// workers still answer with the state from before it.
+		if known && time.Since(d.since[s.Addr]) < d.o.times.DrainWait || time.Since(d.since[s.Addr]) < 2*drainPoll {
+			waiting = true
+		}
+	}
+	return again, where, left, waiting
+}
+
+// drainTimedOut is the result of a drain ended by drain_timeout.
+func (o *Outage) drainTimedOut(res drainResult, left int, readErr error) drainResult {
+	res.timeout = true
+	res.left = left
+	if readErr != nil {
+		o.log.Printf("WARNING: drain_timeout %v reached: %v", o.times.DrainTimeout, readErr)
+		if left == 0 {
+			res.left = -1
+		}
+	}
+	return res
 }
 
 // appInflight reads the app's figure of every server that has not read 0
 // twice in a row (a request the balancer sent just before the down flag may
 // not have reached the app at the first read). It returns the sum still in
 // flight, counting a server not yet read 0 twice as 1.
-func (o *Outage) appInflight(servers []ServerConfig, zero map[string]int) (int, error) {
+func (o *Outage) appInflight(servers []config.Server, zero map[string]int) (int, error) {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	left := 0
@@ -164,7 +187,7 @@ func (o *Outage) appInflight(servers []ServerConfig, zero map[string]int) (int, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n, err := o.times.Inflight.read(s)
+			n, err := readInflight(o.times.Inflight, s)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -192,8 +215,8 @@ func (o *Outage) appInflight(servers []ServerConfig, zero map[string]int) (int, 
 // count and the app's own figure is not configured, drain_wait is all that
 // protects the requests in flight, and a request still running when the app
 // restarts is cut (a 502 for a POST, and a failure counted by nginx).
-func (c *Config) checkDrainCovers(cl *Cluster) error {
-	if c.Drain.configured() {
+func CheckDrainCovers(c *config.Config, cl *Cluster) error {
+	if c.Drain.Configured() {
 		return nil
 	}
 	var timed []string

@@ -1,4 +1,4 @@
-package main
+package outage
 
 import (
 	"context"
@@ -7,38 +7,58 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 )
 
-// newBalancer builds a driver from its config. It is a variable so that the
+// NewBalancer builds a driver from its config. It is a variable so that the
 // engine's unit tests can use an in-memory balancer.
-var newBalancer = balancer.New
+var NewBalancer = balancer.New
 
 // Cluster is every configured balancer, driven together: a server is "down"
 // only when it is out of rotation on every balancer that knows it.
 type Cluster struct {
 	bals []balancer.Balancer
-	log  *Progress
+	log  *report.Progress
 	// failures saves and puts back nginx's max_fails (params.go); nil in
 	// unit tests that build a Cluster by hand.
 	failures *failureGuard
 }
 
-// NewCluster builds the drivers of every configured balancer.
-func NewCluster(cfgs []balancer.Config, log *Progress) (*Cluster, error) {
+// NewCluster builds the drivers of every configured balancer
+// and the guard of nginx's max_fails (params.go).
+func NewCluster(cfg *config.Config, log *report.Progress) (*Cluster, error) {
 	c := &Cluster{log: log}
-	for _, bc := range cfgs {
-		b, err := newBalancer(bc)
+	for _, bc := range cfg.Balancers {
+		b, err := NewBalancer(bc)
 		if err != nil {
 			return nil, fmt.Errorf("balancer %q: %w", bc.Name, err)
 		}
 		c.bals = append(c.bals, b)
 	}
+	c.failures = newFailureGuard(cfg, log)
 	return c, nil
 }
 
+// Balancers are the drivers, in the config's order.
+func (c *Cluster) Balancers() []balancer.Balancer { return c.bals }
+
+// SettleFailures puts back the saved max_fails of the servers back up,
+// once their fail_timeout has passed (not waited for once ctx ends).
+func (c *Cluster) SettleFailures(ctx context.Context) { c.failures.settle(ctx, c) }
+
+// ReportFailuresLeft prints the saved max_fails not yet put back.
+func (c *Cluster) ReportFailuresLeft(cfgPath string) { c.failures.reportLeft(cfgPath) }
+
+// FailuresLeft lists the saved max_fails not yet put back.
+func (c *Cluster) FailuresLeft() []string { return c.failures.Left() }
+
 // callTimeout bounds one balancer call made by the cluster itself; the
-// drivers have their own per-call timeouts inside it.
+// drivers have their own per-call timeouts inside it. The calls do not
+// derive from the signal contexts on purpose: after the first signal the
+// take-out puts back what it took, and after the second the final
+// read-back still tells what is left down.
 const callTimeout = 15 * time.Second
 
 func callCtx() (context.Context, context.CancelFunc) {
@@ -55,17 +75,6 @@ func (c *Cluster) Read() (Snapshot, error) {
 	ctx, cancel := callCtx()
 	defer cancel()
 	return balancer.ReadAll(ctx, c.bals)
-}
-
-// assumeServing is the snapshot with every entry of the servers in
-// rotation and healthy: what the next batch's budget check will see once a
-// batch is back up.
-func assumeServing(s Snapshot, servers []ServerConfig) Snapshot {
-	addrs := make([]string, len(servers))
-	for i, srv := range servers {
-		addrs[i] = srv.Addr
-	}
-	return s.AssumeServing(addrs)
 }
 
 // sameAddr and serving are the balancers' shared view (lib/balancer), so
@@ -99,7 +108,7 @@ func (c *Cluster) targets(s Snapshot, addr string) []target {
 
 // Preflight checks that every balancer answers and knows every server. It
 // returns the snapshot and the problems found, one per line.
-func (c *Cluster) Preflight(servers []ServerConfig) (Snapshot, []string) {
+func (c *Cluster) Preflight(servers []config.Server) (Snapshot, []string) {
 	s, err := c.Read()
 	var problems []string
 	if err != nil {
@@ -115,14 +124,14 @@ func (c *Cluster) Preflight(servers []ServerConfig) (Snapshot, []string) {
 				continue
 			}
 			if _, known := s.UpOn(b, srv.Addr); !known {
-				problems = append(problems, fmt.Sprintf("server %s is not known to balancer %s (upstreams %s)", srv.Addr, b, strings.Join(c.upstreamsOf(b), ", ")))
+				problems = append(problems, fmt.Sprintf("server %s is not known to balancer %s (upstreams %s)", srv.Addr, b, strings.Join(c.Upstreams(b), ", ")))
 			}
 		}
 	}
 	return s, problems
 }
 
-func (c *Cluster) upstreamsOf(name string) []string {
+func (c *Cluster) Upstreams(name string) []string {
 	for _, b := range c.bals {
 		if b.Name() == name {
 			return b.Upstreams()
@@ -146,7 +155,7 @@ func describe(ts []target) string {
 }
 
 // confirm reads every balancer back and checks each server's state.
-func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
+func (c *Cluster) confirm(servers []config.Server, wantUp bool) error {
 	s, err := c.Read()
 	if err != nil {
 		return fmt.Errorf("read back: %w", err)
@@ -168,7 +177,7 @@ func (c *Cluster) confirm(servers []ServerConfig, wantUp bool) error {
 // health checks nor persistent connections reach a restarting app; nginx:
 // down again, a no-op) and confirms. An entry found up again (a balancer
 // reloaded meanwhile) is left to the re-read that follows.
-func (c *Cluster) Park(servers []ServerConfig) error {
+func (c *Cluster) Park(servers []config.Server) error {
 	s, err := c.Read()
 	if err != nil {
 		return err
@@ -194,22 +203,14 @@ func (c *Cluster) Park(servers []ServerConfig) error {
 // health-checks them (HAProxy) sees them serving. A balancer that cannot be
 // reached is reported in the error; the others are still brought up, since
 // an unreachable balancer sends no traffic anyway.
-func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error {
+func (c *Cluster) MarkUp(servers []config.Server, upTimeout time.Duration) error {
 	s, readErr := c.Read()
 	var errs []error
 	if readErr != nil {
 		errs = append(errs, readErr)
 	}
-	// A claim mark (claim.go) comes off before the up: on nginx it is the weight.
-	marked, err := c.clearMarks(s, servers, nil)
-	if err != nil {
-		errs = append(errs, err)
-	}
 	for _, srv := range servers {
 		for _, t := range c.targets(s, srv.Addr) {
-			if marked[entryKey(t.bal.Name(), t.upstream, t.addr)] {
-				continue
-			}
 			ctx, cancel := callCtx()
 			if err := t.bal.Up(ctx, t.upstream, t.addr); err != nil {
 				errs = append(errs, fmt.Errorf("mark %s up on %s: %w", srv.Addr, t, err))
@@ -229,7 +230,7 @@ func (c *Cluster) MarkUp(servers []ServerConfig, upTimeout time.Duration) error 
 
 // waitServing reads every balancer back: each entry of the servers must be
 // in rotation, and within upTimeout serving where the balancer health-checks.
-func (c *Cluster) waitServing(servers []ServerConfig, upTimeout time.Duration) error {
+func (c *Cluster) waitServing(servers []config.Server, upTimeout time.Duration) error {
 	if err := c.confirm(servers, true); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package main
+package outage
 
 import (
 	"context"
@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
 )
@@ -61,21 +62,16 @@ func (s SavedFailures) same(bal, upstream, addr string) bool {
 // that a run that was killed, `--resume`, `down` and `up` put them back).
 type failureGuard struct {
 	path   string
-	log    *Progress
-	health HealthConfig
-	cfgs   []ServerConfig
+	log    *report.Progress
+	health config.HealthConfig
+	cfgs   []config.Server
 
 	mu      sync.Mutex
 	saved   []SavedFailures
 	loadErr error
 }
 
-// FailuresPath is the file of saved passive-health-check values.
-func (c *Config) FailuresPath() string {
-	return filepath.Join(c.StateDir, "deploy-tool.failures.json")
-}
-
-func newFailureGuard(cfg *Config, log *Progress) *failureGuard {
+func newFailureGuard(cfg *config.Config, log *report.Progress) *failureGuard {
 	g := &failureGuard{path: cfg.FailuresPath(), log: log, health: cfg.Health, cfgs: cfg.Servers}
 	g.saved, g.loadErr = loadSavedFailures(g.path)
 	return g
@@ -152,7 +148,7 @@ func (g *failureGuard) disable(t target, e balancer.Server, server string) error
 }
 
 // cameUp records that the servers are in rotation again after their action.
-func (g *failureGuard) cameUp(servers []ServerConfig) {
+func (g *failureGuard) cameUp(servers []config.Server) {
 	if g == nil {
 		return
 	}
@@ -179,7 +175,7 @@ func (g *failureGuard) cameUp(servers []ServerConfig) {
 // came back (at once for the servers in now: their app was not touched).
 // Servers in skip are left alone (they are about to be taken out). It
 // returns how long until the next saved entry is due (0: none waits).
-func (g *failureGuard) restoreDue(cl *Cluster, skip, now []ServerConfig) time.Duration {
+func (g *failureGuard) restoreDue(cl *Cluster, skip, now []config.Server) time.Duration {
 	if g == nil || g.loadErr != nil {
 		return 0
 	}
@@ -267,18 +263,20 @@ func (g *failureGuard) answers(server string) (bool, string) {
 	if g.health.URL == "" {
 		return true, ""
 	}
-	srv := ServerConfig{Addr: server}
+	srv := config.Server{Addr: server}
 	for _, c := range g.cfgs {
 		if c.Addr == server {
 			srv = c
 		}
 	}
-	return probe(&http.Client{Timeout: g.health.Timeout.D()}, Expand(g.health.URL, srv), g.health.Status)
+	ctx, cancel := context.WithTimeout(context.Background(), g.health.Timeout.D())
+	defer cancel()
+	return probe(ctx, &http.Client{Timeout: g.health.Timeout.D()}, config.Expand(g.health.URL, srv), g.health.Status)
 }
 
 // settle puts back every saved value whose server is in rotation, waiting
-// for their fail_timeout (and no longer once stop is closed).
-func (g *failureGuard) settle(cl *Cluster, stop <-chan struct{}) {
+// for their fail_timeout (and no longer once ctx ends).
+func (g *failureGuard) settle(ctx context.Context, cl *Cluster) {
 	if g == nil {
 		return
 	}
@@ -298,7 +296,7 @@ func (g *failureGuard) settle(cl *Cluster, stop <-chan struct{}) {
 			return
 		}
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-time.After(min(next, time.Second)):
 		}
@@ -333,7 +331,7 @@ func (g *failureGuard) reportLeft(cfgPath string) {
 		strings.Join(left, "; "), cfgPath)
 }
 
-func inServers(addr string, servers []ServerConfig) bool {
+func inServers(addr string, servers []config.Server) bool {
 	for _, s := range servers {
 		if sameAddr(addr, s.Addr) {
 			return true

@@ -1,16 +1,15 @@
-package main
+package config
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
 func TestExampleConfig(t *testing.T) {
-	c, err := LoadConfig("testdata/example.toml")
+	c, err := Load("testdata/example.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +39,7 @@ addr = "127.0.0.1:5001"
 `
 
 func TestDefaults(t *testing.T) {
-	c, err := ParseConfig([]byte(minimal))
+	c, err := Parse([]byte(minimal))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +59,7 @@ func TestBareNumberDurationsAreSeconds(t *testing.T) {
 	doc := "drain_wait = 3\ndrain_timeout = 1.5e2\nsettle = 0.25\nup_timeout = \"45\"\ncanary_pause = 30\n" +
 		"[deploy]\ncommand = \"true\"\ntimeout = 120\n[health]\ntimeout = \"1500ms\"\n" +
 		strings.Replace(minimal, `upstreams = ["z"]`, "upstreams = [\"z\"]\ntimeout = 4", 1)
-	c, err := ParseConfig([]byte(doc))
+	c, err := Parse([]byte(doc))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +90,7 @@ func TestBatchSize(t *testing.T) {
 		in          string
 		total, want int
 	}{{"2", 10, 2}, {`"3"`, 10, 3}, {`"25%"`, 4, 1}, {`"25%"`, 10, 3}, {`"100%"`, 7, 7}, {`"1%"`, 3, 1}} {
-		cfg, err := ParseConfig([]byte("batch = " + c.in + "\nmax_unavailable = 10\n" + minimal))
+		cfg, err := Parse([]byte("batch = " + c.in + "\nmax_unavailable = 10\n" + minimal))
 		if err != nil {
 			t.Errorf("batch = %s: %v", c.in, err)
 			continue
@@ -142,7 +141,7 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"x = [\n", `line`},
 		{"", `no [[balancer]]`},
 	} {
-		_, err := ParseConfig([]byte(c.doc))
+		_, err := Parse([]byte(c.doc))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("config\n%s\nerror %v, want it to contain %q", c.doc, err, c.want)
 		}
@@ -150,13 +149,13 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 }
 
 func TestLoadConfigNamesFile(t *testing.T) {
-	_, err := LoadConfig("testdata/missing.toml")
+	_, err := Load("testdata/missing.toml")
 	if err == nil || !strings.Contains(err.Error(), "testdata/missing.toml") {
 		t.Errorf("error %v", err)
 	}
 }
 
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	b, err := os.ReadFile("testdata/example.toml")
 	if err != nil {
 		f.Fatal(err)
@@ -166,7 +165,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add("batch = \"25%\"\n" + minimal)
 	f.Add("[health]\nretries = -1\n" + minimal)
 	f.Fuzz(func(t *testing.T, doc string) {
-		c, err := ParseConfig([]byte(doc))
+		c, err := Parse([]byte(doc))
 		if err != nil {
 			if err.Error() == "" {
 				t.Error("empty error")
@@ -188,31 +187,60 @@ func FuzzParseConfig(f *testing.F) {
 	})
 }
 
-// The README's config example is a valid config, and its mackerel-agent.conf
-// snippet passes the real agent's configtest.
-func TestReadmeSnippets(t *testing.T) {
-	b, err := os.ReadFile("README.md")
+// Issue 19 fixes 3, 5 and 6: a drain.timeout longer than drain_timeout,
+// one server written in two forms, and a command of blanks.
+func TestConfigRefusesWhatWouldMislead(t *testing.T) {
+	t.Parallel()
+	for doc, want := range map[string]string{
+		"drain_timeout = \"3s\"\n[drain]\ninflight_url = \"http://{host}:9000/inflight\"\ntimeout = \"10s\"\n": "drain.timeout (line 4): 10s is longer than drain_timeout 3s",
+		"[[server]]\naddr = \"[::1]:52431\"\n[[server]]\naddr = \"[0:0::1]:52431\"\n":                          `server.addr (line 4): "[0:0::1]:52431" is the same server as "[::1]:52431"`,
+		"[[server]]\naddr = \"127.0.0.1:5001\"\n":                                                              `server.addr (line 11): "127.0.0.1:5001" is listed twice`,
+	} {
+		_, err := Parse([]byte(doc + minimal))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", doc, err, want)
+		}
+	}
+	c, err := Parse([]byte("[deploy]\ncommand = \"  \\t \"\n[drain]\ninflight_command = \" \"\n" + minimal))
 	if err != nil {
 		t.Fatal(err)
 	}
-	found := false
-	for _, block := range strings.Split(string(b), "```toml\n")[1:] {
-		block, _, _ = strings.Cut(block, "```")
-		if !strings.Contains(block, "[[balancer]]") {
-			continue
+	if c.Deploy.Command != "" || c.Drain.InflightCommand != "" || c.Drain.Configured() {
+		t.Errorf("blank commands kept: %q, %q", c.Deploy.Command, c.Drain.InflightCommand)
+	}
+	if _, err := Parse([]byte("drain_timeout = \"3s\"\n[drain]\ninflight_url = \"http://{host}:9000/i\"\ntimeout = \"3s\"\n" + minimal)); err != nil {
+		t.Errorf("drain.timeout equal to drain_timeout: %v", err)
+	}
+}
+
+// [coordination] is checked when the file is loaded; without it there is
+// one deploy host.
+func TestLoadChecksCoordination(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(doc string) string {
+		path := filepath.Join(dir, "deploy.toml")
+		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+			t.Fatal(err)
 		}
-		found = true
-		if _, err := ParseConfig([]byte(block)); err != nil {
-			t.Errorf("README config example: %v", err)
-		}
+		return path
 	}
-	if !found {
-		t.Error("README has no config example")
+	c, err := Load(write(minimal))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if testing.Short() {
-		return
+	if _, ok := c.CoordinationOptions(); ok {
+		t.Error("coordination without a [coordination] section")
 	}
-	if snippet := testenv.ReadmeAgentConfig(t, "README.md"); !strings.Contains(string(snippet), "deploy-tool") {
-		t.Errorf("the first toml block is not the mackerel-agent.conf snippet:\n%s", snippet)
+	c, err = Load(write(minimal + "\n[coordination]\netcd_endpoints = [\"http://127.0.0.1:2379\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := c.CoordinationOptions(); !ok || o.Prefix == "" || len(o.Endpoints) != 1 {
+		t.Errorf("options %+v, %v", o, ok)
+	}
+	_, err = Load(write(minimal + "\n[coordination]\netcd_endpoints = []\n"))
+	if err == nil || !strings.Contains(err.Error(), "coordination.etcd_endpoints") {
+		t.Errorf("empty endpoints: %v", err)
 	}
 }
