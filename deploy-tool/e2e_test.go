@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,7 +30,42 @@ import (
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
-func TestMain(m *testing.M) { testenv.Main(m) }
+// TestMain runs up to 6 tests at once unless -parallel says otherwise: the
+// end-to-end tests mostly wait (for drains, health checks, fail_timeout),
+// and `go test`'s default of GOMAXPROCS (2 here) would leave the machine
+// idle. Those that send load take turns (see heavy).
+func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", "6")
+	}
+	testenv.Main(m)
+}
+
+// heavy lets one test at a time send load through a balancer: their
+// assertions (zero errors, a minimum of requests) are about deploy-tool,
+// not about how many load generators two cores can run at once.
+var heavy = make(chan struct{}, 1)
+
+// takeTurn waits for the test's turn to send load, until its end.
+func takeTurn(t testing.TB) {
+	heavy <- struct{}{}
+	t.Cleanup(func() { <-heavy })
+}
+
+// startNginx starts nginx with the Lua drop-in, with fail_timeout 1 s
+// (nginx's default is 10 s): deploy-tool waits out fail_timeout after a
+// server came back before it puts max_fails back.
+func startNginx(t testing.TB, addrs []string, workers int) *balancertest.Nginx {
+	t.Helper()
+	o := balancertest.NginxOptions{Backends: addrs, Workers: workers, ServerParams: map[string]string{}}
+	for _, a := range addrs {
+		o.ServerParams[a] = "max_fails = 1, fail_timeout = 1"
+	}
+	return balancertest.StartNginxWith(t, o)
+}
 
 // apps are testapp processes, started detached by `testapp restart` (the
 // deploy command does the same), stopped by their pid files at cleanup.
@@ -62,11 +99,12 @@ func startApps(t testing.TB, n int, version string) *apps {
 
 // appPort picks a free port below the kernel's ephemeral range: while an
 // app restarts its port is free, and a port from that range could be taken
-// meanwhile as the source port of some outgoing connection.
+// meanwhile as the source port of some outgoing connection. Ports go up
+// from a random start, so that tests running at once never pick the same.
 func appPort(t testing.TB) int {
 	t.Helper()
 	for range 100 {
-		p := 20000 + rand.IntN(12000)
+		p := 20000 + int(nextAppPort.Add(1)%12000)
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err == nil {
 			l.Close()
@@ -76,6 +114,12 @@ func appPort(t testing.TB) int {
 	t.Fatal("no free port in 20000-32000")
 	return 0
 }
+
+var nextAppPort = func() *atomic.Int64 {
+	var n atomic.Int64
+	n.Store(rand.Int64N(12000))
+	return &n
+}()
 
 // command is the deploy command template: restart the app with a version.
 func (a *apps) command(version string) string {
@@ -106,10 +150,28 @@ func (a *apps) stopAll() {
 			continue
 		}
 		syscall.Kill(pid, syscall.SIGKILL)
-		for i := 0; i < 200 && syscall.Kill(pid, 0) == nil; i++ {
+		for i := 0; i < 200 && running(pid); i++ {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+}
+
+// running reports whether pid is a process that has not exited. The apps
+// are detached, so a dead one becomes a zombie of PID 1, which need not
+// reap it: kill(pid, 0) succeeds on a zombie, /proc/PID/stat says Z.
+func running(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2] != 'Z'
+	}
+	return true
 }
 
 func (a *apps) versions() []string {
@@ -144,14 +206,14 @@ func e2eConfig(t testing.TB, a *apps, balancerTOML, version, extra string) strin
 	// proxy_read_timeout (40 s), and drain_timeout covers it. The drop-in
 	// and HAProxy count requests in flight, so their drain ends when none
 	// is left; the C module's tests set drain_wait (see moduleDrain).
-	for _, d := range []string{`max_request_time = "40s"`, `drain_timeout = "45s"`, `settle = "500ms"`, `up_timeout = "10s"`} {
+	for _, d := range []string{`max_request_time = "40s"`, `drain_timeout = "45s"`, `settle = "100ms"`, `up_timeout = "10s"`} {
 		if key, _, _ := strings.Cut(d, " "); !strings.Contains(extra, key+" =") {
 			b.WriteString(d + "\n")
 		}
 	}
 	b.WriteString("\n")
 	fmt.Fprintf(&b, "[deploy]\ncommand = %q\ntimeout = \"30s\"\n\n", a.command(version))
-	b.WriteString("[health]\nurl = \"http://{addr}/healthz\"\ninterval = \"100ms\"\nretries = 20\ntimeout = \"1s\"\n\n")
+	b.WriteString("[health]\nurl = \"http://{addr}/healthz\"\ninterval = \"50ms\"\nretries = 40\ntimeout = \"1s\"\n\n")
 	b.WriteString(balancerTOML + "\n")
 	for _, addr := range a.addrs {
 		fmt.Fprintf(&b, "[[server]]\naddr = %q\n\n", addr)
@@ -293,6 +355,7 @@ const loadRate = 400
 // extra is added to the config; check, when not nil, looks at the
 // rollout's output and the balancer right after it.
 func zeroErrors(t *testing.T, frontend string, bc balancer.Config, a *apps, balancerTOML string, rate int, extra string, check func(out string)) {
+	takeTurn(t)
 	cfg := e2eConfig(t, a, balancerTOML, "v2", extra)
 	l := startLoad(t, frontend, rate)
 	time.Sleep(time.Second)
@@ -339,8 +402,9 @@ func TestZeroErrorsNginxLua(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end under load")
 	}
+	t.Parallel()
 	a := startApps(t, 4, "v1")
-	n := balancertest.StartNginx(t, a.addrs, 2)
+	n := startNginx(t, a.addrs, 2)
 	zeroErrors(t, n.Frontend, nginxConfig(n), a, nginxTOML(n), loadRate, "", nil)
 }
 
@@ -348,6 +412,7 @@ func TestZeroErrorsHAProxy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end under load")
 	}
+	t.Parallel()
 	a := startApps(t, 4, "v1")
 	h := balancertest.StartHAProxy(t, a.addrs)
 	zeroErrors(t, h.Frontend, haproxyConfig(h), a, haproxyTOML(h), loadRate, "", nil)

@@ -22,8 +22,11 @@ import (
 
 // faultRig is 4 apps (v1) behind nginx and HAProxy both. nginx serves the
 // API with the Lua drop-in (kind "lua", which counts requests in flight)
-// or the real C module (kind "module": a timed drain, max_fails 1 and
-// fail_timeout 2 s to keep the tests short).
+// or the real C module (kind "module": a timed drain of 1 s, which is its
+// proxy_read_timeout: no fault test sends a slower request through it).
+// max_fails 1 and fail_timeout 1 s keep the tests short: deploy-tool waits
+// out fail_timeout before it puts max_fails back. The rig's tests run in
+// parallel with the others.
 type faultRig struct {
 	t    *testing.T
 	a    *apps
@@ -39,18 +42,30 @@ func newFaultRigKind(t *testing.T, kind string) *faultRig {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	t.Parallel()
 	a := startApps(t, 4, "v1")
 	r := &faultRig{t: t, a: a, h: balancertest.StartHAProxy(t, a.addrs), dir: t.TempDir(), kind: kind}
 	if kind == "module" {
-		r.n = startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
+		o := balancertest.NginxOptions{Backends: a.addrs, Workers: 2, Module: true, ReadTimeout: "1s", ServerParams: map[string]string{}}
+		for _, addr := range a.addrs {
+			o.ServerParams[addr] = "max_fails = 1, fail_timeout = 1"
+		}
+		r.n = balancertest.StartNginxWith(t, o)
 	} else {
-		r.n = balancertest.StartNginx(t, a.addrs, 2)
+		r.n = startNginx(t, a.addrs, 2)
 	}
 	return r
 }
 
+// faultModuleDrain is the recommended timed drain for the rig's C module:
+// drain_wait and max_request_time are its proxy_read_timeout.
+const faultModuleDrain = `drain_wait = "1s"
+max_request_time = "1s"
+`
+
 // forKinds runs a kind-independent fault test over both kinds of nginx.
 func forKinds(t *testing.T, test func(t *testing.T, r *faultRig)) {
+	t.Parallel()
 	for _, kind := range []string{"lua", "module"} {
 		t.Run(kind, func(t *testing.T) { test(t, newFaultRigKind(t, kind)) })
 	}
@@ -60,7 +75,7 @@ func forKinds(t *testing.T, test func(t *testing.T, r *faultRig)) {
 func (r *faultRig) config(command, extra string) string {
 	r.t.Helper()
 	if r.kind == "module" {
-		extra = moduleDrain + extra
+		extra = faultModuleDrain + extra
 	}
 	path := e2eConfig(r.t, r.a, nginxTOML(r.n)+"\n"+haproxyTOML(r.h), "v2", extra)
 	if command != "" {
@@ -207,6 +222,7 @@ func TestFaultNginxReloadedMidRollout(t *testing.T) {
 	// keep-alive connections, and a POST racing that close fails whatever
 	// deploy-tool does. What this test asserts is deploy-tool's part: no
 	// request reaches a server while it restarts.
+	takeTurn(t)
 	l := loadgen.StartFresh(r.n.Frontend, loadRate/2)
 	t.Cleanup(l.Stop)
 	c, out := toolCmd(t, "rollout", "--config", r.config(cmd, ""))
@@ -235,6 +251,7 @@ func TestFaultNginxReloadedMidRollout(t *testing.T) {
 }
 
 func TestFaultSignalDuringDrain(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) { signalDuringDrain(t, sig) })
 	}

@@ -25,8 +25,9 @@ func newGateRig(t *testing.T) *gateRig {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	t.Parallel()
 	addrs := balancertest.Addrs(balancertest.StartBackends(t, 3))
-	return &gateRig{t: t, n: balancertest.StartNginx(t, addrs, 2), addrs: addrs, log: filepath.Join(t.TempDir(), "deploys.log")}
+	return &gateRig{t: t, n: startNginx(t, addrs, 2), addrs: addrs, log: filepath.Join(t.TempDir(), "deploys.log")}
 }
 
 func (r *gateRig) config(gate string) string {

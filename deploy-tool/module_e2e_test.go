@@ -65,15 +65,17 @@ func wantFailures(t testing.TB, bc balancer.Config, addrs []string, want string)
 
 // The key test: 4 apps behind the C module, the load `make demo` sends,
 // a rollout with the README's recommended config: no error at all, every
-// server v2, and nginx's default max_fails=1 fail_timeout=10s put back.
+// server v2, and max_fails=1 fail_timeout=2s put back (fail_timeout
+// shorter than nginx's default of 10 s, which the rollout would wait out).
 func TestZeroErrorsNginxModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end under load")
 	}
+	t.Parallel()
 	a := startApps(t, 4, "v1")
-	n := startModuleNginx(t, a.addrs, "")
+	n := startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
 	bc := nginxConfig(n)
-	wantFailures(t, bc, a.addrs, "1/10s")
+	wantFailures(t, bc, a.addrs, "1/2s")
 	zeroErrors(t, n.Frontend, bc, a, nginxTOML(n), 300, moduleDrain, func(out string) {
 		if !strings.Contains(out, "waited 3.") || !strings.Contains(out, "(no in-flight count) on nginx") {
 			t.Errorf("the output does not say the drain was a timed wait")
@@ -81,10 +83,10 @@ func TestZeroErrorsNginxModule(t *testing.T) {
 		if strings.Contains(out, "drained") {
 			t.Errorf("the output says drained, but the module reports no in-flight count")
 		}
-		if !strings.Contains(out, "max_fails=1 fail_timeout=10s put back on nginx/") {
+		if !strings.Contains(out, "max_fails=1 fail_timeout=2s put back on nginx/") {
 			t.Errorf("the output does not say max_fails was put back")
 		}
-		wantFailures(t, bc, a.addrs, "1/10s")
+		wantFailures(t, bc, a.addrs, "1/2s")
 	})
 }
 
@@ -95,6 +97,7 @@ func TestModuleTooShortDrainRefused(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	t.Parallel()
 	a := startApps(t, 2, "v1")
 	n := startModuleNginx(t, a.addrs, "")
 	for _, c := range []struct{ extra, want string }{
@@ -127,6 +130,7 @@ func TestModuleReloadDuringDrain(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	t.Parallel()
 	a := startApps(t, 4, "v1")
 	n := startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
 	r := &faultRig{t: t, a: a, n: n, dir: t.TempDir()}
@@ -195,6 +199,7 @@ func TestModuleMaxFailsSavedAcrossDownUpAndKill(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	t.Parallel()
 	a := startApps(t, 3, "v1")
 	n := startModuleNginx(t, a.addrs, "max_fails = 2, fail_timeout = 2")
 	r := &faultRig{t: t, a: a, n: n, dir: t.TempDir()}
@@ -270,6 +275,7 @@ func TestZeroErrorsNginxModuleInflightURL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end under load")
 	}
+	t.Parallel()
 	a := startApps(t, 4, "v1")
 	n := startModuleNginx(t, a.addrs, "max_fails = 1, fail_timeout = 2")
 	bc := nginxConfig(n)

@@ -20,10 +20,16 @@ func TestReloadDuringDeployCommandIsUndoneAtOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	t.Parallel()
 	addrs := balancertest.Addrs(balancertest.StartBackends(t, 3))
 	// proxy_read_timeout is the config's max_request_time (the test apps
-	// answer at once), as the README recommends.
-	n := balancertest.StartNginxWith(t, balancertest.NginxOptions{Backends: addrs, Workers: 2, Module: true, ReadTimeout: "200ms"})
+	// answer at once), as the README recommends; fail_timeout 1 s, which
+	// the rollout waits out before it puts max_fails back.
+	params := map[string]string{}
+	for _, a := range addrs {
+		params[a] = "max_fails = 1, fail_timeout = 1"
+	}
+	n := balancertest.StartNginxWith(t, balancertest.NginxOptions{Backends: addrs, Workers: 2, Module: true, ReadTimeout: "200ms", ServerParams: params})
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started")
 	var b strings.Builder

@@ -97,9 +97,10 @@ func TestWrapperWithRealRsync(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end to end")
 	}
+	t.Parallel()
 	rsync := testenv.RequireCommand(t, "rsync")
 	bs := balancertest.StartBackends(t, 2)
-	n := balancertest.StartNginx(t, balancertest.Addrs(bs), 1)
+	n := startNginx(t, balancertest.Addrs(bs), 1)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "deploy.toml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir = %q\ndrain_wait = \"100ms\"\nmax_request_time = \"100ms\"\nsettle = \"100ms\"\n\n[health]\nurl = \"http://{addr}/\"\n\n%s\n[[server]]\naddr = %q\n\n[[server]]\naddr = %q\n",

@@ -57,19 +57,147 @@ local function key(kind, zone, addr, field)
     return kind .. "|" .. zone .. "|" .. addr
 end
 
+-- An IPv4 address as four numbers 0-255, or nil.
+local function ipv4_parts(s)
+    local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+    if not a then
+        return nil
+    end
+    local out = {}
+    for i, v in ipairs({ a, b, c, d }) do
+        if #v > 3 or tonumber(v) > 255 then
+            return nil
+        end
+        out[i] = tonumber(v)
+    end
+    return out
+end
+
+-- The 8 groups of an IPv6 address (with "::" and a trailing IPv4 part), or nil.
+local function ipv6_groups(s)
+    local head, tail = s, nil
+    local at = s:find("::", 1, true)
+    if at then
+        head, tail = s:sub(1, at - 1), s:sub(at + 2)
+        if tail:find("::", 1, true) then
+            return nil
+        end
+    end
+    local function groups(part, last)
+        local out = {}
+        if part == "" then
+            return out
+        end
+        local fields = {}
+        for f in (part .. ":"):gmatch("([^:]*):") do
+            fields[#fields + 1] = f
+        end
+        for i, f in ipairs(fields) do
+            local v4 = last and i == #fields and ipv4_parts(f)
+            if v4 then
+                out[#out + 1] = v4[1] * 256 + v4[2]
+                out[#out + 1] = v4[3] * 256 + v4[4]
+            elseif f:match("^%x%x?%x?%x?$") then
+                out[#out + 1] = tonumber(f, 16)
+            else
+                return nil
+            end
+        end
+        return out
+    end
+    local h = groups(head, tail == nil)
+    local t = tail and groups(tail, true) or {}
+    if not h or not t then
+        return nil
+    end
+    local missing = 8 - #h - #t
+    if (tail and missing < 1) or (not tail and missing ~= 0) then
+        return nil
+    end
+    for _ = 1, missing do
+        h[#h + 1] = 0
+    end
+    for _, g in ipairs(t) do
+        h[#h + 1] = g
+    end
+    return h
+end
+
+-- An IPv6 address written the way nginx prints it (ngx_inet6_ntop): the
+-- first longest run of two or more zero groups as "::", lower-case hex,
+-- and the IPv4 forms ::a.b.c.d and ::ffff:a.b.c.d.
+local function ipv6_text(g)
+    local zero, max, run, start = nil, 1, 0, nil
+    for i = 1, 8 do
+        if g[i] == 0 then
+            if run == 0 then
+                start = i
+            end
+            run = run + 1
+        else
+            run = 0
+        end
+        if run > max then
+            zero, max = start, run
+        end
+    end
+    local n = 8
+    if zero == 1 and (max == 6 or (max == 5 and g[6] == 0xffff)
+        or (max == 7 and g[8] >= 256 and g[8] % 256 ~= 1)) then
+        n = 6
+    end
+    local out, i = {}, 1
+    while i <= n do
+        if i == zero then
+            out[#out + 1] = (i == 1) and "::" or ":"
+            i = i + max
+        else
+            out[#out + 1] = string.format("%x", g[i])
+            if i < 8 then
+                out[#out + 1] = ":"
+            end
+            i = i + 1
+        end
+    end
+    local text = table.concat(out)
+    if n == 6 then
+        local f = math.floor
+        text = text .. string.format("%d.%d.%d.%d", f(g[7] / 256), g[7] % 256, f(g[8] / 256), g[8] % 256)
+    end
+    return text
+end
+
+-- Splits "IP:port" or "[IPv6]:port" into the host ngx.balancer takes (IPv6
+-- in brackets: nginx parses a bare "::1" as host ":" and port ":1") and the
+-- port, and returns the address the way the C module prints it, which the
+-- API's server= must match: "[0:0::1]:8080" is "[::1]:8080".
 local function split_addr(addr)
     local host, port = addr:match("^%[([%x:.]+)%]:(%d+)$")
-    if not host then
-        host, port = addr:match("^(%d+%.%d+%.%d+%.%d+):(%d+)$")
+    local text
+    if host then
+        local g = ipv6_groups(host)
+        if not g then
+            return nil
+        end
+        host = "[" .. ipv6_text(g) .. "]"
+        text = host
+    else
+        host, port = addr:match("^([%d.]+):(%d+)$")
+        local v4 = host and ipv4_parts(host)
+        if not v4 then
+            return nil
+        end
+        host = table.concat(v4, ".")
+        text = host
     end
-    if not host then
+    if #port > 5 then
         return nil
     end
     port = tonumber(port)
     if port < 1 or port > 65535 then
         return nil
     end
-    return host, port
+    return host, port, text .. ":" .. port
 end
 
 local function as_number(v, default, what, addr)
@@ -83,7 +211,8 @@ local function as_number(v, default, what, addr)
 end
 
 -- Declares an upstream (call from init_by_lua). servers is a list of
--- "IP:port" strings or tables { "IP:port", weight = 1, max_fails = 1,
+-- "IP:port" or "[IPv6]:port" strings (listed, and matched by server=, the
+-- way nginx prints them) or tables { "IP:port", weight = 1, max_fails = 1,
 -- fail_timeout = 10, down = false } with nginx's defaults.
 function _M.upstream(zone, servers)
     if type(zone) ~= "string" or zone == "" then
@@ -96,16 +225,17 @@ function _M.upstream(zone, servers)
         if type(s) == "string" then
             s = { s }
         end
-        local addr = s[1]
-        local host, port = split_addr(addr or "")
+        local written = s[1]
+        local host, port, addr = split_addr(written or "")
         if not host then
-            error("dynamic_upstream: zone " .. zone .. ": server " .. tostring(addr) ..
-                  " is not IP:port (hostnames are not resolved here)")
+            error("dynamic_upstream: zone " .. zone .. ": server " .. tostring(written) ..
+                  " is not IP:port or [IPv6]:port (hostnames are not resolved here)")
         end
         if seen[addr] then
-            error("dynamic_upstream: zone " .. zone .. ": server " .. addr .. " is listed twice")
+            error("dynamic_upstream: zone " .. zone .. ": server " .. written .. " is listed twice (as "
+                  .. seen[addr] .. ")")
         end
-        seen[addr] = true
+        seen[addr] = written
         local cfg = {
             down = s.down and 1 or 0,
             weight = as_number(s.weight, 1, "weight", addr),

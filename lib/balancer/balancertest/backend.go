@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sre-suite/mackerel-plugins/lib/testenv"
 )
 
 // Backend is a small HTTP server on a loopback port. It answers every
@@ -25,7 +27,7 @@ import (
 // 30s) delays the answer, to keep a request in flight; `?status=N` answers
 // with that HTTP status.
 type Backend struct {
-	Addr     string // 127.0.0.1:PORT
+	Addr     string // 127.0.0.1:PORT, or [::1]:PORT (StartBackends6)
 	hits     atomic.Int64
 	inFlight atomic.Int64
 
@@ -43,10 +45,31 @@ func StartBackends(t testing.TB, n int) []*Backend {
 	return out
 }
 
+// StartBackends6 starts n backends on the IPv6 loopback, [::1]. It skips
+// the test (fails it under CI=true) when the machine has no IPv6 loopback.
+func StartBackends6(t testing.TB, n int) []*Backend {
+	t.Helper()
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		testenv.Skip(t, "no IPv6 loopback: listen on [::1]: %v", err)
+	}
+	l.Close()
+	out := make([]*Backend, n)
+	for i := range out {
+		out[i] = startBackendOn(t, "[::1]:0")
+	}
+	return out
+}
+
 // StartBackend starts one backend and stops it when the test ends.
 func StartBackend(t testing.TB) *Backend {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return startBackendOn(t, "127.0.0.1:0")
+}
+
+func startBackendOn(t testing.TB, listen string) *Backend {
+	t.Helper()
+	l, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatalf("backend listen: %v", err)
 	}
