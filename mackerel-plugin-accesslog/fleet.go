@@ -53,8 +53,8 @@ func (f *fleetOptions) Warnings() []string {
 // fleetSide adds each run's figures to the service's window: first into a
 // spool file on disk (before the logs' states are saved, so that no line is
 // read without being spooled), then, after the run, from the spool into
-// Redis, oldest first, by mackerel-service-accesslog's hidden push command
-// (lib/fleet/push): the plugin links no Redis client, so that a run without
+// Redis, oldest first, by mackerel-plugin-accesslog-push (installed beside
+// the plugin; its code is mackerel-service-accesslog's): the plugin links no Redis client, so that a run without
 // --fleet-redis stays cheap. A spooled contribution is delivered exactly
 // once: its id is made of what the run started from, and Redis applies an id
 // at most once per window.

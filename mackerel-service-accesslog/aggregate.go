@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 // aggregator hands over each closed window once: freeze it (no contribution

@@ -16,7 +16,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/push"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/push"
 )
 
 const binaryName = "mackerel-service-accesslog"

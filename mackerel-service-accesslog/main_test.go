@@ -20,8 +20,8 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }

@@ -2,8 +2,8 @@
 // merged from many hosts into one-minute windows of a service, exactly:
 // counts by status class and code, bytes, and the exact request-time and
 // upstream-time histograms, overall and per group. A host's run is a
-// Contribution, written first to a spool on disk (Spool); lib/fleet/redisstore
-// adds it to its window in Redis, and the aggregator turns a frozen window
+// Contribution, written first to a spool on disk (Spool); the aggregator's
+// store (mackerel-service-accesslog/internal/redisstore) adds it to its window in Redis, and the aggregator turns a frozen window
 // into the same metric names the host plugin prints (Frozen.Values). This
 // package links no Redis client: the plugin's per-minute run stays small.
 package fleet

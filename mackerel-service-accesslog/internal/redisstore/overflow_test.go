@@ -9,7 +9,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 // TestBogusValuesDoNotOverflow: contributions whose bytes are past an int64

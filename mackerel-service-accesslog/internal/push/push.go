@@ -1,6 +1,6 @@
 // Package push delivers a host's spooled fleet contributions to Redis. It is
-// run as a command of its own (Main, the hidden `push` command of
-// mackerel-service-accesslog) that mackerel-plugin-accesslog starts only
+// run as a command of its own (Main: `mackerel-plugin-accesslog-push push`,
+// or the aggregator's hidden `push` command) that mackerel-plugin-accesslog starts only
 // when --fleet-redis is given: the plugin itself then links no Redis client,
 // TLS or network stack, and a run without --fleet-redis stays cheap.
 //
@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 // Main runs the command: a fleet.PushRequest on stdin, a fleet.PushReport on

@@ -12,7 +12,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 // openStore opens service web's store with a generous timeout (the machine

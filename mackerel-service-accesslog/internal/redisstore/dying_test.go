@@ -10,7 +10,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 var errDied = errors.New("host died")
