@@ -558,9 +558,15 @@ func TestFleetFlagErrors(t *testing.T) {
 		{"--fleet-redis", "redis://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
 		{"--fleet-redis", "rediss://127.0.0.1:1/0", "--fleet-service", "web", "--fleet-redis-ca-file", logPath},
 		{"--fleet-redis-ca-file", logPath},
+		// Issue 20's URLs that go-redis cannot read: refused now, not at every delivery.
+		{"--fleet-redis", "redis://:s3cret-abc@127.0.0.1:6x79/0", "--fleet-service", "web"},
+		{"--fleet-redis", "redis://:s3cret%zz@127.0.0.1:6379/0", "--fleet-service", "web"},
+		{"--fleet-redis", "redis://:s3cret abc@127.0.0.1:6379/0", "--fleet-service", "web"},
+		{"--fleet-redis", "redis://:s3cret@[::1:6379/0", "--fleet-service", "web"},
+		{"--fleet-redis", "redis//:s3cret@127.0.0.1:6379/0", "--fleet-service", "web"},
 	} {
 		r := runPlugin(t, dir, nil, append([]string{"--file", logPath}, args...)...)
-		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--fleet-") {
+		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "--fleet-") || strings.Contains(r.stderr, "s3cret") {
 			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 	}

@@ -514,6 +514,12 @@ func TestFlagErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"--redis", "http://127.0.0.1:1/0", "--service", "web"}, "redis URL http://127.0.0.1:1/0"},
 		{[]string{"--redis", "redis://u:s3cret@127.0.0.1:1/0", "--service", "web", "--redis-ca-file", "ca.pem"}, "is not rediss://"},
 		{[]string{"--redis-password", "s3cret"}, "never from the command line"},
+		// Issue 20's URLs that go-redis cannot read: refused before anything runs, no password shown.
+		{[]string{"--redis", "redis://:s3cret-abc@127.0.0.1:6x79/0", "--service", "web"}, `port "6x79"`},
+		{[]string{"--redis", "redis://:s3cret%zz@127.0.0.1:6379/0", "--service", "web"}, "not a %XX escape"},
+		{[]string{"--redis", "redis://:s3cret abc@127.0.0.1:6379/0", "--service", "web"}, "a space"},
+		{[]string{"--redis", "redis://:s3cret@[::1:6379/0", "--service", "web"}, "closing ']'"},
+		{[]string{"--redis", "redis//:s3cret@127.0.0.1:6379/0", "--service", "web"}, "redis URL REDACTED@127.0.0.1:6379/0: not a URL"},
 	} {
 		code, out, errs := runAgg(t, c.args...)
 		if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, binaryName+": ") || !strings.Contains(errs, c.want) || strings.Contains(errs, "s3cret") {

@@ -46,6 +46,9 @@ func (o *options) Validate() error {
 	if err := fleet.CheckService(o.Service); err != nil {
 		return fmt.Errorf("--service: %v", err)
 	}
+	if err := fleet.CheckRedisURL(o.Redis); err != nil {
+		return fmt.Errorf("--redis: %v", err)
+	}
 	switch {
 	case !metricPrefix.MatchString(o.Prefix):
 		return fmt.Errorf("--metric-key-prefix %q: only [-a-zA-Z0-9_.] may be used", o.Prefix)

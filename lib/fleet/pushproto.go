@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
@@ -82,17 +81,4 @@ func selfName() string {
 		return "the plugin (" + filepath.Dir(exe) + ")"
 	}
 	return "the plugin"
-}
-
-// RedactURL hides a password given in a Redis URL, for messages (without
-// net/url, which the plugin does not link).
-func RedactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://REDACTED@" + rest[at+1:]
-	}
-	return u
 }

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
@@ -23,5 +24,29 @@ func FuzzDecodeData(f *testing.F) {
 		}
 		fr := &fleet.Frozen{Window: fleet.Window{Start: 0, Len: 60}, All: all, Groups: groups, Hosts: map[string]int64{"h": 1}}
 		fr.Values(2)
+	})
+}
+
+// FuzzOpenHidesThePassword: whatever URL Open is given, its error holds no
+// piece of what stands before the URL's last '@' (marked with a rune nothing
+// else holds). Open dials nothing: it only reads the URL.
+func FuzzOpenHidesThePassword(f *testing.F) {
+	f.Add("redis://:", "s3cret", "127.0.0.1:6x79/0")
+	f.Add("redis://:", "%zz", "127.0.0.1:1/0?dial_timeout=x")
+	f.Add("redis//:", "pw", "h:1/0")
+	f.Add("rediss://u:", "a b", "[::1")
+	f.Fuzz(func(t *testing.T, prefix, pw, suffix string) {
+		const mark = "☃"
+		secret := mark + strings.ReplaceAll(pw, "@", "") + mark
+		prefix, suffix = strings.ReplaceAll(prefix, mark, ""), strings.ReplaceAll(strings.ReplaceAll(suffix, mark, ""), "@", "")
+		u := prefix + secret + "@" + suffix
+		st, err := Open(Config{URL: u}, "web")
+		if err == nil {
+			st.Close()
+			return
+		}
+		if strings.Contains(err.Error(), mark) {
+			t.Fatalf("Open(%q): %v", u, err)
+		}
 	})
 }

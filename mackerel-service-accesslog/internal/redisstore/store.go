@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -54,8 +55,17 @@ func init() { redis.SetLogger(quiet{}) }
 
 // Open connects to Redis (lazily: the first command dials) for one service.
 func Open(cfg Config, service string) (*Store, error) {
+	if err := fleet.CheckRedisURL(cfg.URL); err != nil {
+		return nil, err
+	}
 	opt, err := redis.ParseURL(cfg.URL)
 	if err != nil {
+		// net/url's errors quote the whole URL, password included: only
+		// go-redis's own (a bad option, named) are passed on.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			return nil, fmt.Errorf("redis URL %s: not a URL go-redis can read", fleet.RedactURL(cfg.URL))
+		}
 		return nil, fmt.Errorf("redis URL %s: %v", fleet.RedactURL(cfg.URL), err)
 	}
 	switch {
