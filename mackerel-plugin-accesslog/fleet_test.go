@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net"
@@ -453,8 +454,10 @@ func TestFleetRunRepeatedFromTheSameStateReplacesItsContribution(t *testing.T) {
 	if v["fleet.delivered_count"] != 1 || v["fleet.pending_count"] != 0 {
 		t.Fatalf("delivery: %v", v)
 	}
-	if got := windowsInRedis(t, srv); got[again[0].Window.String()] != "3 lines from h1=1" {
-		t.Fatalf("windows in Redis %v, want 3 lines in %s", got, again[0].Window)
+	// The run's window ended before this Redis held the service's data: the
+	// contribution moved to the window open by Redis's clock, whole.
+	if got := windowsInRedis(t, srv); len(got) != 1 || !slices.Contains(slices.Collect(maps.Values(got)), "3 lines from h1=1") {
+		t.Fatalf("windows in Redis %v, want 3 lines in one (the run's %s or the open one)", got, again[0].Window)
 	}
 }
 
@@ -741,8 +744,11 @@ func TestFleetBogusSizesAndTimes(t *testing.T) {
 		}
 		total += got[ts]["accesslog.access_num.total_count"]
 		sent += got[ts]["accesslog.bytes.sent"] * 2 // per second of a 2 s window
-		if a := got[ts]["accesslog.latency.average"]; a <= 0 {
-			t.Errorf("window %d: latency.average %v", ts, a)
+		// A window may hold only runs that read nothing (drain runs, or a
+		// slow machine's run that began after the last line was read): it has
+		// no latency. Every window with lines has a positive one.
+		if a, n := got[ts]["accesslog.latency.average"], got[ts]["accesslog.access_num.total_count"]; n > 0 && a <= 0 || n == 0 && a != 0 {
+			t.Errorf("window %d: %v lines, latency.average %v", ts, n, a)
 		}
 	}
 	if total != float64(s.written) || math.Abs(sent-bytesWritten) > 1e-9*bytesWritten {

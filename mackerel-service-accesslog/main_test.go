@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,16 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // ones; request time i ms) from host to window w of service web.
 func deliver(t testing.TB, st *redisstore.Store, id, host string, w fleet.Window, n int) {
 	t.Helper()
+	c := contribution(id, host, w, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := st.Deliver(ctx, c, func(*fleet.Contribution) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// contribution is host's run of n lines (as deliver describes) for window w.
+func contribution(id, host string, w fleet.Window, n int) *fleet.Contribution {
 	c := &fleet.Contribution{ID: id, Service: "web", Host: host, Window: w}
 	for i := range n {
 		status := 200
@@ -43,20 +54,31 @@ func deliver(t testing.TB, st *redisstore.Store, id, host string, w fleet.Window
 		}
 		c.All.ReqTime.Add(int64(i) * 1000)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := st.Deliver(ctx, c, time.Now, func(*fleet.Contribution) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
+	return c
 }
 
+// openStore opens service web's store as a host would. The tests deliver to
+// windows that ended before their Redis started: the service's data is said
+// to begin at 0, and deliveries are judged with a grace of an hour (not the
+// --grace 0s the aggregators of these tests record).
 func openStore(t testing.TB, url string, cluster bool) *redisstore.Store {
 	t.Helper()
-	st, err := redisstore.Open(redisstore.Config{URL: url, Cluster: cluster, Timeout: 10 * time.Second}, "web")
+	return openService(t, url, cluster, "web")
+}
+
+func openService(t testing.TB, url string, cluster bool, service string) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.Open(redisstore.Config{URL: url, Cluster: cluster, Timeout: 10 * time.Second}, service)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := st.SetGen(ctx, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	st.Grace = time.Hour
 	return st
 }
 
@@ -65,6 +87,10 @@ func runAgg(t testing.TB, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// Each run its own ledger, unless the test gives one (the last flag wins).
+	if slices.Contains(args, "--redis") {
+		args = append([]string{"--state-dir", t.TempDir()}, args...)
+	}
 	code := run(ctx, args, &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -157,17 +183,13 @@ func TestPrintsEachClosedWindowOnce(t *testing.T) {
 		t.Errorf("mixed window lengths: exit %d, stderr %q", code, errs)
 	}
 	// The default grace keeps a window that has just ended (service web2: no window posted yet).
-	st2, err := redisstore.Open(redisstore.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st2.Close()
+	st2 := openService(t, srv.URL(), false, "web2")
 	justEnded := fleet.WindowOf(time.Now().Add(-15*time.Second), 10*time.Second)
 	c := &fleet.Contribution{ID: "c1", Service: "web2", Host: "c", Window: justEnded}
 	c.All.Total, c.All.Class[2] = 1, 1
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := st2.Deliver(ctx, c, time.Now, nil); err != nil || c.Window != justEnded {
+	if _, err := st2.Deliver(ctx, c, nil); err != nil || c.Window != justEnded {
 		t.Fatalf("deliver: %v, window %v", err, c.Window)
 	}
 	code, out, _ = runAgg(t, "--redis", srv.URL(), "--service", "web2")
@@ -237,7 +259,7 @@ func TestSeveralAggregatorsAtOnce(t *testing.T) {
 				c := &fleet.Contribution{ID: fmt.Sprintf("h%d-%d", h, i), Service: "web", Host: fmt.Sprintf("h%d", h), Window: w}
 				c.All.Total, c.All.Class[2] = uint64(10+h), uint64(10+h)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := st.Deliver(ctx, c, time.Now, func(*fleet.Contribution) error { return nil })
+				_, err := st.Deliver(ctx, c, func(*fleet.Contribution) error { return nil })
 				cancel()
 				if err != nil {
 					t.Error(err)
@@ -395,7 +417,7 @@ func TestPostRetriesAndNeverPrintsTheKey(t *testing.T) {
 	api := newFakeMackerel(t)
 	keyFile := filepath.Join(t.TempDir(), "apikey")
 	os.WriteFile(keyFile, []byte("secret-key-123\n"), 0o600)
-	args := []string{"--redis", srv.URL(), "--service", "web", "--grace", "0s", "--post", "--apibase", api.srv.URL, "--apikey-file", keyFile, "--agent-conf", "/nonexistent"}
+	args := []string{"--redis", srv.URL(), "--service", "web", "--grace", "0s", "--post", "--verbose", "--apibase", api.srv.URL, "--apikey-file", keyFile, "--agent-conf", "/nonexistent"}
 
 	api.fail = 5 // more than --retries 3
 	code, out, errs := runAgg(t, args...)
@@ -470,7 +492,7 @@ func TestKilledWhilePostingThenRestarted(t *testing.T) {
 	c.All.Total, c.All.Class[2] = 100, 100
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := st.Deliver(ctx, c, time.Now, func(*fleet.Contribution) error { return nil }); err != nil || c.Window == ws[0] {
+	if _, err := st.Deliver(ctx, c, func(*fleet.Contribution) error { return nil }); err != nil || c.Window == ws[0] {
 		t.Fatalf("late contribution: %v, window %v", err, c.Window)
 	}
 	api.mu.Lock()
@@ -601,6 +623,10 @@ func TestOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if err := st.SetGen(context.Background(), time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	st.Grace = time.Hour
 	ws := recentWindows(2)
 	for i, w := range ws {
 		deliver(t, st, fmt.Sprintf("a%d", i), "a", w, 5+i)
