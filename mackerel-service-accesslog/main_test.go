@@ -444,17 +444,23 @@ func TestPostRetriesAndNeverPrintsTheKey(t *testing.T) {
 	if strings.Contains(out+errs, "secret-key-123") {
 		t.Error("the API key was printed")
 	}
-	code, out, _ = runAgg(t, args...)
-	if code != 0 || out != "" {
-		t.Errorf("third run: exit %d, %q; want nothing to post", code, out)
+	api.mu.Lock()
+	requests := len(api.keys)
+	api.mu.Unlock()
+	code, out, errs = runAgg(t, args...)
+	api.mu.Lock()
+	requests = len(api.keys) - requests
+	api.mu.Unlock()
+	if code != 0 || out != "" || errs != "" || requests != 0 {
+		t.Errorf("third run: exit %d, %q %q, %d requests to the API; want nothing posted, nothing written", code, out, errs, requests)
 	}
 	// The key from mackerel-agent.conf, the base from the environment.
 	conf := filepath.Join(t.TempDir(), "mackerel-agent.conf")
 	os.WriteFile(conf, []byte("apikey = \"conf-key\"\napibase = \""+api.srv.URL+"\"\n"), 0o600)
 	deliver(t, st, "a2", "a", fleet.Window{Start: ws[0].Start - 10, Len: 10}, 2)
 	code, out, errs = runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--post", "--agent-conf", conf)
-	if code != 0 || api.keys[len(api.keys)-1] != "conf-key" {
-		t.Errorf("conf key: exit %d %q %q, key %q", code, out, errs, api.keys[len(api.keys)-1])
+	if code != 0 || api.keys[len(api.keys)-1] != "conf-key" || out != "" || errs != "" {
+		t.Errorf("conf key, without --verbose: exit %d %q %q, key %q; want it posted and nothing written", code, out, errs, api.keys[len(api.keys)-1])
 	}
 }
 
