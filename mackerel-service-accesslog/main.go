@@ -64,8 +64,8 @@ or print for mkr throw --service shop:
 }
 
 func main() {
-	// The hidden push command: mackerel-plugin-accesslog --fleet-redis runs
-	// it to deliver its spool, so that the plugin links no Redis client.
+	// The hidden push command, as mackerel-plugin-accesslog-push's: earlier
+	// set-ups copied this binary beside the plugin, which still finds it.
 	if len(os.Args) == 2 && os.Args[1] == fleet.PushCommand {
 		os.Exit(push.Main(os.Stdin, os.Stdout, os.Stderr))
 	}
