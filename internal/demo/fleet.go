@@ -40,8 +40,9 @@ func (d *demo) fleet() error {
 	const window = 5 * time.Second
 	// A first aggregator run, as a deployment's cron would have done: the
 	// service's data begins in this Redis now, and the window this happens in
-	// would be incomplete. Both hosts' runs then go into the next window.
-	if _, err := d.plugin("mackerel-service-accesslog", "--redis", redisURL, "--service", "demo", "--grace", "0s", "--state-dir", dir); err != nil {
+	// would be incomplete. Both hosts' runs then go into the next window (a
+	// delivery up to the 30 s grace recorded here after its end still counts).
+	if _, err := d.plugin("mackerel-service-accesslog", "--redis", redisURL, "--service", "demo", "--grace", "30s", "--state-dir", dir); err != nil {
 		return err
 	}
 	time.Sleep(time.Until(time.Now().Truncate(window).Add(window + 100*time.Millisecond)))
