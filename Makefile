@@ -6,6 +6,9 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 BINARIES := $(patsubst %/main.go,%,$(wildcard */main.go))
+# Shipped binaries that live in another binary's folder (its cmd/), such as
+# mackerel-plugin-accesslog-push in mackerel-service-accesslog/cmd/.
+SUB_BINARIES := $(patsubst %/main.go,%,$(wildcard */cmd/mackerel-plugin-*/main.go))
 PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
 DIST_NAME := mackerel-plugins
 DIST_DIR ?= dist
@@ -17,9 +20,9 @@ all: build
 
 build:
 	@mkdir -p bin
-	@for b in $(BINARIES); do \
-	  echo "build bin/$$b"; \
-	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$$b ./$$b || exit 1; \
+	@for b in $(BINARIES) $(SUB_BINARIES); do \
+	  echo "build bin/$${b##*/}"; \
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/$${b##*/} ./$$b || exit 1; \
 	done
 
 # mackerel-agent, mkr and staticcheck, pinned in tools/go.mod.
@@ -66,8 +69,8 @@ dist:
 	@rm -rf $(DIST_DIR) && mkdir -p $(DIST_DIR)
 	@for p in $(PLATFORMS); do \
 	  os=$${p%/*}; arch=$${p#*/}; name=$(DIST_NAME)_$${os}_$${arch}; d=$(DIST_DIR)/$$name; mkdir -p $$d; \
-	  for b in $(BINARIES); do \
-	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$d/$$b ./$$b || exit 1; \
+	  for b in $(BINARIES) $(SUB_BINARIES); do \
+	    GOOS=$$os GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$d/$${b##*/} ./$$b || exit 1; \
 	  done; \
 	  cp README.md $$d/; \
 	  (cd $(DIST_DIR) && zip -qr $$name.zip $$name) || exit 1; \

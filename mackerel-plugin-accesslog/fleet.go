@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,8 +52,8 @@ func (f *fleetOptions) Warnings() []string {
 // fleetSide adds each run's figures to the service's window: first into a
 // spool file on disk (before the logs' states are saved, so that no line is
 // read without being spooled), then, after the run, from the spool into
-// Redis, oldest first, by mackerel-service-accesslog's hidden push command
-// (lib/fleet/push): the plugin links no Redis client, so that a run without
+// Redis, oldest first, by mackerel-plugin-accesslog-push (installed beside
+// the plugin; its code is mackerel-service-accesslog's): the plugin links no Redis client, so that a run without
 // --fleet-redis stays cheap. A spooled contribution is delivered exactly
 // once: its id is made of what the run started from, and Redis applies an id
 // at most once per window.
@@ -259,40 +258,14 @@ func (fs *fleetSide) push() fleet.PushReport {
 	return r
 }
 
-// checkRedisURL checks what the push command will be given, as go-redis
-// reads it: a redis://, rediss:// or unix:// URL whose port and database, if
-// any, are numbers; a CA file only with rediss://, holding a PEM
-// certificate. (It does not use net/url: its package initialisers would
-// cost every run, with --fleet-redis or not.)
+// checkRedisURL checks what the push command will be given: the URL as
+// go-redis reads it (fleet.CheckRedisURL, whose messages hold no password),
+// a CA file only with rediss://, holding a PEM certificate.
 func checkRedisURL(raw, caFile string) error {
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok {
-		return fmt.Errorf("redis URL %s: not a URL (want redis://host:port/db, or rediss:// for TLS)", fleet.RedactURL(raw))
+	if err := fleet.CheckRedisURL(raw); err != nil {
+		return err
 	}
-	switch scheme {
-	case "redis", "rediss":
-		rest, _, _ = strings.Cut(rest, "?")
-		hostPort, db, _ := strings.Cut(rest, "/")
-		if at := strings.LastIndex(hostPort, "@"); at >= 0 {
-			hostPort = hostPort[at+1:]
-		}
-		if strings.ContainsAny(hostPort, " \t\n#") {
-			return fmt.Errorf("redis URL %s: host %q is not a host name or address", fleet.RedactURL(raw), hostPort)
-		}
-		if i := strings.LastIndex(hostPort, ":"); i >= 0 && !strings.HasSuffix(hostPort, "]") {
-			if _, err := strconv.ParseUint(hostPort[i+1:], 10, 16); err != nil {
-				return fmt.Errorf("redis URL %s: port %q is not a number", fleet.RedactURL(raw), hostPort[i+1:])
-			}
-		}
-		if db != "" {
-			if n, err := strconv.Atoi(db); err != nil || n < 0 {
-				return fmt.Errorf("redis URL %s: database %q is not a number", fleet.RedactURL(raw), db)
-			}
-		}
-	case "unix":
-	default:
-		return fmt.Errorf("redis URL %s: scheme %q: want redis://, rediss:// (TLS) or unix://", fleet.RedactURL(raw), scheme)
-	}
+	scheme, _, _ := strings.Cut(raw, "://")
 	if caFile == "" {
 		return nil
 	}

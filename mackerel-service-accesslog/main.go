@@ -12,11 +12,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/push"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/push"
 )
 
 const binaryName = "mackerel-service-accesslog"
@@ -43,7 +42,10 @@ window's start (PREFIX is --metric-key-prefix):
   PREFIX.bytes.sent                                                              bytes/s
   PREFIX.group_*.GROUP.*       the same per group (the --max-groups busiest, then "other")
   PREFIX.fleet.hosts_count, fleet.contributions_count  hosts and runs in the window
-With --post, one line per window posted instead.
+  PREFIX.fleet.incomplete  1 when contributions may be missing (Redis restarted empty)
+  PREFIX.fleet.moved_contributions_count, fleet.offclock_hosts_count  late runs; hosts
+                               whose clock is off Redis's by more than --grace
+With --post, nothing on success (--verbose: one line per window posted).
 
 Exit codes: 0 when every closed window was handed over (or there was none),
 1 when something failed (one line on stderr; what was handed over stays
@@ -54,15 +56,16 @@ Environment:
   ` + fleet.PasswordEnv + `  Redis password, when no --redis-password-file is given
   MACKEREL_APIKEY, MACKEREL_APIBASE  with --post, when no flag gives them
 
-Example (crontab, every minute):
-  bash -o pipefail -c 'mackerel-service-accesslog --redis redis://redis.internal:6379/0 --service shop | mkr throw --service shop'
+Example (crontab, every minute; quiet when all went well):
+  mackerel-service-accesslog --redis redis://redis.internal:6379/0 --service shop --post
+or print for mkr throw --service shop:
   accesslog.access_num.total_count	42100	1796125020
   accesslog.latency.95_percentile	0.775	1796125020`,
 }
 
 func main() {
-	// The hidden push command: mackerel-plugin-accesslog --fleet-redis runs
-	// it to deliver its spool, so that the plugin links no Redis client.
+	// The hidden push command, as mackerel-plugin-accesslog-push's: earlier
+	// set-ups copied this binary beside the plugin, which still finds it.
 	if len(os.Args) == 2 && os.Args[1] == fleet.PushCommand {
 		os.Exit(push.Main(os.Stdin, os.Stdout, os.Stderr))
 	}
@@ -91,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cli.ExitCodeBadInput
 	}
 	defer a.close()
-	if err := a.run(ctx, time.Now()); err != nil {
+	if err := a.run(ctx); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", binaryName, err)
 		return 1
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,8 +21,8 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 	"github.com/sre-suite/mackerel-plugins/lib/testenv"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 func TestMain(m *testing.M) { testenv.Main(m) }
@@ -30,6 +31,16 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 // ones; request time i ms) from host to window w of service web.
 func deliver(t testing.TB, st *redisstore.Store, id, host string, w fleet.Window, n int) {
 	t.Helper()
+	c := contribution(id, host, w, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := st.Deliver(ctx, c, func(*fleet.Contribution) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// contribution is host's run of n lines (as deliver describes) for window w.
+func contribution(id, host string, w fleet.Window, n int) *fleet.Contribution {
 	c := &fleet.Contribution{ID: id, Service: "web", Host: host, Window: w}
 	for i := range n {
 		status := 200
@@ -43,20 +54,31 @@ func deliver(t testing.TB, st *redisstore.Store, id, host string, w fleet.Window
 		}
 		c.All.ReqTime.Add(int64(i) * 1000)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := st.Deliver(ctx, c, time.Now, func(*fleet.Contribution) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
+	return c
 }
 
+// openStore opens service web's store as a host would. The tests deliver to
+// windows that ended before their Redis started: the service's data is said
+// to begin at 0, and deliveries are judged with a grace of an hour (not the
+// --grace 0s the aggregators of these tests record).
 func openStore(t testing.TB, url string, cluster bool) *redisstore.Store {
 	t.Helper()
-	st, err := redisstore.Open(redisstore.Config{URL: url, Cluster: cluster, Timeout: 10 * time.Second}, "web")
+	return openService(t, url, cluster, "web")
+}
+
+func openService(t testing.TB, url string, cluster bool, service string) *redisstore.Store {
+	t.Helper()
+	st, err := redisstore.Open(redisstore.Config{URL: url, Cluster: cluster, Timeout: 10 * time.Second}, service)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := st.SetGen(ctx, time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	st.Grace = time.Hour
 	return st
 }
 
@@ -65,6 +87,10 @@ func runAgg(t testing.TB, args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	// Each run its own ledger, unless the test gives one (the last flag wins).
+	if slices.Contains(args, "--redis") {
+		args = append([]string{"--state-dir", t.TempDir()}, args...)
+	}
 	code := run(ctx, args, &out, &errb)
 	return code, out.String(), errb.String()
 }
@@ -157,17 +183,13 @@ func TestPrintsEachClosedWindowOnce(t *testing.T) {
 		t.Errorf("mixed window lengths: exit %d, stderr %q", code, errs)
 	}
 	// The default grace keeps a window that has just ended (service web2: no window posted yet).
-	st2, err := redisstore.Open(redisstore.Config{URL: srv.URL(), Timeout: 10 * time.Second}, "web2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st2.Close()
+	st2 := openService(t, srv.URL(), false, "web2")
 	justEnded := fleet.WindowOf(time.Now().Add(-15*time.Second), 10*time.Second)
 	c := &fleet.Contribution{ID: "c1", Service: "web2", Host: "c", Window: justEnded}
 	c.All.Total, c.All.Class[2] = 1, 1
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := st2.Deliver(ctx, c, time.Now, nil); err != nil || c.Window != justEnded {
+	if _, err := st2.Deliver(ctx, c, nil); err != nil || c.Window != justEnded {
 		t.Fatalf("deliver: %v, window %v", err, c.Window)
 	}
 	code, out, _ = runAgg(t, "--redis", srv.URL(), "--service", "web2")
@@ -237,7 +259,7 @@ func TestSeveralAggregatorsAtOnce(t *testing.T) {
 				c := &fleet.Contribution{ID: fmt.Sprintf("h%d-%d", h, i), Service: "web", Host: fmt.Sprintf("h%d", h), Window: w}
 				c.All.Total, c.All.Class[2] = uint64(10+h), uint64(10+h)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := st.Deliver(ctx, c, time.Now, func(*fleet.Contribution) error { return nil })
+				_, err := st.Deliver(ctx, c, func(*fleet.Contribution) error { return nil })
 				cancel()
 				if err != nil {
 					t.Error(err)
@@ -395,7 +417,7 @@ func TestPostRetriesAndNeverPrintsTheKey(t *testing.T) {
 	api := newFakeMackerel(t)
 	keyFile := filepath.Join(t.TempDir(), "apikey")
 	os.WriteFile(keyFile, []byte("secret-key-123\n"), 0o600)
-	args := []string{"--redis", srv.URL(), "--service", "web", "--grace", "0s", "--post", "--apibase", api.srv.URL, "--apikey-file", keyFile, "--agent-conf", "/nonexistent"}
+	args := []string{"--redis", srv.URL(), "--service", "web", "--grace", "0s", "--post", "--verbose", "--apibase", api.srv.URL, "--apikey-file", keyFile, "--agent-conf", "/nonexistent"}
 
 	api.fail = 5 // more than --retries 3
 	code, out, errs := runAgg(t, args...)
@@ -422,17 +444,23 @@ func TestPostRetriesAndNeverPrintsTheKey(t *testing.T) {
 	if strings.Contains(out+errs, "secret-key-123") {
 		t.Error("the API key was printed")
 	}
-	code, out, _ = runAgg(t, args...)
-	if code != 0 || out != "" {
-		t.Errorf("third run: exit %d, %q; want nothing to post", code, out)
+	api.mu.Lock()
+	requests := len(api.keys)
+	api.mu.Unlock()
+	code, out, errs = runAgg(t, args...)
+	api.mu.Lock()
+	requests = len(api.keys) - requests
+	api.mu.Unlock()
+	if code != 0 || out != "" || errs != "" || requests != 0 {
+		t.Errorf("third run: exit %d, %q %q, %d requests to the API; want nothing posted, nothing written", code, out, errs, requests)
 	}
 	// The key from mackerel-agent.conf, the base from the environment.
 	conf := filepath.Join(t.TempDir(), "mackerel-agent.conf")
 	os.WriteFile(conf, []byte("apikey = \"conf-key\"\napibase = \""+api.srv.URL+"\"\n"), 0o600)
 	deliver(t, st, "a2", "a", fleet.Window{Start: ws[0].Start - 10, Len: 10}, 2)
 	code, out, errs = runAgg(t, "--redis", srv.URL(), "--service", "web", "--grace", "0s", "--post", "--agent-conf", conf)
-	if code != 0 || api.keys[len(api.keys)-1] != "conf-key" {
-		t.Errorf("conf key: exit %d %q %q, key %q", code, out, errs, api.keys[len(api.keys)-1])
+	if code != 0 || api.keys[len(api.keys)-1] != "conf-key" || out != "" || errs != "" {
+		t.Errorf("conf key, without --verbose: exit %d %q %q, key %q; want it posted and nothing written", code, out, errs, api.keys[len(api.keys)-1])
 	}
 }
 
@@ -470,7 +498,7 @@ func TestKilledWhilePostingThenRestarted(t *testing.T) {
 	c.All.Total, c.All.Class[2] = 100, 100
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := st.Deliver(ctx, c, time.Now, func(*fleet.Contribution) error { return nil }); err != nil || c.Window == ws[0] {
+	if _, err := st.Deliver(ctx, c, func(*fleet.Contribution) error { return nil }); err != nil || c.Window == ws[0] {
 		t.Fatalf("late contribution: %v, window %v", err, c.Window)
 	}
 	api.mu.Lock()
@@ -514,6 +542,12 @@ func TestFlagErrorsAreOneLineExit2(t *testing.T) {
 		{[]string{"--redis", "http://127.0.0.1:1/0", "--service", "web"}, "redis URL http://127.0.0.1:1/0"},
 		{[]string{"--redis", "redis://u:s3cret@127.0.0.1:1/0", "--service", "web", "--redis-ca-file", "ca.pem"}, "is not rediss://"},
 		{[]string{"--redis-password", "s3cret"}, "never from the command line"},
+		// Issue 20's URLs that go-redis cannot read: refused before anything runs, no password shown.
+		{[]string{"--redis", "redis://:s3cret-abc@127.0.0.1:6x79/0", "--service", "web"}, `port "6x79"`},
+		{[]string{"--redis", "redis://:s3cret%zz@127.0.0.1:6379/0", "--service", "web"}, "not a %XX escape"},
+		{[]string{"--redis", "redis://:s3cret abc@127.0.0.1:6379/0", "--service", "web"}, "a space"},
+		{[]string{"--redis", "redis://:s3cret@[::1:6379/0", "--service", "web"}, "closing ']'"},
+		{[]string{"--redis", "redis//:s3cret@127.0.0.1:6379/0", "--service", "web"}, "redis URL REDACTED@127.0.0.1:6379/0: not a URL"},
 	} {
 		code, out, errs := runAgg(t, c.args...)
 		if code != 2 || out != "" || strings.Count(errs, "\n") != 1 || !strings.HasPrefix(errs, binaryName+": ") || !strings.Contains(errs, c.want) || strings.Contains(errs, "s3cret") {
@@ -595,6 +629,10 @@ func TestOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	if err := st.SetGen(context.Background(), time.Unix(0, 0)); err != nil {
+		t.Fatal(err)
+	}
+	st.Grace = time.Hour
 	ws := recentWindows(2)
 	for i, w := range ws {
 		deliver(t, st, fmt.Sprintf("a%d", i), "a", w, 5+i)

@@ -26,6 +26,8 @@ type options struct {
 	APIKeyFile        string       `long:"apikey-file" value-name:"FILE" description:"with --post: file holding the Mackerel API key (else $MACKEREL_APIKEY, else --agent-conf)"`
 	APIBase           string       `long:"apibase" value-name:"URL" description:"with --post: Mackerel API base (else $MACKEREL_APIBASE, else --agent-conf, else https://api.mackerelio.com)"`
 	Retries           int          `long:"retries" default:"3" value-name:"N" description:"with --post: attempts per window before giving up until the next run"`
+	Verbose           bool         `short:"v" long:"verbose" description:"with --post: one line per window posted on stdout (else nothing on success)"`
+	StateDir          string       `long:"state-dir" value-name:"DIR" description:"where the ledger of windows handed over is kept (default: $MACKEREL_PLUGIN_WORKDIR, else a per-user directory under the temp dir)"`
 	cli.Version
 }
 
@@ -45,6 +47,9 @@ func (o *options) Validate() error {
 	}
 	if err := fleet.CheckService(o.Service); err != nil {
 		return fmt.Errorf("--service: %v", err)
+	}
+	if err := fleet.CheckRedisURL(o.Redis); err != nil {
+		return fmt.Errorf("--redis: %v", err)
 	}
 	switch {
 	case !metricPrefix.MatchString(o.Prefix):

@@ -2,8 +2,8 @@
 // merged from many hosts into one-minute windows of a service, exactly:
 // counts by status class and code, bytes, and the exact request-time and
 // upstream-time histograms, overall and per group. A host's run is a
-// Contribution, written first to a spool on disk (Spool); lib/fleet/redisstore
-// adds it to its window in Redis, and the aggregator turns a frozen window
+// Contribution, written first to a spool on disk (Spool); the aggregator's
+// store (mackerel-service-accesslog/internal/redisstore) adds it to its window in Redis, and the aggregator turns a frozen window
 // into the same metric names the host plugin prints (Frozen.Values). This
 // package links no Redis client: the plugin's per-minute run stays small.
 package fleet
@@ -50,13 +50,16 @@ func CodeIndex(status int) int { return slices.Index(TrackedCodes, status) }
 // Contribution is what one host's run adds to one window of a service.
 type Contribution struct {
 	// ID names the contribution: a window applies an ID at most once.
-	ID      string             `json:"id"`
-	Service string             `json:"service"`
-	Host    string             `json:"host"`
-	Window  Window             `json:"window"`
-	At      int64              `json:"at"` // when the run read the lines (Unix ns): the spool's order
-	All     Counts             `json:"all"`
-	Groups  map[string]*Counts `json:"groups,omitempty"` // by metric-name-safe group name
+	ID      string `json:"id"`
+	Service string `json:"service"`
+	Host    string `json:"host"`
+	Window  Window `json:"window"`
+	At      int64  `json:"at"` // when the run read the lines (Unix ns): the spool's order
+	// Moved says the contribution reached Redis after its window had
+	// closed, and was moved to the window open then.
+	Moved  bool               `json:"moved,omitempty"`
+	All    Counts             `json:"all"`
+	Groups map[string]*Counts `json:"groups,omitempty"` // by metric-name-safe group name
 }
 
 // Group returns the counts of a group, creating them.

@@ -5,12 +5,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
-// PushCommand is the hidden command of PushBinary that delivers a spool
-// (lib/fleet/push).
+// PushCommand is the command of PushBinary that delivers a spool
+// (mackerel-service-accesslog/internal/push).
 const PushCommand = "push"
 
 // PushRequest is one delivery, written as JSON on the command's stdin (so
@@ -37,30 +36,40 @@ type PushReport struct {
 	Dropped         int    `json:"dropped"`
 }
 
-// PushBinary is the executable that runs PushCommand.
-const PushBinary = "mackerel-service-accesslog"
+// PushBinary is the executable that runs PushCommand. Its name starts with
+// mackerel-plugin- so that `mkr plugin install` installs it beside the
+// plugin (mkr installs only check-* and mackerel-plugin-* executables).
+const PushBinary = "mackerel-plugin-accesslog-push"
 
-// FindPusher returns the executable that runs PushCommand: PushBinary in the
-// directory of the running executable (its symlinks resolved, or not), else
-// on $PATH.
+// pushBinaries are the executables that run PushCommand, in the order they
+// are looked for: PushBinary, then the aggregator (whose hidden push command
+// earlier releases used, and which an existing set-up may have copied
+// beside the plugin).
+var pushBinaries = []string{PushBinary, "mackerel-service-accesslog"}
+
+// FindPusher returns the executable that runs PushCommand: one of
+// pushBinaries in the directory of the running executable (its symlinks
+// resolved, or not), else on $PATH.
 func FindPusher() (string, error) {
-	if exe, err := os.Executable(); err == nil {
-		if real, err := filepath.EvalSymlinks(exe); err == nil {
-			if p := siblingOf(real); isExecutable(p) {
+	for _, name := range pushBinaries {
+		if exe, err := os.Executable(); err == nil {
+			if real, err := filepath.EvalSymlinks(exe); err == nil {
+				if p := filepath.Join(filepath.Dir(real), name); isExecutable(p) {
+					return p, nil
+				}
+			}
+			if p := filepath.Join(filepath.Dir(exe), name); isExecutable(p) {
 				return p, nil
 			}
 		}
-		if p := siblingOf(exe); isExecutable(p) {
+	}
+	for _, name := range pushBinaries {
+		if p, err := exec.LookPath(name); err == nil {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath(PushBinary); err == nil {
-		return p, nil
-	}
-	return "", fmt.Errorf("%s not found beside %s nor on $PATH: install it there (it delivers the spool to Redis)", PushBinary, selfName())
+	return "", fmt.Errorf("%s not found beside %s nor on $PATH: install it there (mkr plugin install does, from the release archive; it delivers the spool to Redis)", PushBinary, selfName())
 }
-
-func siblingOf(exe string) string { return filepath.Join(filepath.Dir(exe), PushBinary) }
 
 func isExecutable(p string) bool {
 	fi, err := os.Stat(p)
@@ -72,17 +81,4 @@ func selfName() string {
 		return "the plugin (" + filepath.Dir(exe) + ")"
 	}
 	return "the plugin"
-}
-
-// RedactURL hides a password given in a Redis URL, for messages (without
-// net/url, which the plugin does not link).
-func RedactURL(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return u
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		return scheme + "://REDACTED@" + rest[at+1:]
-	}
-	return u
 }

@@ -12,7 +12,7 @@ import (
 // Spool is a directory of contributions not yet delivered, one file per
 // contribution named by its id, written atomically (lib/state): a host's run
 // saves its contribution here before it moves its logs' offsets, and a
-// delivery (lib/fleet/push) removes it once Redis has it.
+// delivery (mackerel-plugin-accesslog-push) removes it once Redis has it.
 type Spool struct{ Dir string }
 
 // Path is where c is kept.

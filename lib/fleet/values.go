@@ -14,11 +14,23 @@ type Frozen struct {
 	Hosts  map[string]int64 // contributions per host
 	All    Counts
 	Groups map[string]*Counts
+	// Incomplete says contributions may be missing: the window began before
+	// (or in the second) the service's data began in this Redis (Redis
+	// restarted empty, or new).
+	Incomplete bool
+	// Moved counts the contributions that reached Redis after their own
+	// window had closed and were counted here instead.
+	Moved int64
+	// OffClock are the hosts whose clock was off Redis's by more than the
+	// grace when they delivered here: their offset in seconds (negative:
+	// behind).
+	OffClock map[string]int64
 }
 
 // Values are a frozen window's service metrics, named as
 // mackerel-plugin-accesslog names its host metrics (without the prefix),
-// plus fleet.hosts_count and fleet.contributions_count. Rates are per second
+// plus fleet.hosts_count, fleet.contributions_count, fleet.incomplete,
+// fleet.moved_contributions_count and fleet.offclock_hosts_count. Rates are per second
 // of the window; times are in seconds. Of the groups, the maxGroups with the
 // most requests are kept and the rest summed as "other".
 func (f *Frozen) Values(maxGroups int) map[string]float64 {
@@ -32,6 +44,12 @@ func (f *Frozen) Values(maxGroups int) map[string]float64 {
 	}
 	v["fleet.hosts_count"] = float64(len(f.Hosts))
 	v["fleet.contributions_count"] = float64(contributions)
+	v["fleet.incomplete"] = 0
+	if f.Incomplete {
+		v["fleet.incomplete"] = 1
+	}
+	v["fleet.moved_contributions_count"] = float64(f.Moved)
+	v["fleet.offclock_hosts_count"] = float64(len(f.OffClock))
 	for name, g := range topGroups(f.Groups, maxGroups) {
 		addCounts(v, "group_", g, secs, name)
 	}

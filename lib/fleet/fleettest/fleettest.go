@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,6 +66,13 @@ func (r *Redis) Start() {
 
 // Stop stops the server by PID.
 func (r *Redis) Stop() { r.proc.Stop() }
+
+// Kill ends the server with SIGKILL, by PID: no shutdown, no last save, as
+// a crash or the OOM killer.
+func (r *Redis) Kill() {
+	r.proc.Cmd.Process.Signal(syscall.SIGKILL)
+	<-r.proc.Done()
+}
 
 func (r *Redis) waitPing() {
 	r.t.Helper()

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 // TestExactOverTLS: the same exactness through rediss:// to Debian's
@@ -44,7 +44,7 @@ func TestTLSErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = st.Deliver(ctx, contributionOf("x-1", "x", w, nil), time.Now, nil)
+		_, err = st.Deliver(ctx, contributionOf("x-1", "x", w, nil), nil)
 		st.Close()
 		if err == nil || !strings.Contains(err.Error(), "certificate signed by unknown authority") || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: delivery error %v, want one line about the unknown authority", name, err)

@@ -1,6 +1,6 @@
 // Package push delivers a host's spooled fleet contributions to Redis. It is
-// run as a command of its own (Main, the hidden `push` command of
-// mackerel-service-accesslog) that mackerel-plugin-accesslog starts only
+// run as a command of its own (Main: `mackerel-plugin-accesslog-push push`,
+// or the aggregator's hidden `push` command) that mackerel-plugin-accesslog starts only
 // when --fleet-redis is given: the plugin itself then links no Redis client,
 // TLS or network stack, and a run without --fleet-redis stays cheap.
 //
@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
 	"github.com/sre-suite/mackerel-plugins/lib/state"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 // Main runs the command: a fleet.PushRequest on stdin, a fleet.PushReport on
@@ -109,6 +109,19 @@ func drop(req *fleet.PushRequest, sp fleet.Spool, oldest []*fleet.Contribution, 
 	return n
 }
 
+// Clock is this host's clock, compared with Redis's (tests set one that is
+// behind).
+var Clock = time.Now
+
+// describeOffset says "120 s behind" or "3 s ahead of".
+func describeOffset(d time.Duration) string {
+	s := int64(d.Round(time.Second) / time.Second)
+	if s < 0 {
+		return fmt.Sprintf("%d s behind", -s)
+	}
+	return fmt.Sprintf("%d s ahead of", s)
+}
+
 func send(ctx context.Context, req *fleet.PushRequest, sp fleet.Spool, spooled []*fleet.Contribution, warn func(string)) (int, error) {
 	st, err := redisstore.Open(redisstore.Config{
 		URL: req.URL, PasswordFile: req.PasswordFile, CAFile: req.CAFile, Cluster: req.Cluster,
@@ -118,8 +131,15 @@ func send(ctx context.Context, req *fleet.PushRequest, sp fleet.Spool, spooled [
 		return 0, err
 	}
 	defer st.Close()
+	st.Clock = Clock
+	warned := false
 	for i, c := range spooled {
-		out, err := st.Deliver(ctx, c, time.Now, sp.Save)
+		out, err := st.Deliver(ctx, c, sp.Save)
+		if offset, grace := st.ClockOffset(); !warned && redisstore.OffClock(offset, grace) {
+			warned = true
+			warn(fmt.Sprintf("this host's clock is %s Redis's, more than the service's grace %s: its contributions are counted in the window open by Redis's clock when they arrive, not in the minute they were read; set the clock right (NTP)",
+				describeOffset(offset), grace))
+		}
 		if err != nil {
 			return i, err
 		}

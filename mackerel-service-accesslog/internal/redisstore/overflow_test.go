@@ -9,7 +9,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/lib/fleet"
 	"github.com/sre-suite/mackerel-plugins/lib/fleet/fleettest"
-	"github.com/sre-suite/mackerel-plugins/lib/fleet/redisstore"
+	"github.com/sre-suite/mackerel-plugins/mackerel-service-accesslog/internal/redisstore"
 )
 
 // TestBogusValuesDoNotOverflow: contributions whose bytes are past an int64
@@ -40,7 +40,7 @@ func TestBogusValuesDoNotOverflow(t *testing.T) {
 		}
 		c := contributionOf(fmt.Sprintf("h%d", h), fmt.Sprint(h), w, lines)
 		for try, want := range []redisstore.Outcome{redisstore.Applied, redisstore.Dup} {
-			if out, err := st.Deliver(ctx, c, time.Now, nil); err != nil || out != want {
+			if out, err := st.Deliver(ctx, c, nil); err != nil || out != want {
 				t.Fatalf("host %d, delivery %d: %v %v, want %v", h, try+1, out, err, want)
 			}
 		}

@@ -56,11 +56,14 @@ func BenchmarkAggregateWindow(b *testing.B) {
 			}
 			defer st.Close()
 			ctx := context.Background()
+			if err := st.SetGen(ctx, time.Unix(0, 0)); err != nil {
+				b.Fatal(err)
+			}
 			w := fleet.WindowOf(time.Now().Add(-time.Minute), time.Minute)
 			r := rand.New(rand.NewPCG(1, uint64(hosts)))
 			for h := range hosts {
 				c := benchContribution(r, fmt.Sprintf("c%d", h), fmt.Sprintf("host%d", h), w)
-				if _, err := st.Deliver(ctx, c, time.Now, nil); err != nil {
+				if _, err := st.Deliver(ctx, c, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -108,7 +111,7 @@ func BenchmarkDeliver(b *testing.B) {
 	for b.Loop() {
 		c := benchContribution(r, fmt.Sprintf("d%d", i), "host", w)
 		i++
-		if _, err := st.Deliver(context.Background(), c, time.Now, nil); err != nil {
+		if _, err := st.Deliver(context.Background(), c, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
