@@ -95,6 +95,9 @@ func Parse(data []byte, o Options) (s *Schedule, err error) {
 	return &Schedule{events: p.events, loc: p.loc, hasAllow: o.Allow != nil}, nil
 }
 
+// The years a window or freeze may be in.
+const minYear, maxYear = 1900, 2999
+
 type parser struct {
 	o      Options
 	loc    *time.Location
@@ -196,6 +199,10 @@ func (p *parser) time(prop *ical.Prop) (time.Time, bool, error) {
 	t, err := bare.DateTime(loc)
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("%q: %v", prop.Value, strings.TrimPrefix(err.Error(), "ical: "))
+	}
+	if y := t.Year(); y < minYear || y > maxYear {
+		// rrule-go panics on year 0; no deploy window is that far.
+		return time.Time{}, false, fmt.Errorf("%q: want a year from %d to %d", prop.Value, minYear, maxYear)
 	}
 	return t, len(prop.Value) == len("20060102"), nil
 }

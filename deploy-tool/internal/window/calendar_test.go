@@ -152,7 +152,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown TZID", wrap("SUMMARY:deploy\r\nDTSTART;TZID=Mars/Olympus:20261207T100000\r\n"), `TZID "Mars/Olympus" is neither`},
 		{"no DTSTART", wrap("SUMMARY:deploy\r\n"), `event "deploy" (UID x@google.com): no DTSTART`},
 		{"bad RRULE", wrap("SUMMARY:deploy\r\nDTSTART:20261207T100000Z\r\nRRULE:FREQ=SOMETIMES\r\n"), `RRULE "FREQ=SOMETIMES"`},
-		{"minutely", wrap("SUMMARY:deploy\r\nDTSTART:20261207T100000Z\r\nRRULE:FREQ=MINUTELY\r\n"), "HOURLY at most"},
+		{"hourly", wrap("SUMMARY:deploy\r\nDTSTART:20261207T100000Z\r\nRRULE:FREQ=HOURLY;INTERVAL=4\r\n"), "more often than DAILY is not supported"},
 		{"end before start", wrap("SUMMARY:freeze\r\nDTSTART:20261207T100000Z\r\nDTEND:20261207T090000Z\r\n"), "is before DTSTART"},
 		{"a bad unrelated event is ignored", wrap("SUMMARY:lunch\r\nRRULE:FREQ=SOMETIMES\r\n"), ""},
 		{"Local is not a zone of the calendar", wrap("SUMMARY:deploy\r\nDTSTART;TZID=Local:20261207T100000\r\n"), `TZID "Local"`},

@@ -36,7 +36,7 @@ const TimeLayout = "Mon 2006-01-02 15:04 MST"
 func (s *Schedule) Decide(now time.Time) Decision {
 	occ, err := s.between(now, now.Add(Horizon))
 	if err != nil {
-		return Decision{Reason: "calendar " + Redact(s.Source) + ": " + err.Error()}
+		return Decision{Reason: s.calendarError(err).Error()}
 	}
 	t := timeline{occ: occ, allowAll: !s.hasAllow}
 	loc := now.Location()
@@ -51,6 +51,13 @@ func (s *Schedule) Decide(now time.Time) Decision {
 	}
 	d.Reason = refusedReason(d, loc)
 	return d
+}
+
+func (s *Schedule) calendarError(err error) error {
+	if s.Source == "" {
+		return fmt.Errorf("calendar: %w", err)
+	}
+	return fmt.Errorf("calendar %s: %w", Redact(s.Source), err)
 }
 
 func show(t time.Time, loc *time.Location) string { return t.In(loc).Format(TimeLayout) }
@@ -116,20 +123,38 @@ func (t timeline) covering(at time.Time, k Kind) *Occurrence {
 }
 
 // firstWhere is the first start or end after at where allowed becomes
-// want; zero when there is none.
+// want; zero when there is none. One sweep over the edges, counting the
+// windows and freezes in force.
 func (t timeline) firstWhere(at time.Time, want bool) time.Time {
-	var edges []time.Time
-	for _, o := range t.occ {
-		for _, e := range []time.Time{o.Start, o.End} {
-			if e.After(at) {
-				edges = append(edges, e)
-			}
-		}
+	type edge struct {
+		t             time.Time
+		allow, freeze int
 	}
-	sort.Slice(edges, func(i, j int) bool { return edges[i].Before(edges[j]) })
-	for _, e := range edges {
-		if t.allowed(e) == want {
-			return e
+	var edges []edge
+	allow, freeze := 0, 0
+	for _, o := range t.occ {
+		a, f := 1, 0
+		if o.Kind == Deny {
+			a, f = 0, 1
+		}
+		if !o.End.After(at) {
+			continue
+		}
+		if o.Start.After(at) {
+			edges = append(edges, edge{o.Start, a, f})
+		} else {
+			allow, freeze = allow+a, freeze+f
+		}
+		edges = append(edges, edge{o.End, -a, -f})
+	}
+	sort.Slice(edges, func(i, j int) bool { return edges[i].t.Before(edges[j].t) })
+	for i := 0; i < len(edges); {
+		at := edges[i].t
+		for ; i < len(edges) && edges[i].t.Equal(at); i++ {
+			allow, freeze = allow+edges[i].allow, freeze+edges[i].freeze
+		}
+		if ((t.allowAll || allow > 0) && freeze == 0) == want {
+			return at
 		}
 	}
 	return time.Time{}
@@ -148,7 +173,7 @@ type Entry struct {
 func (s *Schedule) Upcoming(now time.Time, n int) ([]Entry, error) {
 	occ, err := s.between(now, now.Add(Horizon))
 	if err != nil {
-		return nil, fmt.Errorf("calendar %s: %w", Redact(s.Source), err)
+		return nil, s.calendarError(err)
 	}
 	want := Allow
 	if !s.hasAllow {

@@ -40,8 +40,8 @@ func (p *parser) recurrence(c *ical.Component, ev *event) error {
 		if err != nil {
 			return fmt.Errorf("RRULE %q: %v", rr[0].Value, err)
 		}
-		if opt.Freq == rrule.MINUTELY || opt.Freq == rrule.SECONDLY {
-			return fmt.Errorf("RRULE %q: a window that recurs every %s is not supported (HOURLY at most)", rr[0].Value, strings.ToLower(opt.Freq.String()))
+		if opt.Freq > rrule.DAILY { // HOURLY, MINUTELY, SECONDLY
+			return fmt.Errorf("RRULE %q: a window or freeze that recurs more often than DAILY is not supported", rr[0].Value)
 		}
 		opt.Dtstart = ev.start
 		r, err := rrule.NewRRule(*opt)
@@ -117,8 +117,14 @@ func (p *parser) applyOverrides(overrides []*ical.Component, masters map[string]
 
 // between lists the occurrences of the schedule that overlap [from, to),
 // sorted by start.
-func (s *Schedule) between(from, to time.Time) ([]Occurrence, error) {
-	var out []Occurrence
+func (s *Schedule) between(from, to time.Time) (out []Occurrence, err error) {
+	defer func() {
+		// rrule-go panics on some rules Parse did not foresee: a calendar
+		// that cannot be expanded, not a crash of the rollout.
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("recurrences not understood: %v", r)
+		}
+	}()
 	for i := range s.events {
 		ev := &s.events[i]
 		add := func(start time.Time) {
