@@ -53,6 +53,20 @@ func (s *Schedule) Decide(now time.Time) Decision {
 	return d
 }
 
+// StopStartingAt is when a rollout allowed by d must stop starting new
+// batches: the window's end (or a freeze inside it), or zero with
+// finish_after_window or when no end is known within Horizon.
+func (o Options) StopStartingAt(d Decision) time.Time {
+	if !d.Allowed || o.FinishAfterWindow {
+		return time.Time{}
+	}
+	return d.Until
+}
+
+// Location is the calendar's own zone (X-WR-TIMEZONE, else
+// Options.Location), for showing times as the calendar's owners see them.
+func (s *Schedule) Location() *time.Location { return s.loc }
+
 func (s *Schedule) calendarError(err error) error {
 	if s.Source == "" {
 		return fmt.Errorf("calendar: %w", err)

@@ -116,3 +116,25 @@ window  Wed 2026-12-23 10:00 JST – 12:00 JST  deploy slot
 		t.Errorf("Upcoming inside a window: %+v", entries)
 	}
 }
+
+func TestStopStartingAt(t *testing.T) {
+	t.Parallel()
+	jst := zone(t, "Asia/Tokyo")
+	s := parseFixture(t, "tokyo.ics", testOptions())
+	if s.Location().String() != "Asia/Tokyo" {
+		t.Errorf("Location = %v, want the calendar's X-WR-TIMEZONE", s.Location())
+	}
+	d := s.Decide(time.Date(2026, 12, 7, 11, 40, 0, 0, jst))
+	o := testOptions()
+	if got := o.StopStartingAt(d); !got.Equal(time.Date(2026, 12, 7, 12, 0, 0, 0, jst)) {
+		t.Errorf("StopStartingAt = %v, want the window's end", got)
+	}
+	o.FinishAfterWindow = true
+	if got := o.StopStartingAt(d); !got.IsZero() {
+		t.Errorf("finish_after_window: StopStartingAt = %v, want none", got)
+	}
+	o.FinishAfterWindow = false
+	if got := o.StopStartingAt(s.Decide(time.Date(2026, 12, 7, 9, 0, 0, 0, jst))); !got.IsZero() {
+		t.Errorf("a refused decision: StopStartingAt = %v", got)
+	}
+}
