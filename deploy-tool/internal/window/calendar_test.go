@@ -196,3 +196,36 @@ func TestZones(t *testing.T) {
 		t.Errorf("an all-day freeze in New York: got %s", got)
 	}
 }
+
+// Adjacent windows make one: a rollout started in the first may start
+// batches until the second ends. A freeze that matches allow too is a freeze.
+func TestAdjacentWindows(t *testing.T) {
+	t.Parallel()
+	ev := func(uid, summary, start, end string) string {
+		return "BEGIN:VEVENT\r\nUID:" + uid + "\r\nSUMMARY:" + summary + "\r\nDTSTART:" + start + "\r\nDTEND:" + end + "\r\nEND:VEVENT\r\n"
+	}
+	data := []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\n" +
+		ev("a", "deploy A", "20261207T010000Z", "20261207T030000Z") +
+		ev("b", "deploy B", "20261207T030000Z", "20261207T050000Z") +
+		ev("c", "deploy freeze", "20261208T010000Z", "20261208T050000Z") +
+		"END:VCALENDAR\r\n")
+	s, err := Parse(data, testOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := s.Decide(time.Date(2026, 12, 7, 2, 0, 0, 0, time.UTC))
+	if !d.Allowed || !d.Until.Equal(time.Date(2026, 12, 7, 5, 0, 0, 0, time.UTC)) || d.Event.Summary != "deploy A" {
+		t.Errorf("adjacent windows: %+v", d)
+	}
+	d = s.Decide(time.Date(2026, 12, 8, 2, 0, 0, 0, time.UTC))
+	if d.Allowed || d.Event == nil || d.Event.Summary != "deploy freeze" {
+		t.Errorf("an event matching allow and deny: %+v", d)
+	}
+	o := testOptions()
+	o.Allow = nil
+	s, _ = Parse(data, o)
+	entries, err := s.Upcoming(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 5)
+	if err != nil || len(entries) != 1 || entries[0].Window.Summary != "deploy freeze" || entries[0].Window.Kind != Deny {
+		t.Errorf("deny only: Upcoming lists the freezes: %+v %v", entries, err)
+	}
+}
