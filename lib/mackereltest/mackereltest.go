@@ -13,8 +13,9 @@
 //	GET  /api/v0/org
 //
 // Knobs change what it serves while a test runs: OpenAlert/CloseAlert,
-// AddHost, AddMonitor, and FailNext/HangNext to make the next calls answer
-// 500 or hang until the client gives up.
+// AddHost, AddMonitor, and FailNext/HangNext/LoseNextAnswers to make the
+// next calls answer 500, hang until the client gives up, or do their work
+// and then hang.
 package mackereltest
 
 import (
@@ -103,6 +104,7 @@ type Server struct {
 	monitors    []Monitor
 	hosts       []Host
 	fail, hang  int
+	lose        int
 	failStatus  int
 	nextID      int
 }
@@ -164,11 +166,14 @@ func (s *Server) front(next http.Handler) http.Handler {
 		idx := len(s.requests)
 		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Body: body, APIKey: r.Header.Get("X-Api-Key")})
 		hang, fail := s.hang > 0, s.fail > 0 && s.hang == 0
+		lose := !hang && !fail && s.lose > 0
 		switch {
 		case hang:
 			s.hang--
 		case fail:
 			s.fail--
+		case lose:
+			s.lose--
 		}
 		failStatus := s.failStatus
 		s.mu.Unlock()
@@ -189,6 +194,14 @@ func (s *Server) front(next http.Handler) http.Handler {
 			return
 		case r.Header.Get("X-Api-Key") != s.key:
 			writeError(rec, http.StatusUnauthorized, "Authentication failed. Please try with valid Api Key.")
+			return
+		}
+		if lose { // done, but the answer never leaves
+			next.ServeHTTP(httptest.NewRecorder(), r)
+			select {
+			case <-r.Context().Done():
+			case <-s.closed:
+			}
 			return
 		}
 		next.ServeHTTP(rec, r)
@@ -212,6 +225,15 @@ func (s *Server) HangNext(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hang = n
+}
+
+// LoseNextAnswers makes the next n requests (after those HangNext and
+// FailNext take) do what they ask, then hang without answering until the
+// client gives up: a create that landed although the client saw a timeout.
+func (s *Server) LoseNextAnswers(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lose = n
 }
 
 // SetOrg sets the organization name GET /api/v0/org answers (default test-org).
