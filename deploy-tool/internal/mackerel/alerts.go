@@ -56,6 +56,9 @@ const maxAlertPages = 5
 // a slow Mackerel costs a rollout one timeout per batch at most. An error
 // is returned, not warned: the caller says what it does without alerts.
 func (c *Client) OpenAlerts(ctx context.Context) ([]Alert, error) {
+	if c == nil {
+		return nil, nil
+	}
 	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	hosts, err := c.api.FindHostsContext(ctx, &mkc.FindHostsParam{Service: c.opts.Service, Roles: c.opts.Roles})
@@ -213,7 +216,7 @@ func (e *OpenAtStartError) Error() string {
 // OpenAlerts): an *OpenAtStartError when there are some and ignore
 // (--ignore-open-alerts) is false, else nil. See the package doc for why.
 func (c *Client) Preflight(open []Alert, ignore bool) error {
-	if len(open) == 0 || ignore {
+	if c == nil || len(open) == 0 || ignore {
 		return nil
 	}
 	return &OpenAtStartError{Scope: c.scope(), Alerts: open}

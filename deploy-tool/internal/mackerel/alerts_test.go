@@ -124,3 +124,53 @@ func TestOpenAlertsBounded(t *testing.T) {
 		}
 	}
 }
+
+// The guard a rollout asks before each batch: refused over open alerts,
+// or gone on with --ignore-open-alerts, and stopped by an alert the fake
+// opens after batch 1 only.
+func TestGuard(t *testing.T) {
+	t.Parallel()
+	f := newFake(t)
+	start := time.Now()
+	app, _, p95 := fleet(f, start.Unix()) // open at preflight, stamped in the same second
+	c, warn := newClient(t, f, t.TempDir(), "app")
+	c.opts.StopOnAlert = true
+	if g, err := c.Watch(context.Background(), start, false); g != nil || err == nil {
+		t.Fatalf("Watch over open alerts: %v, %v; want a refusal", g, err)
+	}
+	g, err := c.Watch(context.Background(), start, true)
+	if err != nil || !strings.Contains(warn.String(), "ignored (--ignore-open-alerts)") {
+		t.Fatalf("Watch with --ignore-open-alerts: %v, %q", err, warn)
+	}
+	if got := g.Check(context.Background()); len(got) != 0 {
+		t.Fatalf("before batch 1: %v", got)
+	}
+	f.CloseAlert(app[1], start.Unix())
+	id := f.OpenAlert(mackereltest.Alert{Type: "service", MonitorID: p95, Value: 2.4, OpenedAt: time.Now().Unix()})
+	got := g.Check(context.Background())
+	if len(got) != 1 || got[0].ID != id {
+		t.Fatalf("after batch 1: %+v", got)
+	}
+	if msg := (&AlertStopError{Alerts: got}).Error(); !strings.Contains(msg, `"shop p95", value 2.4`) || !strings.Contains(msg, "/alerts/"+id) {
+		t.Errorf("report: %s", msg)
+	}
+	f.HangNext(1)
+	if got := g.Check(context.Background()); got != nil || !strings.Contains(warn.String(), "alerts not checked") {
+		t.Errorf("Check on a hanging API: %v, %q", got, warn)
+	}
+}
+
+// Without [mackerel], every method of the nil client and guard does nothing.
+func TestNilClient(t *testing.T) {
+	t.Parallel()
+	c, err := New(Options{}, t.TempDir(), nil)
+	if c != nil || err != nil {
+		t.Fatalf("New without the section: %v, %v", c, err)
+	}
+	ctx := context.Background()
+	g, err := c.Watch(ctx, time.Now(), false)
+	n, ferr := c.FlushPending(ctx)
+	if c.Start(ctx, "t", "", time.Now()) != nil || c.Finish(ctx, "t", "", time.Now()) != nil || err != nil || g.Check(ctx) != nil || n != 0 || ferr != nil {
+		t.Error("a nil client did something")
+	}
+}

@@ -35,9 +35,11 @@ type Client struct {
 
 // New makes a client from validated options. stateDir is deploy-tool's
 // state directory (the pending file lives there); warnings go to warn.
+// Without a [mackerel] section (opts.Enabled false) it returns a nil
+// *Client, whose methods do nothing: callers need no "if".
 func New(opts Options, stateDir string, warn io.Writer) (*Client, error) {
 	if !opts.Enabled {
-		return nil, errors.New("mackerel: the [mackerel] section is off")
+		return nil, nil
 	}
 	api, err := mkc.NewClientWithOptions(string(opts.APIKey), opts.APIBase, false)
 	if err != nil {

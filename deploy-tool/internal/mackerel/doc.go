@@ -3,6 +3,21 @@
 // service read before each batch, so that a rollout stops when Mackerel
 // alerts.
 //
+//	[mackerel]
+//	service = "shop"
+//	roles = ["app"]                 # optional
+//	apikey_file = "mackerel.key"    # else $MACKEREL_APIKEY, else agent_conf's apikey
+//	# agent_conf = "/etc/mackerel-agent/mackerel-agent.conf"
+//	# apibase = "https://api.mackerelio.com"
+//	stop_on_alert = true
+//	timeout = "5s"                  # each API call, at most 30s
+//
+// Use: Section.Options at config load; New (nil without the section; every
+// method of a nil *Client or *Guard does nothing); FlushPending at
+// preflight and in status; Watch at preflight and Guard.Check before each
+// batch; Start when the first server goes out; Finish when the run ends,
+// with Result.Title and Result.Description.
+//
 // # A slow or failing Mackerel never stops or slows a rollout
 //
 // Every API call carries a deadline (timeout, default 5 s; OpenAlerts shares
@@ -30,7 +45,8 @@
 // # Alerts already open when a rollout starts: refused, unless --ignore-open-alerts
 //
 // With stop_on_alert, a rollout stops when an alert opens after it started
-// (NewSince). An alert already open at the start cannot do that: Mackerel
+// (NewSince, and not one of those open at preflight: a clock skew between
+// this host and Mackerel cannot turn an ignored alert into a new one). An alert already open at the start cannot do that: Mackerel
 // does not open it again when the deploy makes it worse, so the guard is
 // blind to exactly the graph people are watching, and nobody can tell
 // afterwards whether the deploy moved it. So Preflight refuses (deploy-tool
