@@ -280,3 +280,39 @@ func TestRefusedAnnotationIsDropped(t *testing.T) {
 		t.Error("pending file written")
 	}
 }
+
+// down and up are two processes: the annotation down starts, up finishes,
+// one annotation spanning both, even when down's create failed.
+func TestParkedFromDownToUp(t *testing.T) {
+	t.Parallel()
+	for _, failStart := range []bool{false, true} {
+		f := newFake(t)
+		dir := t.TempDir()
+		down, _ := newClient(t, f, dir)
+		from := time.Now()
+		if failStart {
+			f.LoseNextAnswers(1)
+		}
+		down.Start(context.Background(), "down/up to shop: in progress, 1 server", "", from)
+		if err := down.Park("10.0.0.1:80"); err != nil {
+			t.Fatal(err)
+		}
+		up, _ := newClient(t, f, dir)
+		if n, _ := up.FlushPending(context.Background()); n != 0 || pendingCount(t, up) != 0 {
+			t.Errorf("flush posted %d parked annotations", n)
+		}
+		if ok, err := up.Unpark("10.0.0.1:80"); !ok || err != nil {
+			t.Fatalf("Unpark: %v %v", ok, err)
+		}
+		if err := up.Finish(context.Background(), "down/up to shop: done, 1 server", "", from.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		got := f.Annotations()
+		if len(got) != 1 || got[0].Title != "down/up to shop: done, 1 server" || got[0].To-got[0].From != 3600 {
+			t.Errorf("lost answer %v: annotations %+v", failStart, got)
+		}
+		if ok, _ := up.Unpark("10.0.0.1:80"); ok || pendingCount(t, up) != 0 {
+			t.Errorf("parked entry left behind")
+		}
+	}
+}

@@ -16,7 +16,9 @@
 // method of a nil *Client or *Guard does nothing); FlushPending at
 // preflight and in status; Watch at preflight and Guard.Check before each
 // batch; Start when the first server goes out; Finish when the run ends,
-// with Result.Title and Result.Description.
+// with Result.Title and Result.Description; `down` ends with Park(server)
+// instead of Finish, and `up` calls Unpark(server) before its Finish, so the
+// pair is one annotation.
 //
 // # A slow or failing Mackerel never stops or slows a rollout
 //

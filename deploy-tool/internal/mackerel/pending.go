@@ -14,7 +14,8 @@ import (
 
 // pendingFile is the pending file's content.
 type pendingFile struct {
-	Annotations []entry `json:"annotations"`
+	Annotations []entry          `json:"annotations"`
+	Parked      map[string]entry `json:"parked,omitempty"` // by name, see Park
 }
 
 // lockPending takes the pending file's lock, waiting a little longer than
@@ -41,9 +42,9 @@ func (c *Client) edit(change func(*pendingFile)) error {
 	if err := state.Load(c.pending, &p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	before := len(p.Annotations)
+	before := len(p.Annotations) + len(p.Parked)
 	change(&p)
-	if before == 0 && len(p.Annotations) == 0 {
+	if before == 0 && len(p.Annotations)+len(p.Parked) == 0 {
 		return nil // nothing was there, nothing to write
 	}
 	return state.Save(c.pending, &p)
@@ -146,4 +147,59 @@ func (c *Client) Pending() (int, error) {
 		return 0, fmt.Errorf("mackerel: %w", err)
 	}
 	return len(p.Annotations), nil
+}
+
+// Park hands the run's annotation on to a later process, for `down` whose
+// `up` comes later: Unpark(name) in that process takes it back and its
+// Finish spans both. name says which (the server's address). The entry
+// keeps what Start knew (its ID, or that a create was sent), so the later
+// Finish updates it, never creates it twice.
+func (c *Client) Park(name string) error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	e := c.run
+	c.run = nil
+	c.mu.Unlock()
+	if e == nil {
+		return nil
+	}
+	e.PID = 0
+	err := c.edit(func(p *pendingFile) {
+		if p.Parked == nil {
+			p.Parked = map[string]entry{}
+		}
+		p.Parked[name] = *e
+		// Not pending any more: the later Finish posts it.
+		p.Annotations = slices.DeleteFunc(p.Annotations, func(x entry) bool { return x.Key == e.Key })
+	})
+	if err != nil {
+		c.warnf("the graph annotation cannot be kept for the later up: %v", err)
+	}
+	return err
+}
+
+// Unpark takes back the annotation Park(name) handed on, as this run's:
+// Finish then updates it. It says whether there was one.
+func (c *Client) Unpark(name string) (bool, error) {
+	if c == nil {
+		return false, nil
+	}
+	var e entry
+	var found bool
+	err := c.edit(func(p *pendingFile) {
+		e, found = p.Parked[name]
+		delete(p.Parked, name)
+	})
+	if err != nil {
+		c.warnf("the graph annotation of the earlier down cannot be read: %v", err)
+		return false, err
+	}
+	if found {
+		c.mu.Lock()
+		c.run = &e
+		c.mu.Unlock()
+	}
+	return found, nil
 }
