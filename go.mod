@@ -10,6 +10,7 @@ require (
 	github.com/jessevdk/go-flags v1.6.1
 	github.com/mackerelio/checkers v0.2.1
 	github.com/mackerelio/go-mackerel-plugin v0.1.6
+	github.com/mackerelio/mackerel-client-go v0.43.0
 	github.com/miekg/dns v1.1.73
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/teambition/rrule-go v1.8.2
