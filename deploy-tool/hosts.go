@@ -192,13 +192,16 @@ func (e *Engine) tryBatch(i int, batch []config.Server) (*outage.Outage, map[str
 			e.log.Printf("WARNING: unlock the deploy hosts' lock: %v", err)
 		}
 	}()
-	snap, err := e.cl.Read()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("before batch %d: %w; nothing of this batch was touched", i+1, err)
-	}
+	// The registrations first, then the balancers: a run releases a server
+	// only once it is back up, so a server found down in the later read is
+	// either registered in the earlier one or was never released.
 	others, err := e.others(ctx)
 	if err != nil {
 		return nil, nil, nil, refusedf("before batch %d: %v; nothing of it was touched", i+1, err)
+	}
+	snap, err := e.cl.Read()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("before batch %d: %w; nothing of this batch was touched", i+1, err)
 	}
 	if wait, refuse := e.blockers(snap, others, batch); refuse != nil || wait != nil {
 		return nil, nil, wait, refuse

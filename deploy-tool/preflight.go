@@ -21,8 +21,9 @@ func (e *Engine) prepare() ([]config.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	others := e.othersNow() // before the balancers: see tryBatch
 	snap, problems := e.cl.Preflight(e.cfg.Servers)
-	todo, skipped, more := e.sortServers(snap, j, inFlight)
+	todo, skipped, more := e.sortServers(snap, others, j, inFlight)
 	if problems = append(problems, more...); len(problems) > 0 {
 		return nil, e.refuseAtPreflight(problems)
 	}
@@ -88,8 +89,7 @@ func (e *Engine) readJournal() (*journal.Journal, map[string]bool, error) {
 // sortServers decides, from the balancers as read at preflight and the
 // other runs' registrations, which servers this rollout takes (todo),
 // which it leaves as they are (skipped, --allow-down), and what refuses it.
-func (e *Engine) sortServers(snap balancer.Snapshot, j *journal.Journal, inFlight map[string]bool) (todo, skipped []config.Server, problems []string) {
-	others := e.othersNow()
+func (e *Engine) sortServers(snap balancer.Snapshot, others map[string]coord.Registration, j *journal.Journal, inFlight map[string]bool) (todo, skipped []config.Server, problems []string) {
 	for _, s := range e.cfg.Servers {
 		down := snap.DownSomewhere(s.Addr)
 		switch {
