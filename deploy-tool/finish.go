@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
@@ -94,8 +96,17 @@ func (e *Engine) tellError(err error) {
 // of rotation (ours, marked for --resume), those down before it, those
 // another deploy host holds, and the balancers that cannot be read.
 func (e *Engine) leftDown() (ours, before, theirs, unreadable []string) {
+	// Registrations read before and after the balancers: another host
+	// registers a server before its mark-down and releases it after its
+	// mark-up, so a server it had out during the read is in one of them.
+	others := map[string]coord.Registration{}
+	maps.Copy(others, e.othersNow())
 	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
-	others := e.othersNow()
+	for addr, r := range e.othersNow() {
+		if o, ok := others[addr]; !ok || !o.Alive {
+			others[addr] = r
+		}
+	}
 	for _, s := range e.cfg.Servers {
 		where, isDown := down[s.Addr]
 		if !isDown {

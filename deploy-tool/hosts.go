@@ -96,7 +96,7 @@ func (e *Engine) others(ctx context.Context) (map[string]coord.Registration, err
 
 // othersNow is others with a deadline, empty when it cannot be read.
 func (e *Engine) othersNow() map[string]coord.Registration {
-	ctx, cancel := coordCtx()
+	ctx, cancel := e.afterLossCtx()
 	defer cancel()
 	o, err := e.others(ctx)
 	if err != nil {
@@ -241,7 +241,7 @@ func (e *Engine) releaseIfBack(o *outage.Outage, batch []config.Server) {
 }
 
 func (e *Engine) release(servers []config.Server) {
-	ctx, cancel := coordCtx()
+	ctx, cancel := e.afterLossCtx()
 	defer cancel()
 	if err := e.coord.Release(ctx, plan.Addrs(servers)); err != nil {
 		e.log.Printf("WARNING: release %s with the deploy hosts: %v", config.Labels(servers), err)
@@ -322,6 +322,19 @@ const coordTimeout = 15 * time.Second
 
 func coordCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), coordTimeout)
+}
+
+// lostTimeout bounds a call made once the lease is lost: etcd is most
+// likely out of reach then, and the report should not wait coordTimeout
+// for each call.
+const lostTimeout = 2 * time.Second
+
+// afterLossCtx is coordCtx, or a lostTimeout deadline once the lease is lost.
+func (e *Engine) afterLossCtx() (context.Context, context.CancelFunc) {
+	if e.lost() {
+		return context.WithTimeout(context.Background(), lostTimeout)
+	}
+	return coordCtx()
 }
 
 // lockTimeout bounds the wait for the deploy hosts' lock: another host
