@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make bench-rollout: wall time of a rollout of 4 and of 16 servers under
-# 300 requests/s, behind nginx (Lua drop-in) and HAProxy, against the sum of
+# 400 requests/s, behind nginx (Lua drop-in) and HAProxy, against the sum of
 # the deploy commands' own times; then three deploy hosts at once over one
 # etcd, 12 servers behind nginx (Lua drop-in and C module) and HAProxy.
 # Needs nginx with the Lua module, HAProxy and etcd-server (make deps
