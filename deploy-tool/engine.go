@@ -234,7 +234,7 @@ func (e *Engine) deployAll(batch []config.Server) []config.Server {
 func (e *Engine) deployOne(s config.Server) bool {
 	r := e.byAddr[s.Addr]
 	e.step(s.Addr, journal.StepDeploying)
-	e.log.Printf("%s: deploy: %s", s.Label(), config.Expand(e.cfg.Deploy.Command, s))
+	e.log.Printf("%s: deploy: %s", s.Label(), config.ExpandCommand(e.cfg.Deploy.Command, s))
 	t0 := time.Now()
 	err := RunCommand(e.kill, e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.log, func(pgid int) {
 		if err := e.journal.SetCommand(s.Addr, pgid); err != nil {

@@ -259,7 +259,7 @@ func (e *Engine) runDryRun() error {
 		e.printPlan(batches)
 		for _, s := range slices.Concat(batches...) {
 			e.log.Printf("  %s: down on every balancer, drain, `%s` (timeout %v), health %s, up, settle",
-				s.Label(), config.Expand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(config.Expand(e.cfg.Health.URL, s)))
+				s.Label(), config.ExpandCommand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(config.ExpandURL(e.cfg.Health.URL, s)))
 		}
 	}
 	if err != nil {

@@ -17,7 +17,7 @@ func HealthCheck(ctx context.Context, h config.HealthConfig, s config.Server) er
 	if h.URL == "" {
 		return nil
 	}
-	url := config.Expand(h.URL, s)
+	url := config.ExpandURL(h.URL, s)
 	client := &http.Client{Timeout: h.Timeout.D()}
 	var last string
 	for i := 0; i < h.Retries; i++ {

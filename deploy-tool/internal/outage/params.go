@@ -271,7 +271,7 @@ func (g *failureGuard) answers(server string) (bool, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.health.Timeout.D())
 	defer cancel()
-	return probe(ctx, &http.Client{Timeout: g.health.Timeout.D()}, config.Expand(g.health.URL, srv), g.health.Status)
+	return probe(ctx, &http.Client{Timeout: g.health.Timeout.D()}, config.ExpandURL(g.health.URL, srv), g.health.Status)
 }
 
 // settle puts back every saved value whose server is in rotation, waiting
