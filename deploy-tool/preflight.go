@@ -23,7 +23,11 @@ func (e *Engine) prepare() ([]config.Server, error) {
 	}
 	snap, problems := e.cl.Preflight(e.cfg.Servers)
 	todo, skipped, more := e.sortServers(snap, j, inFlight)
-	if problems = append(problems, more...); len(problems) > 0 {
+	unhealthy, err := e.checkHealth(snap, todo)
+	if err != nil {
+		return nil, err
+	}
+	if problems = append(slices.Concat(problems, more), unhealthy...); len(problems) > 0 {
 		return nil, e.refuseAtPreflight(problems)
 	}
 	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.Balancers()), len(e.cfg.Servers))
