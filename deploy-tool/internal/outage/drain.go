@@ -27,6 +27,7 @@ type drainResult struct {
 	// timeout: drain_timeout ended it before the counts read 0, or it ran
 	// past drain_timeout (a stopped process, a hung read).
 	timeout bool
+	past    bool     // it ran past drain_timeout (pastBound)
 	left    inflight // what was in flight when it ended
 }
 
@@ -70,7 +71,7 @@ func (f inflight) String() string {
 func (r drainResult) String() string {
 	var s string
 	switch {
-	case r.timeout && r.took > r.bound+drainPoll && r.left.n == 0 && !r.left.pending && len(r.left.unknown) == 0:
+	case r.past:
 		s = fmt.Sprintf("NOT drained: the drain ran %.2fs, past drain_timeout %v (was deploy-tool stopped, or a read hung?); %s", r.took.Seconds(), r.bound, r.left)
 	case r.timeout:
 		s = fmt.Sprintf("NOT drained: drain_timeout %v reached after %.2fs with %s", r.bound, r.took.Seconds(), r.left)
@@ -125,7 +126,8 @@ func (o *Outage) drain(servers []config.Server) (drainResult, error) {
 		}
 		d.res.took = time.Since(d.t0)
 		done := left.n == 0 && len(left.unknown) == 0 && !left.pending && !waiting && len(again) == 0
-		if pastBound(roundStart, d.res.took, o.times.DrainTimeout) || !done && d.res.took >= o.times.DrainTimeout {
+		d.res.past = pastBound(roundStart, d.res.took, o.times.DrainTimeout)
+		if d.res.past || !done && d.res.took >= o.times.DrainTimeout {
 			d.res.timeout, d.res.left = true, left
 			return d.res, nil
 		}
