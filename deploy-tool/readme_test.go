@@ -12,6 +12,7 @@ import (
 // The README's config example is a valid config, and its mackerel-agent.conf
 // snippet passes the real agent's configtest.
 func TestReadmeSnippets(t *testing.T) {
+	t.Parallel() // the agent's configtest takes seconds on a busy machine
 	b, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)

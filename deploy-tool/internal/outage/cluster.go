@@ -55,7 +55,10 @@ func (c *Cluster) ReportFailuresLeft(cfgPath string) { c.failures.reportLeft(cfg
 func (c *Cluster) FailuresLeft() []string { return c.failures.Left() }
 
 // callTimeout bounds one balancer call made by the cluster itself; the
-// drivers have their own per-call timeouts inside it.
+// drivers have their own per-call timeouts inside it. The calls do not
+// derive from the signal contexts on purpose: after the first signal the
+// take-out puts back what it took, and after the second the final
+// read-back still tells what is left down.
 const callTimeout = 15 * time.Second
 
 func callCtx() (context.Context, context.CancelFunc) {
