@@ -14,6 +14,10 @@ type RolloutOptions struct {
 	AllowDown      bool `long:"allow-down" description:"start although some servers are already down; they are skipped and left as they are"`
 	DiscardJournal bool `long:"discard-journal" description:"start afresh although the journal records an unfinished rollout"`
 	Yes            bool `long:"yes" short:"y" description:"do not ask after the canary batch (canary_pause = \"prompt\")"`
+
+	// AllowUnhealthy lets a server that fails the preflight's health
+	// check through (unhealthy.go).
+	AllowUnhealthy []string `long:"allow-unhealthy" value-name:"SERVER" description:"deploy a fix to SERVER (addr or host; repeat, or comma-separate) although it fails its health check at preflight; it must still pass after its deploy"`
 }
 
 // Rollout rolls the deploy over every server of the config, batch by batch
