@@ -67,7 +67,9 @@ func TestDrainWaitsForTheAppsFigure(t *testing.T) {
 	defer app.Close()
 	r := newRig(t, 1)
 	r.fakes = r.fakes[:1] // the nginx-like one: no in-flight count
-	r.top = fmt.Sprintf("min_up = 0\ndrain_wait = \"0s\"\ndrain = { inflight_url = %q }", app.URL+"/inflight?port={port}")
+	// A generous drain_timeout: this part is about waiting for the figure,
+	// and a busy machine can stretch five reads past the rig's 2 s.
+	r.top = fmt.Sprintf("min_up = 0\ndrain_wait = \"0s\"\ndrain_timeout = \"30s\"\ndrain = { inflight_url = %q }", app.URL+"/inflight?port={port}")
 	code, out := r.rollout()
 	if code != exitOK {
 		t.Fatalf("exit %d\n%s", code, out)

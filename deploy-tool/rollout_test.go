@@ -59,7 +59,7 @@ func newRig(t *testing.T, n int) *rig {
 func (r *rig) config() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "state_dir = %q\n%s\n", filepath.Join(r.dir, "state"), r.top)
-	for _, d := range []string{`drain_wait = "50ms"`, `max_request_time = "50ms"`, `drain_timeout = "2s"`, `settle = "10ms"`, `up_timeout = "2s"`} {
+	for _, d := range []string{`drain_wait = "50ms"`, `max_request_time = "50ms"`, `drain_timeout = "10s"`, `settle = "10ms"`, `up_timeout = "2s"`} {
 		if key, _, _ := strings.Cut(d, " "); !strings.Contains(r.top, key+" =") {
 			b.WriteString(d + "\n")
 		}
