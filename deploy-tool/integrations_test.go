@@ -214,3 +214,49 @@ func TestMackerelHangingDoesNotStopRollout(t *testing.T) {
 		t.Errorf("annotations after status: %+v", anns)
 	}
 }
+
+// slotCalendar is a deploy slot from start to end (to the second).
+func slotCalendar(start, end time.Time) string {
+	stamp := func(t time.Time) string { return t.UTC().Format("20060102T150405Z") }
+	return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nBEGIN:VEVENT\r\n" +
+		"DTSTART:" + stamp(start) + "\r\nDTEND:" + stamp(end) + "\r\nDTSTAMP:" + stamp(start) + "\r\n" +
+		"UID:slot-2@google.com\r\nSUMMARY:deploy slot\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+}
+
+// A rollout that reaches its window's end starts no new batch (exit 1,
+// the journal kept for --resume), unless finish_after_window.
+func TestWindowEndStopsNewBatches(t *testing.T) {
+	for _, finish := range []bool{false, true} {
+		t.Run(fmt.Sprintf("finish_after_window=%v", finish), func(t *testing.T) {
+			r := newFaultRig(t)
+			testenv.BuildBinary(t, "deploy-tool") // before the clock starts
+			end := time.Now().Add(5 * time.Second).Truncate(time.Second)
+			file := filepath.Join(r.dir, "cal.ics")
+			if err := os.WriteFile(file, []byte(slotCalendar(end.Add(-time.Hour), end)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			path := r.config(r.heldCommand(), "")
+			appendConfig(t, path, fmt.Sprintf("[window]\ncalendar = %q\nallow = \"^deploy\"\nfinish_after_window = %v\n", file, finish))
+			release := r.hold(r.a.addrs[0])
+			defer release()
+			cmd, out := toolCmd(t, "rollout", "--config", path)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			r.waitStarted(r.a.addrs[0], out)
+			time.Sleep(time.Until(end.Add(100 * time.Millisecond))) // the window's end, no event to wait for
+			release()
+			code := processExit(t, cmd.Wait())
+			r.wantStates()
+			if finish {
+				wantExit(t, code, out.String(), exitOK, "")
+				r.wantVersions("v2", "v2", "v2", "v2")
+				return
+			}
+			wantExit(t, code, out.String(), exitFailed, "the deploy window ended")
+			r.wantVersions("v2", "v1", "v1", "v1")
+			code, st := tool(t, "status", "--config", path)
+			wantExit(t, code, st, exitOK, "rollout: UNFINISHED")
+		})
+	}
+}
