@@ -260,3 +260,35 @@ func TestWindowEndStopsNewBatches(t *testing.T) {
 		})
 	}
 }
+
+// An alert open before the rollout refuses it, nothing touched (exit 3),
+// unless --ignore-open-alerts; down and up of one server are one
+// annotation.
+func TestMackerelOpenAlertAndDownUpPair(t *testing.T) {
+	r := newMackerelRig(t)
+	path := r.config("", true)
+	mon := r.f.AddMonitor(mackereltest.Monitor{Name: "5xx count", Type: "host"})
+	r.f.OpenAlert(mackereltest.Alert{MonitorID: mon, Type: "host", HostID: r.host, Value: 12, OpenedAt: time.Now().Add(-time.Minute).Unix()})
+	code, out := tool(t, "rollout", "--config", path)
+	wantExit(t, code, out, exitRefused, `already open for shop:app: CRITICAL "5xx count" on app-1, value 12`)
+	r.wantStates()
+	r.wantVersions("v1", "v1", "v1", "v1")
+	if anns := r.f.Annotations(); len(anns) != 0 {
+		t.Errorf("a refused rollout posted %+v", anns)
+	}
+
+	code, out = tool(t, "rollout", "--config", path, "--ignore-open-alerts")
+	wantExit(t, code, out, exitOK, "alert already open, ignored")
+	r.wantVersions("v2", "v2", "v2", "v2")
+
+	code, out = tool(t, "down", "--config", path, r.a.addrs[1])
+	wantExit(t, code, out, exitOK, "")
+	code, out = tool(t, "up", "--config", path, r.a.addrs[1])
+	wantExit(t, code, out, exitOK, "")
+	r.wantStates()
+	anns := r.f.Annotations()
+	if len(anns) != 2 || !strings.Contains(anns[0].Description, "started with --ignore-open-alerts") ||
+		anns[1].Title != "down/up to shop: done, 1 server" || anns[1].To < anns[1].From {
+		t.Errorf("annotations %+v", anns)
+	}
+}
