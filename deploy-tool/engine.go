@@ -257,7 +257,7 @@ func (e *Engine) deployAll(batch []config.Server) []config.Server {
 func (e *Engine) deployOne(s config.Server) bool {
 	r := e.byAddr[s.Addr]
 	e.step(s.Addr, journal.StepDeploying)
-	e.log.Printf("%s: deploy: %s", s.Label(), config.Expand(e.cfg.Deploy.Command, s))
+	e.log.Printf("%s: deploy: %s", s.Label(), config.ExpandCommand(e.cfg.Deploy.Command, s))
 	t0 := time.Now()
 	err := RunCommand(e.kill, e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.log, func(pgid int) {
 		if err := e.journal.SetCommand(s.Addr, pgid); err != nil {
@@ -291,6 +291,10 @@ func (e *Engine) deployOne(s config.Server) bool {
 	return true
 }
 
+// okNotDrained is the summary of a server deployed after a drain ended by
+// drain_timeout (on_drain_timeout = "deploy").
+const okNotDrained = "ok, NOT drained"
+
 // bringUp marks the deployed servers up on every balancer.
 func (e *Engine) bringUp(o *outage.Outage, servers []config.Server) {
 	t0 := time.Now()
@@ -304,6 +308,9 @@ func (e *Engine) bringUp(o *outage.Outage, servers []config.Server) {
 			continue
 		}
 		r.Set(report.Done, "ok")
+		if o.NotDrained {
+			r.Set(report.Done, okNotDrained)
+		}
 		e.step(s.Addr, journal.StepUp)
 	}
 	if err == nil {

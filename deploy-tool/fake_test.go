@@ -161,7 +161,8 @@ func (f *fakeBalancer) callLog() []string {
 	return append([]string(nil), f.calls...)
 }
 
-// useFakes makes outage.NewBalancer return the given fakes by name.
+// useFakes makes outage.NewBalancer return the given fakes by name (see
+// useBalancers: not from a parallel test).
 func useFakes(t *testing.T, fakes ...*fakeBalancer) {
 	t.Helper()
 	byName := map[string]balancer.Balancer{}
@@ -172,6 +173,8 @@ func useFakes(t *testing.T, fakes ...*fakeBalancer) {
 }
 
 // useBalancers makes outage.NewBalancer return the given balancers by name.
+// It swaps a package variable, so a test that calls it (through newRig too)
+// must not call t.Parallel: two such tests at once take each other's fakes.
 func useBalancers(t *testing.T, bals map[string]balancer.Balancer) {
 	t.Helper()
 	old := outage.NewBalancer

@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
@@ -54,8 +56,9 @@ func (e *Engine) finish(err error) error {
 	e.cl.ReportFailuresLeft(e.cfg.Path())
 	switch {
 	case err == nil:
-		e.log.Printf("rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())
-		e.notify.Sendf("deploy-tool: rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())
+		done := fmt.Sprintf("rollout done: %d servers in %.1fs%s", len(e.results), e.log.Elapsed().Seconds(), e.notDrained())
+		e.log.Printf("%s", done)
+		e.notify.Sendf("deploy-tool: %s", done)
 	case len(ours) > 0:
 		e.log.Printf("rollout STOPPED; left down: %s", strings.Join(ours, "; "))
 		e.log.Printf("next: look at the output above; once the cause is fixed, `deploy-tool rollout %s --resume` deploys the servers left down again and rolls out the rest (or `deploy-tool up %s SERVER` brings one back as it is)", cfgFlag, cfgFlag)
@@ -71,6 +74,21 @@ func (e *Engine) finish(err error) error {
 		e.notify.Sendf("deploy-tool: rollout stopped; no server left down")
 	}
 	return reported(err)
+}
+
+// notDrained counts, for the final line, the servers deployed after a drain
+// that drain_timeout ended (on_drain_timeout = "deploy").
+func (e *Engine) notDrained() string {
+	n := 0
+	for _, r := range e.results {
+		if r.Outcome == report.Done && r.Result == okNotDrained {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d of them deployed NOT drained (on_drain_timeout = \"deploy\")", n)
 }
 
 // tellError prints and notifies the error a rollout ends with, unless it
@@ -95,8 +113,17 @@ func (e *Engine) tellError(err error) {
 // of rotation (ours, marked for --resume), those down before it, those
 // another deploy host holds, and the balancers that cannot be read.
 func (e *Engine) leftDown() (ours, before, theirs, unreadable []string) {
+	// Registrations read before and after the balancers: another host
+	// registers a server before its mark-down and releases it after its
+	// mark-up, so a server it had out during the read is in one of them.
+	others := map[string]coord.Registration{}
+	maps.Copy(others, e.othersNow())
 	down, unreadable := e.cl.LeftDown(e.cfg.Servers)
-	others := e.othersNow()
+	for addr, r := range e.othersNow() {
+		if o, ok := others[addr]; !ok || !o.Alive {
+			others[addr] = r
+		}
+	}
 	for _, s := range e.cfg.Servers {
 		where, isDown := down[s.Addr]
 		if !isDown {

@@ -96,7 +96,7 @@ func (e *Engine) others(ctx context.Context) (map[string]coord.Registration, err
 
 // othersNow is others with a deadline, empty when it cannot be read.
 func (e *Engine) othersNow() map[string]coord.Registration {
-	ctx, cancel := coordCtx()
+	ctx, cancel := e.afterLossCtx()
 	defer cancel()
 	o, err := e.others(ctx)
 	if err != nil {
@@ -192,13 +192,16 @@ func (e *Engine) tryBatch(i int, batch []config.Server) (*outage.Outage, map[str
 			e.log.Printf("WARNING: unlock the deploy hosts' lock: %v", err)
 		}
 	}()
-	snap, err := e.cl.Read()
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("before batch %d: %w; nothing of this batch was touched", i+1, err)
-	}
+	// The registrations first, then the balancers: a run releases a server
+	// only once it is back up, so a server found down in the later read is
+	// either registered in the earlier one or was never released.
 	others, err := e.others(ctx)
 	if err != nil {
 		return nil, nil, nil, refusedf("before batch %d: %v; nothing of it was touched", i+1, err)
+	}
+	snap, err := e.cl.Read()
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("before batch %d: %w; nothing of this batch was touched", i+1, err)
 	}
 	if wait, refuse := e.blockers(snap, others, batch); refuse != nil || wait != nil {
 		return nil, nil, wait, refuse
@@ -238,7 +241,7 @@ func (e *Engine) releaseIfBack(o *outage.Outage, batch []config.Server) {
 }
 
 func (e *Engine) release(servers []config.Server) {
-	ctx, cancel := coordCtx()
+	ctx, cancel := e.afterLossCtx()
 	defer cancel()
 	if err := e.coord.Release(ctx, plan.Addrs(servers)); err != nil {
 		e.log.Printf("WARNING: release %s with the deploy hosts: %v", config.Labels(servers), err)
@@ -319,6 +322,19 @@ const coordTimeout = 15 * time.Second
 
 func coordCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), coordTimeout)
+}
+
+// lostTimeout bounds a call made once the lease is lost: etcd is most
+// likely out of reach then, and the report should not wait coordTimeout
+// for each call.
+const lostTimeout = 2 * time.Second
+
+// afterLossCtx is coordCtx, or a lostTimeout deadline once the lease is lost.
+func (e *Engine) afterLossCtx() (context.Context, context.CancelFunc) {
+	if e.lost() {
+		return context.WithTimeout(context.Background(), lostTimeout)
+	}
+	return coordCtx()
 }
 
 // lockTimeout bounds the wait for the deploy hosts' lock: another host

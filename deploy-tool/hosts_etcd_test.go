@@ -22,7 +22,6 @@ import (
 // the same balancers, coordinated through a real etcd: never more than
 // max_unavailable servers out, and each host deploys each server once.
 func TestTwoRunsShareTheBudgetThroughEtcd(t *testing.T) {
-	t.Parallel()
 	etcd := testenv.StartEtcd(t)
 	r := newRig(t, 3)
 	r.command = "sleep 0.1; echo {port} >> " + filepath.Join(r.dir, "deployed")
@@ -94,7 +93,6 @@ func TestTwoRunsShareTheBudgetThroughEtcd(t *testing.T) {
 // status shows the deploy hosts' lock and every registered server, with
 // its host and whether its lease is alive.
 func TestStatusShowsTheDeployHosts(t *testing.T) {
-	t.Parallel()
 	etcd := testenv.StartEtcd(t)
 	r := newRig(t, 2)
 	r.write()

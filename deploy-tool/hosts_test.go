@@ -64,7 +64,6 @@ func (f *fakeCoord) setRegs(regs ...coord.Registration) {
 // A server another live run holds is never picked: the batch waits until
 // it is released and back, then deploys it; what this run took it releases.
 func TestRegisteredServerIsWaitedFor(t *testing.T) {
-	t.Parallel()
 	r := newRig(t, 2)
 	for _, f := range r.fakes {
 		f.set("down", r.addrs[0], balancer.Down)
@@ -99,7 +98,6 @@ func TestRegisteredServerIsWaitedFor(t *testing.T) {
 // A server out of rotation registered by a run whose lease is gone is not
 // waited for: nobody knows its state, and the preflight refuses.
 func TestDeadRunsServerIsRefused(t *testing.T) {
-	t.Parallel()
 	r := newRig(t, 2)
 	for _, f := range r.fakes {
 		f.set("down", r.addrs[0], balancer.Down)
@@ -119,7 +117,6 @@ func TestDeadRunsServerIsRefused(t *testing.T) {
 // A lease lost during the take-out puts the batch back and stops the
 // rollout with exit 1, saying why.
 func TestLostLeaseStopsRollout(t *testing.T) {
-	t.Parallel()
 	r := newRig(t, 2)
 	r.top = `drain_wait = "1s"` + "\n" + `max_request_time = "1s"`
 	fc := &fakeCoord{lost: make(chan struct{})}

@@ -101,9 +101,26 @@ the one answering counts itself). Without it the drain is a timed wait of
 drain_wait, printed as "waited Ns (no in-flight count)", and it is refused
 before anything is touched unless max_request_time is set (the longest a
 request may take: at least nginx's proxy_read_timeout for the upstream) and
-drain_wait is at least as long. Every drain is bounded by drain_timeout.
-Balancers are re-read every 100 ms while draining: a server a reload put
-back in rotation is taken down again at once and its drain starts again.
+drain_wait is at least as long. Every drain is bounded by drain_timeout, on
+the monotonic clock (a stopped deploy-tool included). A drain that ends at
+drain_timeout, or runs past it, prints "NOT drained" with the requests in
+flight and where ("unknown (why)" for a figure that could not be read), and
+by default puts the servers back and stops (exit 1); on_drain_timeout =
+"deploy" deploys them anyway, reported "ok, NOT drained" and counted on the
+final line. Balancers are re-read every 100 ms while draining: a server a
+reload put back in rotation is taken down again at once and its drain
+starts again.
+
+Health: health.url is asked without following redirects (a 3xx fails
+unless health.status names it). The preflight, --dry-run included, asks
+every server in rotation that the rollout takes, and refuses, naming it,
+one that does not answer, before anything is touched. To deploy a fix to a
+broken server: --allow-unhealthy SERVER (it must pass after its deploy).
+
+Placeholders: deploy.command and inflight_command get the server as
+$DEPLOY_HOST, $DEPLOY_ADDR and $DEPLOY_PORT; {host} {addr} {port} written
+in them are shell-quoted where they stand outside quotes ([::1]:80 would
+be a glob pattern). In a URL an IPv6 {host} is bracketed.
 
 max_fails: before taking a server out, nginx's max_fails is set to 0 where
 it is above 0 (the requests cut by the restart would otherwise shut the
@@ -282,7 +299,7 @@ every load balancer, drains them, runs the deploy command, health-checks
 them and puts them back; every change is read back from every balancer.
 
 Usage:
-  deploy-tool rollout [--config FILE] [--dry-run] [--resume] [--allow-down] [--discard-journal] [--yes]
+  deploy-tool rollout [--config FILE] [--dry-run] [--resume] [--allow-down] [--allow-unhealthy SERVER] [--discard-journal] [--yes]
   deploy-tool down    [--config FILE] [--force] SERVER
   deploy-tool up      [--config FILE] [--skip-health] SERVER
   deploy-tool wrapper [--config FILE] --self ADDR -- rsync ARGS...

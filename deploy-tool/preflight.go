@@ -21,9 +21,19 @@ func (e *Engine) prepare() ([]config.Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	others := e.othersNow() // before the balancers: see tryBatch
 	snap, problems := e.cl.Preflight(e.cfg.Servers)
-	todo, skipped, more := e.sortServers(snap, j, inFlight)
-	if problems = append(problems, more...); len(problems) > 0 {
+	todo, skipped, more := e.sortServers(snap, others, j, inFlight)
+	// Another deploy host's servers are its to check: one it is deploying
+	// may not answer now.
+	unhealthy, err := e.checkHealth(snap, slices.DeleteFunc(slices.Clone(todo), func(s config.Server) bool {
+		_, theirs := others[s.Addr]
+		return theirs
+	}))
+	if err != nil {
+		return nil, err
+	}
+	if problems = append(slices.Concat(problems, more), unhealthy...); len(problems) > 0 {
 		return nil, e.refuseAtPreflight(problems)
 	}
 	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.Balancers()), len(e.cfg.Servers))
@@ -88,8 +98,7 @@ func (e *Engine) readJournal() (*journal.Journal, map[string]bool, error) {
 // sortServers decides, from the balancers as read at preflight and the
 // other runs' registrations, which servers this rollout takes (todo),
 // which it leaves as they are (skipped, --allow-down), and what refuses it.
-func (e *Engine) sortServers(snap balancer.Snapshot, j *journal.Journal, inFlight map[string]bool) (todo, skipped []config.Server, problems []string) {
-	others := e.othersNow()
+func (e *Engine) sortServers(snap balancer.Snapshot, others map[string]coord.Registration, j *journal.Journal, inFlight map[string]bool) (todo, skipped []config.Server, problems []string) {
 	for _, s := range e.cfg.Servers {
 		down := snap.DownSomewhere(s.Addr)
 		switch {
@@ -259,7 +268,7 @@ func (e *Engine) runDryRun() error {
 		e.printPlan(batches)
 		for _, s := range slices.Concat(batches...) {
 			e.log.Printf("  %s: down on every balancer, drain, `%s` (timeout %v), health %s, up, settle",
-				s.Label(), config.Expand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(config.Expand(e.cfg.Health.URL, s)))
+				s.Label(), config.ExpandCommand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(config.ExpandURL(e.cfg.Health.URL, s)))
 		}
 	}
 	if err != nil {

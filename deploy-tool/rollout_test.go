@@ -357,7 +357,13 @@ func TestDeployFailsOnServer2(t *testing.T) {
 
 func TestHealthCheckNeverPasses(t *testing.T) {
 	r := newRig(t, 4)
-	r.healthy[0].Store(false)
+	// Healthy at preflight (which refuses a server that is not), broken
+	// by its deploy.
+	r.fakes[0].hook = func(op, addr string) {
+		if op == "drain" && addr == r.addrs[0] {
+			r.healthy[0].Store(false)
+		}
+	}
 	code, out := r.rollout()
 	if code != exitFailed || !strings.Contains(out, "status 503, want 200") {
 		t.Fatalf("exit %d, want %d", code, exitFailed)

@@ -35,6 +35,7 @@ type Config struct {
 	CanaryPause    Pause     `toml:"canary_pause"`
 	DrainWait      Duration  `toml:"drain_wait"`
 	DrainTimeout   Duration  `toml:"drain_timeout"`
+	OnDrainTimeout string    `toml:"on_drain_timeout"` // DrainTimeoutStop (default) or DrainTimeoutDeploy
 	MaxRequestTime Duration  `toml:"max_request_time"` // the longest a request may take (≥ proxy_read_timeout)
 	Settle         Duration  `toml:"settle"`
 	UpTimeout      Duration  `toml:"up_timeout"`
@@ -249,6 +250,9 @@ func (c *Config) defaults(md toml.MetaData) {
 	}
 	if !md.IsDefined("drain_timeout") {
 		c.DrainTimeout = Duration(30 * time.Second)
+	}
+	if c.OnDrainTimeout == "" {
+		c.OnDrainTimeout = DrainTimeoutStop
 	}
 	if !md.IsDefined("settle") {
 		c.Settle = Duration(time.Second)
