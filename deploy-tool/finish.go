@@ -33,6 +33,7 @@ func (e *Engine) finish(err error) error {
 	// fail_timeout has passed (not waited for after a signal).
 	e.cl.SettleFailures(e.ctx)
 	ours, before, theirs, unreadable := e.leftDown()
+	e.annotateFinish(err)
 	fmt.Fprintln(e.out)
 	report.WriteSummary(e.out, e.results)
 	fmt.Fprintln(e.out)

@@ -19,6 +19,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/mackerel"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/window"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
@@ -47,9 +49,16 @@ type Config struct {
 	Coordination *coord.Section    `toml:"coordination"`
 	Balancers    []balancer.Config `toml:"balancer"`
 	Servers      []Server          `toml:"server"`
+	// Window is the deploy windows' calendar; none configured: no check.
+	Window window.Section `toml:"window"`
+	// Mackerel is where runs are annotated and alerts read; none: neither.
+	Mackerel mackerel.Section `toml:"mackerel"`
 
 	path      string        // the file it was read from
 	coordOpts coord.Options // [coordination], checked by Load
+	// [window] and [mackerel], checked by Load (integrations.go)
+	windowOpts   window.Options
+	mackerelOpts mackerel.Options
 }
 
 // DeployConfig is the command run for each server.
@@ -189,6 +198,9 @@ func Load(path string) (*Config, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
+	if err := c.loadIntegrations(path); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	return c, nil
 }
 
@@ -294,7 +306,7 @@ func (c *Config) Secrets() []string {
 			}
 		}
 	}
-	return out
+	return append(out, c.integrationSecrets()...)
 }
 
 // Redact replaces every secret of the config in s.
