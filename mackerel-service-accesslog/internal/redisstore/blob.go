@@ -162,6 +162,9 @@ func (r *blobReader) uvarint() (uint64, error) {
 // copy of a window's blobs): the value and the bytes read, or k <= 0 when
 // s ends within it or it overflows 64 bits.
 func uvarint(s string) (v uint64, k int) {
+	if len(s) > 0 && s[0] < 0x80 {
+		return uint64(s[0]), 1
+	}
 	var shift uint
 	for i := 0; i < len(s) && i < binary.MaxVarintLen64; i++ {
 		c := s[i]

@@ -180,7 +180,9 @@ func FuzzBlob(f *testing.F) {
 }
 
 // usTime is a request time in µs as Apache's %D logs it: log-normal around
-// 30 ms, capped at 5 s.
+// 60 ms (σ 1.5 in log space), capped at 5 s. 2 M of them hold about 500,000
+// distinct values (issue 20 measured 474,855 in 2 M requests), 10 M about
+// 1,040,000.
 func usTime(r *rand.Rand) int64 {
-	return min(int64(math.Exp(r.NormFloat64()*1.2+10.3)), 5_000_000)
+	return min(int64(math.Exp(r.NormFloat64()*1.5+11)), 5_000_000)
 }
