@@ -144,8 +144,8 @@ func TestBlobRefusesDamage(t *testing.T) {
 }
 
 // FuzzBlob: no input makes the decoder panic; what it accepts is ascending
-// with counts above 0, and encoding it again gives a blob that reads back
-// to the same pairs. From the other side, a histogram built from the input
+// with counts above 0, merges with itself to the same values, and encoding
+// it again gives a blob that reads back to the same pairs. From the other side, a histogram built from the input
 // encodes to a blob that reads back to exactly its values.
 func FuzzBlob(f *testing.F) {
 	f.Add([]byte{1, 2, 2, 1, 4})
@@ -154,6 +154,10 @@ func FuzzBlob(f *testing.F) {
 	f.Add(encodeBlob(randomHistogram(rand.New(rand.NewPCG(1, 4)), 50)))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if vals, counts, err := readBlob(t, string(b)); err == nil {
+			mv, mc, err := mergeBlobs([]string{string(b), string(b)}, nil)
+			if err == nil && (!slices.Equal(mv, vals) || len(mc) != len(counts) || (len(mc) > 0 && mc[0] != 2*counts[0])) {
+				t.Fatalf("%x merged with itself: %v %v, want %v twice %v", b, mv, mc, vals, counts)
+			}
 			h := &fleet.Histogram{}
 			if err := h.SetSorted(vals, counts); err == nil {
 				v2, c2, err := readBlob(t, string(encodeBlob(h)))
