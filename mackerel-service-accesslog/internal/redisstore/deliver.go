@@ -47,8 +47,8 @@ for i = 10, #ARGV, 3 do
     redis.call('HINCRBY', data, f, v)
   elseif ARGV[i] == 'f' then
     redis.call('HINCRBYFLOAT', data, f, v)
-  elseif ARGV[i] == 'h' then
-    for x, n in string.gmatch(v, '(%-?%d+) (%d+) ') do redis.call('HINCRBY', data, f .. x, n) end
+  elseif ARGV[i] == 'b' then
+    redis.call('HSET', data, f, v)
   else
     local cur = redis.call('HGET', data, f)
     if not cur or tonumber(v) > tonumber(cur) then redis.call('HSET', data, f, v) end

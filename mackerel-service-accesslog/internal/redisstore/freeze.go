@@ -72,23 +72,27 @@ func (s *Store) Closed(ctx context.Context, until time.Time, limit int64) ([]fle
 	return out, nil
 }
 
-// freezeScript closes a window to contributions and returns its state and,
-// unless posted already, its data, hosts and meta. A window without keys
-// (expired, or indexed by a host that has not applied yet, or never will) is
-// left frozen for ARGV[1] seconds, so that an apply arriving after the
-// aggregator has dropped its index entry moves to the open window instead
-// of creating data that no index entry points at. Such a window has no
-// hosts: it stays 'gone' when a delivery that it turned away indexes it again.
+// freezeScript closes a window to contributions and returns its state:
+// 'frozen', or 'posted' when an aggregator posted it already, or 'gone'. A
+// window without keys (expired, or indexed by a host that has not applied
+// yet, or never will) is left frozen for ARGV[1] seconds, so that an apply
+// arriving after the aggregator has dropped its index entry moves to the
+// open window instead of creating data that no index entry points at. Such
+// a window has no hosts: it stays 'gone' when a delivery that it turned
+// away indexes it again. The window's data, hosts and meta are read in the
+// same transaction (Freeze), by Redis's own HGETALL: returned through Lua,
+// a window of a million µs values (14 MB of blobs) cost Redis 0.3 s of CPU
+// to copy.
 var freezeScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'frozen', 1)
   redis.call('EXPIRE', KEYS[1], ARGV[1])
-  return {'gone'}
+  return 'gone'
 end
 redis.call('HSETNX', KEYS[1], 'frozen', 1)
-if redis.call('HEXISTS', KEYS[1], 'posted') == 1 then return {'posted'} end
-if redis.call('EXISTS', KEYS[3]) == 0 then return {'gone'} end
-return {'frozen', redis.call('HGETALL', KEYS[4]), redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[1])}
+if redis.call('HEXISTS', KEYS[1], 'posted') == 1 then return 'posted' end
+if redis.call('EXISTS', KEYS[3]) == 0 then return 'gone' end
+return 'frozen'
 `)
 
 // ErrPosted and ErrGone mean there is nothing to post for the window: an
@@ -98,25 +102,28 @@ var (
 	ErrGone   = errors.New("no data (expired)")
 )
 
-// Freeze closes w and reads it.
+// Freeze closes w and reads it, in one transaction (MULTI/EXEC: the keys
+// share a hash slot).
 func (s *Store) Freeze(ctx context.Context, w fleet.Window) (*fleet.Frozen, error) {
-	res, err := freezeScript.Run(ctx, s.rdb, windowKeys(s.service, w), int64(s.TTL/time.Second)).Slice()
-	if err != nil {
+	keys := windowKeys(s.service, w)
+	tx := s.rdb.TxPipeline()
+	state := freezeScript.Eval(ctx, tx, keys, int64(s.TTL/time.Second))
+	dataCmd, hostsCmd, metaCmd := tx.HGetAll(ctx, keys[3]), tx.HGetAll(ctx, keys[2]), tx.HGetAll(ctx, keys[0])
+	if _, err := tx.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("redis: freeze window %s: %w", w, err)
 	}
-	switch res[0] {
+	switch res, _ := state.Val().(string); res {
 	case "gone":
 		return nil, ErrGone
 	case "posted":
 		return nil, ErrPosted
+	case "frozen":
+	default:
+		return nil, fmt.Errorf("redis: freeze script answered %v", state.Val())
 	}
-	data, err1 := pairs(res[1])
-	hosts, err2 := pairs(res[2])
-	meta, err3 := pairs(res[3])
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return nil, fmt.Errorf("redis: window %s: %v", w, err)
-	}
+	data, hosts, meta := dataCmd.Val(), hostsCmd.Val(), metaCmd.Val()
 	f := &fleet.Frozen{Window: w, Hosts: map[string]int64{}}
+	var err error
 	if f.All, f.Groups, err = decodeData(data); err != nil {
 		return nil, fmt.Errorf("redis: window %s: %v", w, err)
 	}
@@ -137,23 +144,6 @@ func (s *Store) Freeze(ctx context.Context, w fleet.Window) (*fleet.Frozen, erro
 		}
 	}
 	return f, nil
-}
-
-func pairs(v any) (map[string]string, error) {
-	list, ok := v.([]any)
-	if !ok || len(list)%2 != 0 {
-		return nil, fmt.Errorf("unexpected reply %T", v)
-	}
-	m := make(map[string]string, len(list)/2)
-	for i := 0; i < len(list); i += 2 {
-		k, ok1 := list[i].(string)
-		val, ok2 := list[i+1].(string)
-		if !ok1 || !ok2 {
-			return nil, fmt.Errorf("unexpected reply element %T %T", list[i], list[i+1])
-		}
-		m[k] = val
-	}
-	return m, nil
 }
 
 var postedScript = redis.NewScript(`

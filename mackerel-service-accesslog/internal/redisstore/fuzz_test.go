@@ -17,6 +17,8 @@ func FuzzDecodeData(f *testing.F) {
 	f.Add("bytes", "1.8446744073709552e+19", "g/api/bytes", "18446744073709551614")
 	f.Add("req/n", "2", "req/v/-1", "2")
 	f.Add("g//x", "1", "up/max", "9")
+	f.Add("req/b/c1", "\x01\x02\x02\x01\x04", "req/n", "3")
+	f.Add("g/api/up/b/c", "\x01\x01\x00\x01", "g/api/up/v/0", "2")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		all, groups, err := decodeData(map[string]string{k1: v1, k2: v2})
 		if err != nil {
