@@ -21,9 +21,10 @@ type PushRequest struct {
 	CAFile       string        `json:"ca_file,omitempty"`
 	Cluster      bool          `json:"cluster,omitempty"`
 	Service      string        `json:"service"`
-	Timeout      time.Duration `json:"timeout"`   // for the whole delivery
-	SpoolMax     int           `json:"spool_max"` // keep at most this many undelivered contributions
-	Now          int64         `json:"now"`       // the run's time (Unix ns): later contributions are left alone
+	Kind         string        `json:"kind,omitempty"` // "" (the access log) or KindErrors
+	Timeout      time.Duration `json:"timeout"`        // for the whole delivery
+	SpoolMax     int           `json:"spool_max"`      // keep at most this many undelivered contributions
+	Now          int64         `json:"now"`            // the run's time (Unix ns): later contributions are left alone
 	Verbose      bool          `json:"verbose,omitempty"`
 }
 

@@ -15,7 +15,8 @@ import (
 // op is one change to the data hash: "i" adds value to field (HINCRBY: an
 // integer that cannot overflow, as it counts lines), "f" adds value to field
 // as a floating-point number (HINCRBYFLOAT: bytes, which bogus sizes could
-// push past an int64), "m" raises field to value, "h" adds each "VALUE COUNT" pair of value (space
+// push past an int64), "m" raises field to value, "s" sets field to value
+// unless it is set (the first example of an error group), "h" adds each "VALUE COUNT" pair of value (space
 // separated) to field prefix+VALUE: one argument per histogram instead of
 // one per distinct value.
 type op struct{ kind, field, value string }
@@ -26,7 +27,7 @@ func contributionOps(c *fleet.Contribution) []op {
 	for name, g := range c.Groups {
 		ops = countsOps(ops, "g/"+name+"/", g)
 	}
-	return ops
+	return errorOps(ops, c)
 }
 
 func countsOps(ops []op, scope string, c *fleet.Counts) []op {
@@ -73,6 +74,9 @@ func decodeData(fields map[string]string) (all fleet.Counts, groups map[string]*
 	groups = map[string]*fleet.Counts{}
 	declared := map[*fleet.Histogram]*declaredSums{}
 	for f, s := range fields {
+		if strings.HasPrefix(f, "e/") {
+			continue // decodeErrors
+		}
 		c := &all
 		name := f
 		if rest, ok := strings.CutPrefix(f, "g/"); ok {
