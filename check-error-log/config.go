@@ -80,6 +80,9 @@ func newConfig(o options, getenv func(string) string) (*config, error) {
 	case o.SlackTimeout.D() <= 0:
 		return nil, errors.New("--slack-timeout must be more than 0")
 	}
+	if err := checkFleet(&o.fleetOptions, true); err != nil {
+		return nil, err
+	}
 	c.status = statusNames[string(o.Status)]
 	c.host = o.HostName
 	if c.host == "" {

@@ -37,6 +37,7 @@ type options struct {
 	MaxLineBytes  int            `long:"max-line-bytes" default:"65536" value-name:"BYTES" description:"longer lines are skipped and reported"`
 	FromStart     bool           `long:"from-start" description:"on the first run (no state yet), read the logs from their start instead of their end"`
 	StateDir      string         `long:"state-dir" value-name:"DIR" description:"where the state (offsets, undelivered posts) is kept (default: $MACKEREL_PLUGIN_WORKDIR, else mackerel-plugins-UID under the temp dir, 0700)"`
+	fleetOptions
 	check.Common
 }
 

@@ -67,9 +67,13 @@ func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
 	if d, ok := ctx.Deadline(); ok {
 		readBy = d.Add(-time.Second)
 	}
+	started := offsetsOf(&st)
 	f, err := c.read(&st, now, readBy)
 	if err != nil {
 		return check.Resultf(check.Unknown, "%v", err)
+	}
+	if err := c.spoolFleet(started, f, now); err != nil {
+		return check.Resultf(check.Unknown, "%v (nothing saved; the next run reads these lines again)", err)
 	}
 	f.notes = append(notes, f.notes...)
 	var slackNote string
@@ -85,6 +89,9 @@ func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
 		d := &deliverer{url: c.webhook, client: &http.Client{}, timeout: c.o.SlackTimeout.D(), reserve: 300 * time.Millisecond, sleep: sleepCtx}
 		r := d.deliver(ctx, &st.Slack, save)
 		dres = &r
+	}
+	if l := c.deliverFleet(now); l != "" {
+		f.notes = append(f.notes, l)
 	}
 	return c.result(f, slackLine(c, &st.Slack, dres, slackNote))
 }

@@ -27,10 +27,10 @@ type ErrorGroup struct {
 // ErrorTotal is one group over a whole window of the service: its count, its
 // first example (the one that reached Redis first) and its count per host.
 type ErrorTotal struct {
-	Message string
-	Example string
-	Count   uint64
-	Hosts   map[string]uint64
+	Message string            `json:"message"`
+	Example string            `json:"example"`
+	Count   uint64            `json:"count"`
+	Hosts   map[string]uint64 `json:"hosts"`
 }
 
 // ErrorID names a group in Redis: a hash of its message, so that no message
