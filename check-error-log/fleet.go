@@ -26,16 +26,21 @@ type fleetOptions struct {
 	FleetService           string         `long:"fleet-service" value-name:"NAME" hidden:"true" description:"the service whose error log this host's groups count in (needed with --fleet-redis)"`
 	FleetTimeout           check.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" hidden:"true" description:"time a run may spend on Redis; what is not delivered stays in the spool for a later run"`
 	FleetSpoolMax          int            `long:"fleet-spool-max" default:"1440" value-name:"N" hidden:"true" description:"keep at most N undelivered contributions; beyond, the oldest are dropped and said"`
+	FleetPost              bool           `long:"fleet-post" hidden:"true" description:"instead of reading logs, post the service's error groups of every closed minute to Slack, one message per minute (needs --fleet-redis, --fleet-service and a webhook)"`
+	FleetGrace             check.Duration `long:"fleet-grace" default:"30s" value-name:"DURATION" hidden:"true" description:"with --fleet-post: a minute is closed this long after its end (by Redis's clock), for late hosts"`
 }
 
 // fleetWindow is the length of the service's windows: one Slack post a
-// minute.
-const fleetWindow = time.Minute
+// minute (tests shorten it).
+var fleetWindow = time.Minute
 
 // checkFleet validates the fleet flags. The URL may hold no password: a
 // flag shows in ps, and the URL is written to no file.
-func checkFleet(f *fleetOptions, needFiles bool) error {
+func checkFleet(f *fleetOptions) error {
 	if f.FleetRedis == "" {
+		if f.FleetPost {
+			return errors.New("--fleet-post needs --fleet-redis and --fleet-service")
+		}
 		if f.FleetService != "" || f.FleetRedisPasswordFile != "" || f.FleetRedisCAFile != "" {
 			return errors.New("--fleet-service, --fleet-redis-password-file and --fleet-redis-ca-file need --fleet-redis")
 		}
@@ -55,6 +60,8 @@ func checkFleet(f *fleetOptions, needFiles bool) error {
 	switch {
 	case f.FleetTimeout.D() <= 0:
 		return fmt.Errorf("--fleet-timeout %v: want more than 0s", f.FleetTimeout)
+	case f.FleetGrace.D() < 0:
+		return fmt.Errorf("--fleet-grace %v: want 0s or more", f.FleetGrace)
 	case f.FleetSpoolMax < 1:
 		return fmt.Errorf("--fleet-spool-max %d: want at least 1", f.FleetSpoolMax)
 	}

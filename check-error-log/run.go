@@ -26,6 +26,7 @@ type savedState struct {
 	Started time.Time              `json:"started"`
 	Logs    map[string]*tail.State `json:"logs"`
 	Slack   slackState             `json:"slack"`
+	Fleet   *fleetPostState        `json:"fleet,omitempty"` // --fleet-post only
 }
 
 // findings is what one run read.
@@ -43,7 +44,12 @@ type findings struct {
 func (c *config) run(now time.Time) check.Result {
 	return check.Run(c.o.Timeout.D(), func() check.Result {
 		return check.Resultf(check.Unknown, "did not finish within --timeout %v (offsets kept where the last saved state left them)", c.o.Timeout.D())
-	}, func(ctx context.Context) check.Result { return c.runCtx(ctx, now) })
+	}, func(ctx context.Context) check.Result {
+		if c.o.FleetPost {
+			return c.runFleetPost(ctx, now)
+		}
+		return c.runCtx(ctx, now)
+	})
 }
 
 func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
