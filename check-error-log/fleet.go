@@ -19,15 +19,15 @@ import (
 // the fleet's Slack post (--fleet-post). The flags are hidden until the
 // fleet path is complete.
 type fleetOptions struct {
-	FleetRedis             string         `long:"fleet-redis" value-name:"URL" hidden:"true" description:"also add each run's groups to the service's window in this Redis (redis://host:port/db, rediss:// for TLS; no password in it: a flag shows in ps)"`
-	FleetRedisPasswordFile string         `long:"fleet-redis-password-file" value-name:"FILE" hidden:"true" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD)"`
-	FleetRedisCAFile       string         `long:"fleet-redis-ca-file" value-name:"FILE" hidden:"true" description:"with rediss://: PEM CA certificates to verify Redis's certificate with, instead of the system's"`
-	FleetRedisCluster      bool           `long:"fleet-redis-cluster" hidden:"true" description:"--fleet-redis names one node of a Redis Cluster"`
-	FleetService           string         `long:"fleet-service" value-name:"NAME" hidden:"true" description:"the service whose error log this host's groups count in (needed with --fleet-redis)"`
-	FleetTimeout           check.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" hidden:"true" description:"time a run may spend on Redis; what is not delivered stays in the spool for a later run"`
-	FleetSpoolMax          int            `long:"fleet-spool-max" default:"1440" value-name:"N" hidden:"true" description:"keep at most N undelivered contributions; beyond, the oldest are dropped and said"`
-	FleetPost              bool           `long:"fleet-post" hidden:"true" description:"instead of reading logs, post the service's error groups of every closed minute to Slack, one message per minute (needs --fleet-redis, --fleet-service and a webhook)"`
-	FleetGrace             check.Duration `long:"fleet-grace" default:"30s" value-name:"DURATION" hidden:"true" description:"with --fleet-post: a minute is closed this long after its end (by Redis's clock), for late hosts"`
+	FleetRedis             string         `long:"fleet-redis" value-name:"URL" description:"also add each run's groups to the service's window in this Redis (redis://host:port/db, rediss:// for TLS; no password in it: a flag shows in ps)"`
+	FleetRedisPasswordFile string         `long:"fleet-redis-password-file" value-name:"FILE" description:"file holding the Redis password (else $FLEET_REDIS_PASSWORD)"`
+	FleetRedisCAFile       string         `long:"fleet-redis-ca-file" value-name:"FILE" description:"with rediss://: PEM CA certificates to verify Redis's certificate with, instead of the system's"`
+	FleetRedisCluster      bool           `long:"fleet-redis-cluster" description:"--fleet-redis names one node of a Redis Cluster"`
+	FleetService           string         `long:"fleet-service" value-name:"NAME" description:"the service whose error log this host's groups count in (needed with --fleet-redis)"`
+	FleetTimeout           check.Duration `long:"fleet-timeout" default:"5s" value-name:"DURATION" description:"time a run may spend on Redis; what is not delivered stays in the spool for a later run"`
+	FleetSpoolMax          int            `long:"fleet-spool-max" default:"1440" value-name:"N" description:"keep at most N undelivered contributions; beyond, the oldest are dropped and said"`
+	FleetPost              bool           `long:"fleet-post" description:"instead of reading logs, post the service's error groups of every closed minute to Slack, one message per minute (needs --fleet-redis, --fleet-service and a webhook)"`
+	FleetGrace             check.Duration `long:"fleet-grace" default:"30s" value-name:"DURATION" description:"with --fleet-post: a minute is closed this long after its end (by Redis's clock), for late hosts"`
 }
 
 // fleetWindow is the length of the service's windows: one Slack post a

@@ -69,6 +69,10 @@ var program = cli.Program{
   UNKNOWN         a bad flag or value; another run of the same check still running;
                   the state cannot be saved; --timeout passed
 
+Across a fleet (see the README): --fleet-redis URL --fleet-service NAME on every host
+adds each run's groups to the service's minute in Redis; --fleet-post on one host posts
+each closed minute to Slack once, each group with its total and its hosts.
+
 Example:
   check-error-log --file /var/log/php/error.log --pattern 'PHP Fatal error' --critical 1
   ErrorLog CRITICAL: 120 errors in 1 group on web1 ...`,
