@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -104,12 +105,22 @@ func offsetsOf(st *savedState) []byte {
 	return b
 }
 
+// fleetTimeout is --fleet-timeout, shortened to what the run's --timeout
+// leaves (the push program's start and a last save kept aside).
+func (c *config) fleetTimeout(ctx context.Context) time.Duration {
+	t := c.o.FleetTimeout.D()
+	if d, ok := ctx.Deadline(); ok {
+		t = min(t, time.Until(d)-fleet.PushGrace-300*time.Millisecond)
+	}
+	return t
+}
+
 // findPusher finds the push command (tests give the one they built).
 var findPusher = fleet.FindPusher
 
 // deliverFleet hands the spool to the push command, and says in one line
 // what is left, or "" when all was delivered.
-func (c *config) deliverFleet(now time.Time) string {
+func (c *config) deliverFleet(ctx context.Context, now time.Time) string {
 	if c.o.FleetRedis == "" {
 		return ""
 	}
@@ -121,6 +132,10 @@ func (c *config) deliverFleet(now time.Time) string {
 		n, _ := sp.Count()
 		return fmt.Sprintf("fleet: %s; %s kept for a later run", why, plural(n, "contribution", "contributions"))
 	}
+	timeout := c.fleetTimeout(ctx)
+	if timeout <= 0 {
+		return kept("no time left in this run (--timeout)")
+	}
 	bin, err := findPusher()
 	if err != nil {
 		return kept(err.Error())
@@ -128,7 +143,7 @@ func (c *config) deliverFleet(now time.Time) string {
 	r, warnings, err := fleet.RunPush(bin, &fleet.PushRequest{
 		Spool: c.spoolDir(), URL: c.o.FleetRedis, PasswordFile: c.o.FleetRedisPasswordFile,
 		CAFile: c.o.FleetRedisCAFile, Cluster: c.o.FleetRedisCluster, Service: c.o.FleetService,
-		Kind: fleet.KindErrors, Timeout: c.o.FleetTimeout.D(), SpoolMax: c.o.FleetSpoolMax, Now: now.UnixNano(),
+		Kind: fleet.KindErrors, Timeout: timeout, SpoolMax: c.o.FleetSpoolMax, Now: now.UnixNano(),
 	})
 	if err != nil {
 		return kept(err.Error())
@@ -137,7 +152,7 @@ func (c *config) deliverFleet(now time.Time) string {
 	for _, w := range warnings {
 		parts = append(parts, "fleet: "+w)
 	}
-	if r.Pending > 0 {
+	if r.Pending > 0 && len(warnings) == 0 {
 		parts = append(parts, fmt.Sprintf("fleet: %s not delivered yet", plural(r.Pending, "contribution", "contributions")))
 	}
 	return strings.Join(parts, "\n")

@@ -206,3 +206,29 @@ func TestHostList(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetRedisDownKeepsTheSpool: a host whose Redis is down keeps its
+// groups in the spool and says so, without the password; its own check is
+// judged as ever; the next run with Redis back delivers them, once.
+func TestFleetRedisDownKeepsTheSpool(t *testing.T) {
+	r := newFleetRig(t, 1)
+	h := r.hosts[0]
+	r.redis.Stop()
+	appendFile(t, r.logs[0], "ERROR disk full on /var\nERROR disk full on /var\n")
+	res := h.run(time.Now())
+	if res.Status != check.OK || !strings.Contains(res.Message, "fleet:") || !strings.Contains(res.Message, "kept in") {
+		t.Fatalf("Redis down: %v %s", res.Status, res.Message)
+	}
+	r.assertNoSecret(res.Message, nil)
+	r.redis.Start()
+	if res := h.run(time.Now()); strings.Contains(res.Message, "fleet:") {
+		t.Fatalf("Redis back: %s", res.Message)
+	}
+	if n, _ := (fleet.Spool{Dir: h.spoolDir()}).Count(); n != 0 {
+		t.Fatalf("%d contributions left in the spool", n)
+	}
+	res = r.post()
+	if got := sums(t, r.slackPosts(), "disk"); got["disk"] != 2 {
+		t.Fatalf("posted %v, want 2 disk errors (check: %s)", got, res.Message)
+	}
+}

@@ -64,7 +64,7 @@ func (c *config) runFleetPost(ctx context.Context, now time.Time) check.Result {
 	}
 	save := func() error { return state.Save(c.statePath, &st) }
 	var slackNote string
-	rep, err := c.collect(st.Fleet.Unmarked)
+	rep, err := c.collect(ctx, st.Fleet.Unmarked)
 	if err != nil {
 		f.problems = append(f.problems, err.Error())
 	} else {
@@ -85,17 +85,21 @@ func (c *config) runFleetPost(ctx context.Context, now time.Time) check.Result {
 }
 
 // collect runs the pusher's collect-errors command.
-func (c *config) collect(posted []fleet.Window) (*fleet.CollectReport, error) {
+func (c *config) collect(ctx context.Context, posted []fleet.Window) (*fleet.CollectReport, error) {
+	timeout := c.fleetTimeout(ctx)
+	if timeout <= 0 {
+		return nil, fmt.Errorf("fleet: no time left for Redis within --timeout %v", c.o.Timeout.D())
+	}
 	bin, err := findPusher()
 	if err != nil {
 		return nil, fmt.Errorf("fleet: %v", err)
 	}
 	req, _ := json.Marshal(fleet.CollectRequest{
 		URL: c.o.FleetRedis, PasswordFile: c.o.FleetRedisPasswordFile, CAFile: c.o.FleetRedisCAFile,
-		Cluster: c.o.FleetRedisCluster, Service: c.o.FleetService, Timeout: c.o.FleetTimeout.D(),
+		Cluster: c.o.FleetRedisCluster, Service: c.o.FleetService, Timeout: timeout,
 		Grace: c.o.FleetGrace.D(), MaxWindows: maxFleetWindows, Posted: posted,
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), c.o.FleetTimeout.D()+fleet.PushGrace)
+	ctx, cancel := context.WithTimeout(ctx, timeout+fleet.PushGrace)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, fleet.CollectCommand)
 	cmd.Stdin = bytes.NewReader(req)
@@ -106,7 +110,7 @@ func (c *config) collect(posted []fleet.Window) (*fleet.CollectReport, error) {
 	var r fleet.CollectReport
 	switch {
 	case ctx.Err() != nil:
-		return nil, fmt.Errorf("fleet: Redis gave no answer within --fleet-timeout %v", c.o.FleetTimeout.D())
+		return nil, fmt.Errorf("fleet: Redis gave no answer within %v", timeout)
 	case runErr != nil:
 		return nil, fmt.Errorf("fleet: %s", strings.TrimSpace(fleet.CutText(stderr.String(), 300)))
 	case json.Unmarshal(stdout.Bytes(), &r) != nil:

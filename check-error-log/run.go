@@ -96,7 +96,7 @@ func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
 		r := d.deliver(ctx, &st.Slack, save)
 		dres = &r
 	}
-	if l := c.deliverFleet(now); l != "" {
+	if l := c.deliverFleet(ctx, now); l != "" {
 		f.notes = append(f.notes, l)
 	}
 	return c.result(f, slackLine(c, &st.Slack, dres, slackNote))
