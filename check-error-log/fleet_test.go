@@ -232,3 +232,36 @@ func TestFleetRedisDownKeepsTheSpool(t *testing.T) {
 		t.Fatalf("posted %v, want 2 disk errors (check: %s)", got, res.Message)
 	}
 }
+
+// FuzzFleetReport: whatever the messages, examples and host names, every
+// post of a window stays within maxPostBytes and carries every group.
+func FuzzFleetReport(f *testing.F) {
+	f.Add("SQLSTATE[HY000] <n>", "line one\nline two", "web-01", 3000)
+	f.Add("<&>```", strings.Repeat("é", 5000), strings.Repeat("h", 300), 1)
+	f.Fuzz(func(t *testing.T, msg, example, host string, n int) {
+		n = 1 + abs(n)%50
+		w := &fleet.CollectedWindow{Window: fleet.Window{Start: 1796599380, Len: 60}, Hosts: map[string]int64{host: 1}}
+		for i := range n {
+			m := fleet.CutText(fmt.Sprintf("%s %d", msg, i), fleet.MaxErrorText)
+			w.Errors = append(w.Errors, fleet.ErrorTotal{Message: m, Example: fleet.CutText(example, fleet.MaxErrorText), Count: uint64(i + 1), Hosts: map[string]uint64{host: uint64(i + 1), "b": 1}})
+		}
+		posts := composeFleetReport("web", w, time.Unix(1796599440, 0))
+		titles := 0
+		for _, p := range posts {
+			if len(p) > maxPostBytes {
+				t.Fatalf("post of %d bytes", len(p))
+			}
+			titles += strings.Count(p, "×* ")
+		}
+		if titles < n {
+			t.Fatalf("%d titles for %d groups", titles, n)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
+}
