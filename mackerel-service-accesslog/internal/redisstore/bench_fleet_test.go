@@ -63,7 +63,7 @@ func benchAggregateFleet(b *testing.B, hosts, requests int, unit int64) {
 		}
 	}
 	redisMB := float64(usedMemory(b, st)-before) / 1e6
-	dataBytes, err := st.rdb.MemoryUsage(ctx, windowKeys(st.service, w)[3], 0).Result()
+	dataBytes, err := st.rdb.MemoryUsage(ctx, st.windowKeys(w)[3], 0).Result()
 	if err != nil {
 		b.Fatal(err)
 	}

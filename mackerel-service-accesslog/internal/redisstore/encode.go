@@ -19,7 +19,8 @@ import (
 // integer that cannot overflow, as it counts lines), "f" adds value to field
 // as a floating-point number (HINCRBYFLOAT: bytes, which bogus sizes could
 // push past an int64), "m" raises field to value, "b" sets field to value
-// (a histogram's blob, under a field of its own contribution).
+// (a histogram's blob, under a field of its own contribution), "s" sets
+// field to value unless it is set (the first example of an error group).
 type op struct{ kind, field, value string }
 
 func contributionOps(c *fleet.Contribution) []op {
@@ -28,7 +29,7 @@ func contributionOps(c *fleet.Contribution) []op {
 	for name, g := range c.Groups {
 		ops = countsOps(ops, "g/"+name+"/", c.ID, g)
 	}
-	return ops
+	return errorOps(ops, c)
 }
 
 func countsOps(ops []op, scope, id string, c *fleet.Counts) []op {
@@ -68,6 +69,9 @@ func decodeData(fields map[string]string) (all fleet.Counts, groups map[string]*
 	groups = map[string]*fleet.Counts{}
 	declared := map[*fleet.Histogram]*declaredSums{}
 	for f, s := range fields {
+		if strings.HasPrefix(f, "e/") {
+			continue // decodeErrors
+		}
 		c := &all
 		name := f
 		if rest, ok := strings.CutPrefix(f, "g/"); ok {

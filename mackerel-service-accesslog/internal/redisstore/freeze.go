@@ -35,7 +35,7 @@ type Begin struct {
 // Begin records grace as the service's (hosts judge their windows with it)
 // and reads gen and Redis's clock.
 func (s *Store) Begin(ctx context.Context, grace time.Duration) (Begin, error) {
-	res, err := beginScript.Run(ctx, s.rdb, serviceKeys(s.service), int64(grace/time.Second)).Int64Slice()
+	res, err := beginScript.Run(ctx, s.rdb, s.serviceKeys(), int64(grace/time.Second)).Int64Slice()
 	if err != nil {
 		return Begin{}, fmt.Errorf("redis: read the time and generation of %s: %w", s.service, err)
 	}
@@ -48,13 +48,13 @@ func (s *Store) Begin(ctx context.Context, grace time.Duration) (Begin, error) {
 // SetGen records that the service's data in this Redis began at t. Tests
 // use it to deliver to windows that ended before their Redis started.
 func (s *Store) SetGen(ctx context.Context, t time.Time) error {
-	return s.rdb.Set(ctx, serviceKeys(s.service)[1], t.Unix(), 0).Err()
+	return s.rdb.Set(ctx, s.serviceKeys()[1], t.Unix(), 0).Err()
 }
 
 // Closed lists the windows in the index whose end is at or before until,
 // oldest first, at most limit.
 func (s *Store) Closed(ctx context.Context, until time.Time, limit int64) ([]fleet.Window, error) {
-	index := serviceKeys(s.service)[0]
+	index := s.serviceKeys()[0]
 	members, err := s.rdb.ZRangeByScore(ctx, index, &redis.ZRangeBy{
 		Min: "-inf", Max: fmt.Sprint(until.Unix()), Count: limit,
 	}).Result()
@@ -105,7 +105,7 @@ var (
 // Freeze closes w and reads it, in one transaction (MULTI/EXEC: the keys
 // share a hash slot).
 func (s *Store) Freeze(ctx context.Context, w fleet.Window) (*fleet.Frozen, error) {
-	keys := windowKeys(s.service, w)
+	keys := s.windowKeys(w)
 	tx := s.rdb.TxPipeline()
 	state := freezeScript.Eval(ctx, tx, keys, int64(s.TTL/time.Second))
 	dataCmd, hostsCmd, metaCmd := tx.HGetAll(ctx, keys[3]), tx.HGetAll(ctx, keys[2]), tx.HGetAll(ctx, keys[0])
@@ -125,6 +125,9 @@ func (s *Store) Freeze(ctx context.Context, w fleet.Window) (*fleet.Frozen, erro
 	f := &fleet.Frozen{Window: w, Hosts: map[string]int64{}}
 	var err error
 	if f.All, f.Groups, err = decodeData(data); err != nil {
+		return nil, fmt.Errorf("redis: window %s: %v", w, err)
+	}
+	if f.Errors, err = decodeErrors(data); err != nil {
 		return nil, fmt.Errorf("redis: window %s: %v", w, err)
 	}
 	for h, n := range hosts {
@@ -156,7 +159,7 @@ return 1
 // its data, and takes it off the index. Its meta, ids and hosts stay until
 // they expire, so a late retry is still recognised.
 func (s *Store) MarkPosted(ctx context.Context, w fleet.Window, now time.Time) error {
-	if err := postedScript.Run(ctx, s.rdb, windowKeys(s.service, w), now.Unix()).Err(); err != nil {
+	if err := postedScript.Run(ctx, s.rdb, s.windowKeys(w), now.Unix()).Err(); err != nil {
 		return fmt.Errorf("redis: mark window %s posted: %w", w, err)
 	}
 	return s.Forget(ctx, w)
@@ -164,7 +167,7 @@ func (s *Store) MarkPosted(ctx context.Context, w fleet.Window, now time.Time) e
 
 // Forget takes w off the index.
 func (s *Store) Forget(ctx context.Context, w fleet.Window) error {
-	if err := s.rdb.ZRem(ctx, serviceKeys(s.service)[0], w.String()).Err(); err != nil {
+	if err := s.rdb.ZRem(ctx, s.serviceKeys()[0], w.String()).Err(); err != nil {
 		return fmt.Errorf("redis: take window %s off the index: %w", w, err)
 	}
 	return nil

@@ -52,3 +52,27 @@ func FuzzOpenHidesThePassword(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeErrors: whatever error-group fields a data hash holds,
+// decoding returns an error or groups whose hosts add up to their count.
+func FuzzDecodeErrors(f *testing.F) {
+	f.Add("e/ab/n", "3", "e/ab/h/web-1", "3", "x")
+	f.Add("e/ab/n", "3", "e/ab/h/web/1", "2", "m")
+	f.Add("e//msg", "", "e/ab", "1", "")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, msg string) {
+		id, _, _ := strings.Cut(strings.TrimPrefix(k1, "e/"), "/")
+		got, err := decodeErrors(map[string]string{k1: v1, k2: v2, "e/" + id + "/msg": msg})
+		if err != nil {
+			return
+		}
+		for id, e := range got {
+			var sum uint64
+			for _, n := range e.Hosts {
+				sum += n
+			}
+			if sum != e.Count || e.Message == "" {
+				t.Fatalf("group %s: count %d, hosts %v, message %q", id, e.Count, e.Hosts, e.Message)
+			}
+		}
+	})
+}

@@ -16,7 +16,7 @@ import (
 // writeOldFormat adds c to its window as pushers before the blobs did: one
 // data field per histogram value ("req/v/MICROSECONDS").
 func writeOldFormat(ctx context.Context, t *testing.T, s *Store, c *fleet.Contribution) {
-	keys := windowKeys(s.service, c.Window)
+	keys := s.windowKeys(c.Window)
 	p := s.rdb.TxPipeline()
 	p.HSetNX(ctx, keys[0], "created", time.Now().Unix())
 	p.SAdd(ctx, keys[1], c.ID)
