@@ -44,6 +44,12 @@ func compileAll(flag string, exprs []string) ([]*regexp.Regexp, error) {
 
 func newConfig(o options, getenv func(string) string) (*config, error) {
 	c := &config{o: o}
+	if err := checkFleet(&o.fleetOptions); err != nil {
+		return nil, err
+	}
+	if o.FleetPost {
+		return newFleetPostConfig(c, getenv)
+	}
 	if len(o.Files) == 0 {
 		return nil, errors.New("no log file given: use --file PATH (see --help)")
 	}
@@ -140,4 +146,30 @@ func webhookURL(o options, getenv func(string) string) (string, error) {
 		return "", fmt.Errorf("the Slack webhook URL from %s is not an http(s) URL (not shown: it is a secret)", from)
 	}
 	return raw, nil
+}
+
+// newFleetPostConfig is --fleet-post's config: no logs, a webhook needed.
+func newFleetPostConfig(c *config, getenv func(string) string) (*config, error) {
+	o := &c.o
+	switch {
+	case len(o.Files) > 0 || len(o.Patterns) > 0:
+		return nil, errors.New("--fleet-post reads no log: drop --file and --pattern (the hosts' checks read them)")
+	case o.MaxPosts < 1:
+		return nil, fmt.Errorf("--max-posts-per-hour %d: want at least 1", o.MaxPosts)
+	case o.Timeout.D() <= 0:
+		return nil, errors.New("--timeout must be more than 0")
+	case o.SlackTimeout.D() <= 0:
+		return nil, errors.New("--slack-timeout must be more than 0")
+	}
+	var err error
+	if c.webhook, err = webhookURL(*o, getenv); err != nil {
+		return nil, err
+	}
+	if c.webhook == "" {
+		return nil, fmt.Errorf("--fleet-post posts to Slack: give --slack-webhook-file or $%s", webhookEnv)
+	}
+	c.status = statusNames[string(o.Status)]
+	c.host = "service " + o.FleetService
+	c.statePath = fleetPostPath(o)
+	return c, nil
 }

@@ -37,6 +37,7 @@ type options struct {
 	MaxLineBytes  int            `long:"max-line-bytes" default:"65536" value-name:"BYTES" description:"longer lines are skipped and reported"`
 	FromStart     bool           `long:"from-start" description:"on the first run (no state yet), read the logs from their start instead of their end"`
 	StateDir      string         `long:"state-dir" value-name:"DIR" description:"where the state (offsets, undelivered posts) is kept (default: $MACKEREL_PLUGIN_WORKDIR, else mackerel-plugins-UID under the temp dir, 0700)"`
+	fleetOptions
 	check.Common
 }
 
@@ -67,6 +68,10 @@ var program = cli.Program{
   --error-status  a log cannot be read (CRITICAL unless --error-status says otherwise)
   UNKNOWN         a bad flag or value; another run of the same check still running;
                   the state cannot be saved; --timeout passed
+
+Across a fleet (see the README): --fleet-redis URL --fleet-service NAME on every host
+adds each run's groups to the service's minute in Redis; --fleet-post on one host posts
+each closed minute to Slack once, each group with its total and its hosts.
 
 Example:
   check-error-log --file /var/log/php/error.log --pattern 'PHP Fatal error' --critical 1

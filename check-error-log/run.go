@@ -26,6 +26,7 @@ type savedState struct {
 	Started time.Time              `json:"started"`
 	Logs    map[string]*tail.State `json:"logs"`
 	Slack   slackState             `json:"slack"`
+	Fleet   *fleetPostState        `json:"fleet,omitempty"` // --fleet-post only
 }
 
 // findings is what one run read.
@@ -43,7 +44,12 @@ type findings struct {
 func (c *config) run(now time.Time) check.Result {
 	return check.Run(c.o.Timeout.D(), func() check.Result {
 		return check.Resultf(check.Unknown, "did not finish within --timeout %v (offsets kept where the last saved state left them)", c.o.Timeout.D())
-	}, func(ctx context.Context) check.Result { return c.runCtx(ctx, now) })
+	}, func(ctx context.Context) check.Result {
+		if c.o.FleetPost {
+			return c.runFleetPost(ctx, now)
+		}
+		return c.runCtx(ctx, now)
+	})
 }
 
 func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
@@ -67,9 +73,13 @@ func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
 	if d, ok := ctx.Deadline(); ok {
 		readBy = d.Add(-time.Second)
 	}
+	started := offsetsOf(&st)
 	f, err := c.read(&st, now, readBy)
 	if err != nil {
 		return check.Resultf(check.Unknown, "%v", err)
+	}
+	if err := c.spoolFleet(started, f, now); err != nil {
+		return check.Resultf(check.Unknown, "%v (nothing saved; the next run reads these lines again)", err)
 	}
 	f.notes = append(notes, f.notes...)
 	var slackNote string
@@ -85,6 +95,9 @@ func (c *config) runCtx(ctx context.Context, now time.Time) check.Result {
 		d := &deliverer{url: c.webhook, client: &http.Client{}, timeout: c.o.SlackTimeout.D(), reserve: 300 * time.Millisecond, sleep: sleepCtx}
 		r := d.deliver(ctx, &st.Slack, save)
 		dres = &r
+	}
+	if l := c.deliverFleet(ctx, now); l != "" {
+		f.notes = append(f.notes, l)
 	}
 	return c.result(f, slackLine(c, &st.Slack, dres, slackNote))
 }

@@ -59,6 +59,16 @@ type slackState struct {
 // what was held back, or nothing (the report joins the held-back summary).
 // It returns a note for the check's message when something was held.
 func (s *slackState) queue(c *config, groups []*group, total int, now time.Time) string {
+	var report []string
+	if total > 0 {
+		report = composeReport(c.host, groups, total, now)
+	}
+	return s.queueReport(c, report, groups, total, now)
+}
+
+// queueReport queues report, the posts of groups, within the post limits:
+// what does not fit joins the held-back summary.
+func (s *slackState) queueReport(c *config, report []string, groups []*group, total int, now time.Time) string {
 	hour := now.Add(-time.Hour)
 	recent := s.Queued[:0]
 	for _, t := range s.Queued {
@@ -71,10 +81,6 @@ func (s *slackState) queue(c *config, groups []*group, total int, now time.Time)
 		return ""
 	}
 	free := min(c.o.MaxPosts-len(s.Queued), maxSpool-len(s.Spool))
-	var report []string
-	if total > 0 {
-		report = composeReport(c.host, groups, total, now)
-	}
 	var texts []string
 	switch {
 	case s.Held == nil && len(report) <= free:

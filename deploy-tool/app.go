@@ -67,6 +67,9 @@ func (app *App) dispatch(args []string, sig signals) error {
 		return app.start(sub, &o, rest, app.stderr, sig, func(ctx context.Context, _ []string) error { return app.Status(ctx, o) })
 	case "check":
 		return app.Check(rest)
+	case "window":
+		var o WindowOptions
+		return app.start(sub, &o, rest, app.stderr, sig, func(ctx context.Context, _ []string) error { return app.Window(ctx, o) })
 	}
 	return app.topLevel(sub, rest)
 }

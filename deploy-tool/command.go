@@ -22,7 +22,7 @@ import (
 func RunCommand(kill context.Context, command string, s config.Server, timeout time.Duration, log *report.Progress, started func(pgid int)) error {
 	ctx, cancel := context.WithTimeout(kill, timeout)
 	defer cancel()
-	line := config.Expand(command, s)
+	line := config.ExpandCommand(command, s)
 	// The shell waits for a go-ahead on fd 3 that is written only once
 	// started has recorded the process group (in the journal): a tool
 	// killed in between closes the pipe, and the command never runs, so a
@@ -33,6 +33,7 @@ func RunCommand(kill context.Context, command string, s config.Server, timeout t
 	}
 	defer gave.Close()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", shellGate, "deploy-tool", line)
+	cmd.Env = append(os.Environ(), config.Env(s)...)
 	cmd.ExtraFiles = []*os.File{goAhead}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/mackerel"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/plan"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
@@ -27,7 +28,14 @@ func (app *App) Down(ctx context.Context, opts DownOptions) error {
 		return err
 	}
 	defer m.lock.Release()
-	return m.down(ctx, opts.Force)
+	err = m.down(ctx, opts.Force)
+	if err != nil {
+		m.annotateEnd("down/up", err)
+	} else {
+		// up finishes the annotation: the pair is one span.
+		m.mk.Park(m.srv.Addr)
+	}
+	return err
 }
 
 func (m *manual) down(ctx context.Context, force bool) error {
@@ -46,6 +54,7 @@ func (m *manual) down(ctx context.Context, force bool) error {
 	if err := outage.CheckDrainCovers(m.cfg, m.cl); err != nil {
 		return refusedf("nothing was touched: %v", err)
 	}
+	m.annotateStart(ctx, "down/up")
 	if _, err := m.cl.TakeOut(ctx, one, outage.TimingsOf(m.cfg)); err != nil {
 		return m.takeOutFailed(err, "")
 	}
@@ -62,6 +71,7 @@ type manual struct {
 	cfg  *config.Config
 	cl   *outage.Cluster
 	lock *coord.Lock
+	mk   *mackerel.Client // [mackerel]: the run's annotation (annotate.go)
 }
 
 // takeOutFailed reports a take-out that failed or was interrupted (it has
@@ -109,5 +119,5 @@ func (app *App) manualSetup(name, path, server string) (*manual, error) {
 	if err != nil {
 		return nil, refusedf("%v", err)
 	}
-	return &manual{srv: srv, log: app.log, cfg: app.cfg, cl: app.cl, lock: lock}, nil
+	return &manual{srv: srv, log: app.log, cfg: app.cfg, cl: app.cl, lock: lock, mk: newMackerel(app.cfg, app.log)}, nil
 }

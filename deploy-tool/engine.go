@@ -14,6 +14,7 @@ import (
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/journal"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/mackerel"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/outage"
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/report"
 )
@@ -42,6 +43,16 @@ type Engine struct {
 
 	results []*report.ServerResult
 	byAddr  map[string]*report.ServerResult
+
+	// [window] (window.go): no batch starts at or after windowStop (zero:
+	// no limit). [mackerel] (annotate.go): the run's annotation, and the
+	// alerts that stop it; nil without the section.
+	windowStop time.Time
+	mk         *mackerel.Client
+	guard      *mackerel.Guard
+	ann        mackerel.Result
+	annotated  bool // the annotation was started
+	batch      int  // the batch running, from 0
 }
 
 // step records a server's step in the journal; a journal that cannot be
@@ -86,8 +97,15 @@ func (e *Engine) Run() error {
 	}
 	defer lock.Release()
 
+	start := time.Now()
+	if err := e.checkWindow(); err != nil {
+		return err
+	}
 	batches, err := e.preflightPlan()
 	if err != nil {
+		return err
+	}
+	if err := e.watchAlerts(start); err != nil {
 		return err
 	}
 	if err := e.saveJournal(); err != nil {
@@ -96,7 +114,11 @@ func (e *Engine) Run() error {
 	e.printPlan(batches)
 	e.notify.Sendf("deploy-tool: rollout of %d servers in %d batches started by %s", len(slices.Concat(batches...)), len(batches), coord.Describe("rollout"))
 	for i, b := range batches {
-		if err = e.runBatch(i, len(batches), b); err != nil {
+		e.batch = i
+		if err = e.beforeBatch(i, len(batches)); err != nil {
+			break
+		}
+		if err = e.runBatch(i, len(batches), b, batches); err != nil {
 			break
 		}
 		if i == 0 && e.cfg.Canary > 0 && len(batches) > 1 {
@@ -118,7 +140,7 @@ func (e *Engine) Run() error {
 
 // runBatch takes one batch out of rotation (the Outage step), deploys and
 // health-checks each server, and brings up those that passed.
-func (e *Engine) runBatch(i, n int, batch []config.Server) error {
+func (e *Engine) runBatch(i, n int, batch []config.Server, all [][]config.Server) error {
 	if e.stopped() {
 		return fmt.Errorf("%w before batch %d: nothing of it was touched", outage.ErrInterrupted, i+1)
 	}
@@ -127,6 +149,7 @@ func (e *Engine) runBatch(i, n int, batch []config.Server) error {
 	if e.lost() {
 		return fmt.Errorf("the deploy hosts' coordination lease is lost; stopping before batch %d: nothing of it was touched", i+1)
 	}
+	e.annotateStart(all)
 	o, prior, err := e.takeOutBatch(i, batch)
 	if o == nil {
 		return err
@@ -234,7 +257,7 @@ func (e *Engine) deployAll(batch []config.Server) []config.Server {
 func (e *Engine) deployOne(s config.Server) bool {
 	r := e.byAddr[s.Addr]
 	e.step(s.Addr, journal.StepDeploying)
-	e.log.Printf("%s: deploy: %s", s.Label(), config.Expand(e.cfg.Deploy.Command, s))
+	e.log.Printf("%s: deploy: %s", s.Label(), config.ExpandCommand(e.cfg.Deploy.Command, s))
 	t0 := time.Now()
 	err := RunCommand(e.kill, e.cfg.Deploy.Command, s, e.cfg.Deploy.Timeout.D(), e.log, func(pgid int) {
 		if err := e.journal.SetCommand(s.Addr, pgid); err != nil {
@@ -268,6 +291,10 @@ func (e *Engine) deployOne(s config.Server) bool {
 	return true
 }
 
+// okNotDrained is the summary of a server deployed after a drain ended by
+// drain_timeout (on_drain_timeout = "deploy").
+const okNotDrained = "ok, NOT drained"
+
 // bringUp marks the deployed servers up on every balancer.
 func (e *Engine) bringUp(o *outage.Outage, servers []config.Server) {
 	t0 := time.Now()
@@ -281,6 +308,9 @@ func (e *Engine) bringUp(o *outage.Outage, servers []config.Server) {
 			continue
 		}
 		r.Set(report.Done, "ok")
+		if o.NotDrained {
+			r.Set(report.Done, okNotDrained)
+		}
 		e.step(s.Addr, journal.StepUp)
 	}
 	if err == nil {
@@ -313,12 +343,13 @@ func (e *Engine) canaryPause() error {
 	}
 	if !p.Prompt {
 		e.log.Printf("canary done; pausing %v before the rest (Ctrl-C stops here, nothing down)", p.Wait)
-		select {
-		case <-e.ctx.Done():
-			return fmt.Errorf("%w after the canary", outage.ErrInterrupted)
-		case <-time.After(p.Wait):
-			return nil
+		if err := e.pauseWithAlerts(p.Wait); err != nil {
+			return err
 		}
+		if e.stopped() {
+			return fmt.Errorf("%w after the canary", outage.ErrInterrupted)
+		}
+		return nil
 	}
 	e.log.Printf("canary done. Continue with the rest? [y/N] ")
 	answer := make(chan string, 1)

@@ -180,7 +180,13 @@ func TestFaultHealthCheckNeverPasses(t *testing.T) {
 		path := r.config("", "")
 		b, _ := os.ReadFile(path)
 		os.WriteFile(path, []byte(strings.Replace(string(b), "/healthz", "/missing", 1)), 0o644)
+		// The preflight asks first and names each server, touching nothing.
 		code, out := tool(t, "rollout", "--config", path)
+		wantExit(t, code, out, exitRefused, "server "+r.a.addrs[0]+" does not answer its health check before anything is touched")
+		r.wantStates()
+		r.wantVersions("v1", "v1", "v1", "v1")
+		// Let through, it fails after its deploy: left down.
+		code, out = tool(t, "rollout", "--config", path, "--allow-unhealthy", strings.Join(r.a.addrs, ","))
 		wantExit(t, code, out, exitFailed, "status 404, want 200")
 		r.wantStates(r.a.addrs[0])
 		r.wantVersions("v2", "v1", "v1", "v1")

@@ -33,6 +33,7 @@ func (e *Engine) finish(err error) error {
 	// fail_timeout has passed (not waited for after a signal).
 	e.cl.SettleFailures(e.ctx)
 	ours, before, theirs, unreadable := e.leftDown()
+	e.annotateFinish(err)
 	fmt.Fprintln(e.out)
 	report.WriteSummary(e.out, e.results)
 	fmt.Fprintln(e.out)
@@ -55,8 +56,9 @@ func (e *Engine) finish(err error) error {
 	e.cl.ReportFailuresLeft(e.cfg.Path())
 	switch {
 	case err == nil:
-		e.log.Printf("rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())
-		e.notify.Sendf("deploy-tool: rollout done: %d servers in %.1fs", len(e.results), e.log.Elapsed().Seconds())
+		done := fmt.Sprintf("rollout done: %d servers in %.1fs%s", len(e.results), e.log.Elapsed().Seconds(), e.notDrained())
+		e.log.Printf("%s", done)
+		e.notify.Sendf("deploy-tool: %s", done)
 	case len(ours) > 0:
 		e.log.Printf("rollout STOPPED; left down: %s", strings.Join(ours, "; "))
 		e.log.Printf("next: look at the output above; once the cause is fixed, `deploy-tool rollout %s --resume` deploys the servers left down again and rolls out the rest (or `deploy-tool up %s SERVER` brings one back as it is)", cfgFlag, cfgFlag)
@@ -72,6 +74,21 @@ func (e *Engine) finish(err error) error {
 		e.notify.Sendf("deploy-tool: rollout stopped; no server left down")
 	}
 	return reported(err)
+}
+
+// notDrained counts, for the final line, the servers deployed after a drain
+// that drain_timeout ended (on_drain_timeout = "deploy").
+func (e *Engine) notDrained() string {
+	n := 0
+	for _, r := range e.results {
+		if r.Outcome == report.Done && r.Result == okNotDrained {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d of them deployed NOT drained (on_drain_timeout = \"deploy\")", n)
 }
 
 // tellError prints and notifies the error a rollout ends with, unless it

@@ -17,7 +17,7 @@ import (
 // `deploy-tool --help` is every subcommand's manual in turn.
 
 // subcommands in the order the manual lists them.
-var subcommands = []string{"rollout", "down", "up", "wrapper", "status", "check"}
+var subcommands = []string{"rollout", "down", "up", "wrapper", "status", "check", "window"}
 
 // newOptions returns a subcommand's empty options struct.
 func newOptions(name string) any {
@@ -34,6 +34,8 @@ func newOptions(name string) any {
 		return &StatusOptions{}
 	case "check":
 		return &CheckOptions{}
+	case "window":
+		return &WindowOptions{}
 	}
 	panic("unknown subcommand " + name)
 }
@@ -43,6 +45,22 @@ const exitCodesManual = `Exit codes:
   config (one line on stderr naming the flag or the key and its line);
   3 refused before touching anything (preflight, lock, budget, journal,
   state directory); 130 interrupted (SIGINT/SIGTERM).`
+
+// integrationsManual is what [window] and [mackerel] do to a rollout
+// (window.go, annotate.go).
+const integrationsManual = `Deploy windows ([window]): outside every window of the calendar, or
+inside a freeze, a rollout (and --resume) is refused before anything is
+touched (exit 3), naming the event and the next window's start in local
+time; --outside-window REASON starts anyway. No batch starts at or after
+the window's end (exit 1, the journal kept) unless finish_after_window.
+
+Mackerel ([mackerel]): each run is a graph annotation on the service (and
+roles), created when the first server goes out and updated when the run
+ends. With stop_on_alert, alerts already open at the start refuse the
+rollout (exit 3) unless --ignore-open-alerts; an alert opened since the
+start stops it before the next batch (exit 1, servers left as they are,
+the journal kept). A Mackerel that fails or hangs costs one bounded call
+and a warning line; what was not posted is posted later (status posts it).`
 
 // rolloutGuardsManual is what a rollout does besides the take-out step:
 // several deploy hosts (internal/coord), the gate (gate.go), and the watch
@@ -83,9 +101,26 @@ the one answering counts itself). Without it the drain is a timed wait of
 drain_wait, printed as "waited Ns (no in-flight count)", and it is refused
 before anything is touched unless max_request_time is set (the longest a
 request may take: at least nginx's proxy_read_timeout for the upstream) and
-drain_wait is at least as long. Every drain is bounded by drain_timeout.
-Balancers are re-read every 100 ms while draining: a server a reload put
-back in rotation is taken down again at once and its drain starts again.
+drain_wait is at least as long. Every drain is bounded by drain_timeout, on
+the monotonic clock (a stopped deploy-tool included). A drain that ends at
+drain_timeout, or runs past it, prints "NOT drained" with the requests in
+flight and where ("unknown (why)" for a figure that could not be read), and
+by default puts the servers back and stops (exit 1); on_drain_timeout =
+"deploy" deploys them anyway, reported "ok, NOT drained" and counted on the
+final line. Balancers are re-read every 100 ms while draining: a server a
+reload put back in rotation is taken down again at once and its drain
+starts again.
+
+Health: health.url is asked without following redirects (a 3xx fails
+unless health.status names it). The preflight, --dry-run included, asks
+every server in rotation that the rollout takes, and refuses, naming it,
+one that does not answer, before anything is touched. To deploy a fix to a
+broken server: --allow-unhealthy SERVER (it must pass after its deploy).
+
+Placeholders: deploy.command and inflight_command get the server as
+$DEPLOY_HOST, $DEPLOY_ADDR and $DEPLOY_PORT; {host} {addr} {port} written
+in them are shell-quoted where they stand outside quotes ([::1]:80 would
+be a glob pattern). In a URL an IPv6 {host} is bracketed.
 
 max_fails: before taking a server out, nginx's max_fails is set to 0 where
 it is above 0 (the requests cut by the restart would otherwise shut the
@@ -106,6 +141,8 @@ var manuals = map[string]struct{ summary, args, manual string }{
 ` + drainManual + `
 
 ` + rolloutGuardsManual + `
+
+` + integrationsManual + `
 
 Example:
   deploy-tool rollout --config /etc/deploy-tool.toml --dry-run
@@ -149,6 +186,16 @@ Example:
 
 Example:
   deploy-tool status --config /etc/deploy-tool.toml --json`,
+	},
+	"window": {
+		summary: "Print whether a rollout may start now under the [window] calendar, where the calendar came from (and a warning when its last good copy is used), and the current and next deploy windows with the freezes that overlap them, in local time.",
+		manual: `Exit codes:
+  0 a rollout may start now; 1 the calendar cannot be read (and no good
+  copy younger than window.max_age is kept); 2 bad flags, or a config
+  without [window]; 3 a rollout would be refused now.
+
+Example:
+  deploy-tool window --config /etc/deploy-tool.toml --count 3`,
 	},
 	"check": {
 		summary: "A mackerel-agent check on the deploy host: CRITICAL when an upstream of a balancer has fewer than min_up servers serving, WARNING when a server has been out of rotation longer than --stuck-after while no rollout holds the lock. The first time each server was seen down is kept in $MACKEREL_PLUGIN_WORKDIR.",
@@ -252,7 +299,7 @@ every load balancer, drains them, runs the deploy command, health-checks
 them and puts them back; every change is read back from every balancer.
 
 Usage:
-  deploy-tool rollout [--config FILE] [--dry-run] [--resume] [--allow-down] [--discard-journal] [--yes]
+  deploy-tool rollout [--config FILE] [--dry-run] [--resume] [--allow-down] [--allow-unhealthy SERVER] [--discard-journal] [--yes]
   deploy-tool down    [--config FILE] [--force] SERVER
   deploy-tool up      [--config FILE] [--skip-health] SERVER
   deploy-tool wrapper [--config FILE] --self ADDR -- rsync ARGS...

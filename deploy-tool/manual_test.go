@@ -27,7 +27,7 @@ func TestBadCommandLineIsOneLine(t *testing.T) {
 		stdout bool // the line goes to stdout (check), else stderr
 		want   string
 	}{
-		{nil, exitUsage, false, "deploy-tool: want a subcommand: rollout, down, up, wrapper, status, check or version"},
+		{nil, exitUsage, false, "deploy-tool: want a subcommand: rollout, down, up, wrapper, status, check, window or version"},
 		{[]string{"deploy"}, exitUsage, false, `deploy-tool: unexpected argument "deploy": want a subcommand (rollout`},
 		{[]string{"https://hooks.slack.com/services/T0/B0/SECRET"}, exitUsage, false, "a URL, not shown"},
 		{[]string{"--no-such-flag"}, exitUsage, false, "deploy-tool: unknown flag --no-such-flag: deploy-tool takes a subcommand first"},

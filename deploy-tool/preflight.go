@@ -24,7 +24,16 @@ func (e *Engine) prepare() ([]config.Server, error) {
 	others := e.othersNow() // before the balancers: see tryBatch
 	snap, problems := e.cl.Preflight(e.cfg.Servers)
 	todo, skipped, more := e.sortServers(snap, others, j, inFlight)
-	if problems = append(problems, more...); len(problems) > 0 {
+	// Another deploy host's servers are its to check: one it is deploying
+	// may not answer now.
+	unhealthy, err := e.checkHealth(snap, slices.DeleteFunc(slices.Clone(todo), func(s config.Server) bool {
+		_, theirs := others[s.Addr]
+		return theirs
+	}))
+	if err != nil {
+		return nil, err
+	}
+	if problems = append(slices.Concat(problems, more), unhealthy...); len(problems) > 0 {
 		return nil, e.refuseAtPreflight(problems)
 	}
 	e.log.Printf("preflight ok: %d balancers answer, %d servers known to every one", len(e.cl.Balancers()), len(e.cfg.Servers))
@@ -259,7 +268,7 @@ func (e *Engine) runDryRun() error {
 		e.printPlan(batches)
 		for _, s := range slices.Concat(batches...) {
 			e.log.Printf("  %s: down on every balancer, drain, `%s` (timeout %v), health %s, up, settle",
-				s.Label(), config.Expand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(config.Expand(e.cfg.Health.URL, s)))
+				s.Label(), config.ExpandCommand(e.cfg.Deploy.Command, s), e.cfg.Deploy.Timeout.D(), orNone(config.ExpandURL(e.cfg.Health.URL, s)))
 		}
 	}
 	if err != nil {

@@ -14,6 +14,14 @@ type RolloutOptions struct {
 	AllowDown      bool `long:"allow-down" description:"start although some servers are already down; they are skipped and left as they are"`
 	DiscardJournal bool `long:"discard-journal" description:"start afresh although the journal records an unfinished rollout"`
 	Yes            bool `long:"yes" short:"y" description:"do not ask after the canary batch (canary_pause = \"prompt\")"`
+
+	// AllowUnhealthy lets a server that fails the preflight's health
+	// check through (unhealthy.go).
+	AllowUnhealthy []string `long:"allow-unhealthy" value-name:"SERVER" description:"deploy a fix to SERVER (addr or host; repeat, or comma-separate) although it fails its health check at preflight; it must still pass after its deploy"`
+
+	// [window] and [mackerel] (window.go, annotate.go)
+	OutsideWindow    string `long:"outside-window" value-name:"REASON" description:"start although the [window] calendar forbids it now (outside a window, in a freeze, or unreadable); REASON goes into the notification and the Mackerel annotation"`
+	IgnoreOpenAlerts bool   `long:"ignore-open-alerts" description:"start although Mackerel alerts of the [mackerel] service are open (they are named, and never stop this rollout)"`
 }
 
 // Rollout rolls the deploy over every server of the config, batch by batch
@@ -27,6 +35,7 @@ func (app *App) Rollout(ctx context.Context, opts RolloutOptions) error {
 		cfg: app.cfg, opts: opts, cl: app.cl, log: app.log, out: app.stdout, in: app.stdin,
 		notify: &report.Notifier{URL: app.cfg.NotifyWebhook, Log: app.log},
 		ctx:    ctx, kill: app.kill, runID: newRunID(),
+		mk: newMackerel(app.cfg, app.log),
 	}
 	return e.Run()
 }

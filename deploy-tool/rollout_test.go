@@ -59,7 +59,7 @@ func newRig(t *testing.T, n int) *rig {
 func (r *rig) config() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "state_dir = %q\n%s\n", filepath.Join(r.dir, "state"), r.top)
-	for _, d := range []string{`drain_wait = "50ms"`, `max_request_time = "50ms"`, `drain_timeout = "2s"`, `settle = "10ms"`, `up_timeout = "2s"`} {
+	for _, d := range []string{`drain_wait = "50ms"`, `max_request_time = "50ms"`, `drain_timeout = "10s"`, `settle = "10ms"`, `up_timeout = "2s"`} {
 		if key, _, _ := strings.Cut(d, " "); !strings.Contains(r.top, key+" =") {
 			b.WriteString(d + "\n")
 		}
@@ -357,7 +357,13 @@ func TestDeployFailsOnServer2(t *testing.T) {
 
 func TestHealthCheckNeverPasses(t *testing.T) {
 	r := newRig(t, 4)
-	r.healthy[0].Store(false)
+	// Healthy at preflight (which refuses a server that is not), broken
+	// by its deploy.
+	r.fakes[0].hook = func(op, addr string) {
+		if op == "drain" && addr == r.addrs[0] {
+			r.healthy[0].Store(false)
+		}
+	}
 	code, out := r.rollout()
 	if code != exitFailed || !strings.Contains(out, "status 503, want 200") {
 		t.Fatalf("exit %d, want %d", code, exitFailed)

@@ -34,6 +34,9 @@ type Status struct {
 	// the lock holder and every registered server.
 	Hosts      *coord.Status `json:"hosts,omitempty"`
 	HostsError string        `json:"hosts_error,omitempty"`
+	// PendingAnnotations are the Mackerel graph annotations ([mackerel])
+	// not posted yet, after status tried to post them.
+	PendingAnnotations int `json:"pending_annotations,omitempty"`
 }
 
 // BalancerStatus is one balancer's servers, or why it could not be read.
@@ -94,6 +97,7 @@ func (app *App) Status(ctx context.Context, opts StatusOptions) error {
 	st.Lock.Held, st.Lock.Holder = coord.Locked(cfg.LockPath())
 	hostsErr := readHosts(ctx, cfg, &st)
 	st.ChangedParams = cl.FailuresLeft()
+	st.PendingAnnotations = flushAnnotations(ctx, cfg, app.log)
 	j, jerr := journal.Load(cfg.JournalPath())
 	st.Rollout = j
 	if jerr != nil {
@@ -148,6 +152,9 @@ func writeStatus(w io.Writer, st Status) {
 		fmt.Fprintf(w, "rollout: %s: every rollout is refused until it is moved away or fixed\n", st.Journal)
 	}
 	writeHosts(w, st)
+	if st.PendingAnnotations > 0 {
+		fmt.Fprintf(w, "mackerel: %d graph annotation(s) not posted yet (Mackerel did not take them; the next run or status posts them)\n", st.PendingAnnotations)
+	}
 	if j := st.Rollout; j != nil {
 		fmt.Fprintf(w, "rollout: started %s by %s: %s\n", j.Started.Format("2006-01-02 15:04:05Z07:00"), j.Holder, formatCounts(j.Counts()))
 		if !st.Lock.Held {

@@ -24,7 +24,16 @@ func (app *App) Up(ctx context.Context, opts UpOptions) error {
 		return err
 	}
 	defer m.lock.Release()
-	return m.up(ctx, opts.SkipHealth)
+	// The annotation `down` started, if any: finished when the server is
+	// up, handed on again for the next up when it is not.
+	m.mk.Unpark(m.srv.Addr)
+	err = m.up(ctx, opts.SkipHealth)
+	if err != nil {
+		m.mk.Park(m.srv.Addr)
+	} else {
+		m.annotateEnd("down/up", nil)
+	}
+	return err
 }
 
 func (m *manual) up(ctx context.Context, skipHealth bool) error {

@@ -38,7 +38,9 @@ func (app *App) Wrapper(ctx context.Context, opts WrapperOptions) error {
 		return err
 	}
 	defer m.lock.Release()
-	return m.wrap(ctx, app.kill, argv, app.stdin, app.stdout, app.stderr)
+	err = m.wrap(ctx, app.kill, argv, app.stdin, app.stdout, app.stderr)
+	m.annotateEnd("wrapper", err)
+	return err
 }
 
 // commandExited is the error of a wrapped command's exit code.
@@ -67,6 +69,7 @@ func (m *manual) wrap(ctx, kill context.Context, argv []string, stdin io.Reader,
 	if len(problems) > 0 {
 		return refusedf("nothing was touched, %s was not run: %s", argv[0], strings.Join(problems, "; "))
 	}
+	m.annotateStart(ctx, "wrapper")
 	o, err := m.cl.TakeOut(ctx, one, outage.TimingsOf(m.cfg))
 	if err != nil {
 		return m.takeOutFailed(err, "; "+argv[0]+" was not run")

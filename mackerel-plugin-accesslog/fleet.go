@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"slices"
 	"sort"
 	"strings"
@@ -96,7 +92,7 @@ func newFleetSide(o *options, stderr io.Writer, now time.Time) (*fleetSide, erro
 	// error, not a delivery failing at every run. The password file is read
 	// at delivery only: meta mode (graph definitions) needs no password, and
 	// an unreadable one leaves the contribution pending.
-	if err := checkRedisURL(f.FleetRedis, f.FleetRedisCAFile); err != nil {
+	if err := fleet.CheckRedisFlags(f.FleetRedis, f.FleetRedisCAFile); err != nil {
 		return nil, fmt.Errorf("--fleet-redis: %v", err)
 	}
 	host := f.FleetHost
@@ -199,10 +195,6 @@ func fleetCounts(dst *fleet.Counts, src *counts) {
 // findPusher finds the push command (tests give the one they built).
 var findPusher = fleet.FindPusher
 
-// pushGrace is the time the push command may take beyond --fleet-timeout
-// (its start, the spool's lock) before it is killed.
-const pushGrace = 2 * time.Second
-
 // deliver runs the push command on the spool, oldest run first, within
 // --fleet-timeout, and adds the fleet.* metrics to values. Redis being down
 // or slow, or the command missing, is said on stderr; the run's host metrics
@@ -228,63 +220,18 @@ func (fs *fleetSide) push() fleet.PushReport {
 	if err != nil {
 		return kept("%v", err)
 	}
-	req, _ := json.Marshal(fleet.PushRequest{
+	r, warnings, err := fleet.RunPush(bin, &fleet.PushRequest{
 		Spool: fs.spoolDir, URL: fs.opts.FleetRedis, PasswordFile: fs.opts.FleetRedisPasswordFile,
 		CAFile: fs.opts.FleetRedisCAFile, Cluster: fs.opts.FleetRedisCluster, Service: fs.opts.FleetService,
 		Timeout: fs.opts.FleetTimeout.D(), SpoolMax: fs.opts.FleetSpoolMax, Now: fs.now.UnixNano(), Verbose: fs.verbose,
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), fs.opts.FleetTimeout.D()+pushGrace)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, fleet.PushCommand)
-	cmd.Stdin = bytes.NewReader(req)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = time.Second
-	runErr := cmd.Run()
-	for _, l := range strings.Split(stderr.String(), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			fs.warn("%s", l)
-		}
+	for _, w := range warnings {
+		fs.warn("%s", w)
 	}
-	var r fleet.PushReport
-	switch {
-	case ctx.Err() != nil:
-		return kept("%s %s: no answer within --fleet-timeout %s and %s more", bin, fleet.PushCommand, fs.opts.FleetTimeout, pushGrace)
-	case runErr != nil:
-		return kept("%s %s: %v", bin, fleet.PushCommand, runErr)
-	case json.Unmarshal(stdout.Bytes(), &r) != nil:
-		return kept("%s %s: no report on its stdout (%q)", bin, fleet.PushCommand, printable(stdout.Bytes(), 120))
+	if err != nil {
+		return kept("%v", err)
 	}
 	return r
-}
-
-// checkRedisURL checks what the push command will be given: the URL as
-// go-redis reads it (fleet.CheckRedisURL, whose messages hold no password),
-// a CA file only with rediss://, holding a PEM certificate.
-func checkRedisURL(raw, caFile string) error {
-	if err := fleet.CheckRedisURL(raw); err != nil {
-		return err
-	}
-	scheme, _, _ := strings.Cut(raw, "://")
-	if caFile == "" {
-		return nil
-	}
-	if scheme != "rediss" {
-		return fmt.Errorf("redis CA file %s: the URL %s is not rediss:// (TLS)", caFile, fleet.RedactURL(raw))
-	}
-	b, err := os.ReadFile(caFile)
-	if err != nil {
-		return fmt.Errorf("redis CA file: %v", err)
-	}
-	for {
-		var blk *pem.Block
-		if blk, b = pem.Decode(b); blk == nil {
-			return fmt.Errorf("redis CA file %s: no PEM certificate in it", caFile)
-		}
-		if blk.Type == "CERTIFICATE" {
-			return nil
-		}
-	}
 }
 
 func (fs *fleetSide) warn(format string, args ...any) {

@@ -164,6 +164,7 @@ func TestRedisKilledWithAppendOnlyLosesNothing(t *testing.T) {
 	for h := range 5 {
 		deliverNow(t, st, contribution(fmt.Sprint("k", h), fmt.Sprint("host", h), w, 100+h))
 	}
+	srv.WaitWritten()
 	srv.Kill()
 	srv.Start()
 	afterClose(w, time.Second)

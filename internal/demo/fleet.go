@@ -23,7 +23,7 @@ import (
 // mackerel-service-accesslog's service metrics piped into the real
 // `mkr throw --service` and received by a local fake Mackerel API.
 func (d *demo) fleet() error {
-	step("6. the service's view: the log read as two hosts, merged exactly in Redis, posted by mkr throw as service metrics")
+	step("8. the service's view: the log read as two hosts, merged exactly in Redis, posted by mkr throw as service metrics")
 	dir := filepath.Join(d.dir, "fleet")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err

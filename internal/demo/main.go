@@ -3,7 +3,8 @@
 // servers, sends traffic through it, rolls a new version out with
 // deploy-tool while the traffic flows, then runs mackerel-plugin-accesslog
 // over nginx's access log and mackerel-plugin-upstream over its API and
-// prints what Mackerel would receive. Everything it starts is stopped by
+// prints what Mackerel would receive, the rollout's graph annotation, and a
+// second rollout refused by a freeze (deploys.go). Everything it starts is stopped by
 // PID before it exits; its files stay in demo-out/.
 package main
 
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/internal/loadgen"
+	"github.com/sre-suite/mackerel-plugins/lib/mackereltest"
 )
 
 const (
@@ -44,6 +46,9 @@ type demo struct {
 	front, api string
 	stateDir   string
 	deployConf string
+	// deploy-tool's [mackerel] and [window] (deploys.go)
+	mackerel *mackereltest.Server
+	calendar string
 }
 
 func main() {
@@ -123,6 +128,12 @@ func (d *demo) run() error {
 
 	step("5. deploy-tool status")
 	if err := d.deploy("status"); err != nil {
+		return err
+	}
+	if err := d.showAnnotation(); err != nil {
+		return err
+	}
+	if err := d.freeze(); err != nil {
 		return err
 	}
 	if err := d.fleet(); err != nil {
@@ -278,6 +289,11 @@ func (d *demo) writeDeployConfig() error {
 	for _, a := range d.apps {
 		fmt.Fprintf(&b, "[[server]]\naddr = %q\n\n", a)
 	}
+	more, err := d.integrations()
+	if err != nil {
+		return err
+	}
+	b.WriteString(more)
 	d.deployConf = filepath.Join(d.dir, "deploy.toml")
 	return os.WriteFile(d.deployConf, []byte(b.String()), 0o644)
 }
@@ -362,6 +378,10 @@ func (d *demo) cleanup() {
 		}
 	}
 	d.apps = nil
+	if d.mackerel != nil {
+		d.mackerel.Close()
+		d.mackerel = nil
+	}
 }
 
 func run(cmd *exec.Cmd) error {

@@ -60,6 +60,8 @@ type Contribution struct {
 	Moved  bool               `json:"moved,omitempty"`
 	All    Counts             `json:"all"`
 	Groups map[string]*Counts `json:"groups,omitempty"` // by metric-name-safe group name
+	// Errors are check-error-log's groups (a contribution of KindErrors).
+	Errors []ErrorGroup `json:"errors,omitempty"`
 }
 
 // Group returns the counts of a group, creating them.

@@ -17,6 +17,11 @@ type Histogram struct {
 	Counts map[int64]uint64 `json:"counts,omitempty"`
 	N      uint64           `json:"n"`
 	Max    int64            `json:"max"`
+
+	// sorted, when not nil, holds the values instead of Counts (which is
+	// then nil): ascending, distinct, each with a count above 0. A window
+	// merged from a fleet is read in this form (SetSorted).
+	sorted *sortedValues
 }
 
 // Add counts one value.
@@ -27,6 +32,7 @@ func (h *Histogram) AddN(v int64, c uint64) {
 	if c == 0 {
 		return
 	}
+	h.unsort()
 	if h.Counts == nil {
 		h.Counts = map[int64]uint64{}
 	}
@@ -39,19 +45,33 @@ func (h *Histogram) AddN(v int64, c uint64) {
 
 // Merge adds every value of o.
 func (h *Histogram) Merge(o *Histogram) {
+	if o.sorted != nil {
+		for i, v := range o.sorted.vals {
+			h.AddN(v, o.sorted.counts[i])
+		}
+		return
+	}
 	for v, c := range o.Counts {
 		h.AddN(v, c)
 	}
 }
 
-// values are the distinct values, ascending.
-func (h *Histogram) values() []int64 {
-	keys := make([]int64, 0, len(h.Counts))
-	for v := range h.Counts {
-		keys = append(keys, v)
+// Ascending returns the distinct values, ascending, and their counts (shared
+// with h when it is in the sorted form: not to be changed).
+func (h *Histogram) Ascending() (vals []int64, counts []uint64) {
+	if h.sorted != nil {
+		return h.sorted.vals, h.sorted.counts
 	}
-	slices.Sort(keys)
-	return keys
+	vals = make([]int64, 0, len(h.Counts))
+	for v := range h.Counts {
+		vals = append(vals, v)
+	}
+	slices.Sort(vals)
+	counts = make([]uint64, len(vals))
+	for i, v := range vals {
+		counts[i] = h.Counts[v]
+	}
+	return vals, counts
 }
 
 // Mean is the mean of the values, in floating point (it cannot overflow),
@@ -59,8 +79,9 @@ func (h *Histogram) values() []int64 {
 // It needs at least one value.
 func (h *Histogram) Mean() float64 {
 	var sum float64
-	for _, v := range h.values() {
-		sum += float64(v) * float64(h.Counts[v])
+	vals, counts := h.Ascending()
+	for i, v := range vals {
+		sum += float64(v) * float64(counts[i])
 	}
 	return sum / float64(h.N)
 }
@@ -69,12 +90,12 @@ func (h *Histogram) Mean() float64 {
 // percentile: the smallest value v such that at least p% of the values are
 // <= v. It needs at least one value.
 func (h *Histogram) Percentiles(ps []int) []int64 {
-	keys := h.values()
+	vals, counts := h.Ascending()
 	out := make([]int64, len(ps))
 	var cum uint64
 	i := 0
-	for _, v := range keys {
-		cum += h.Counts[v]
+	for k, v := range vals {
+		cum += counts[k]
 		for i < len(ps) && cum >= Rank(ps[i], h.N) {
 			out[i] = v
 			i++
@@ -106,6 +127,7 @@ type histogramJSON struct {
 
 // MarshalJSON writes the flat form.
 func (h Histogram) MarshalJSON() ([]byte, error) {
+	h.unsort()
 	b := make([]byte, 0, 64+len(h.Counts)*12)
 	b = append(b, `{"n":`...)
 	b = strconv.AppendUint(b, h.N, 10)

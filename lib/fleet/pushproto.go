@@ -21,9 +21,10 @@ type PushRequest struct {
 	CAFile       string        `json:"ca_file,omitempty"`
 	Cluster      bool          `json:"cluster,omitempty"`
 	Service      string        `json:"service"`
-	Timeout      time.Duration `json:"timeout"`   // for the whole delivery
-	SpoolMax     int           `json:"spool_max"` // keep at most this many undelivered contributions
-	Now          int64         `json:"now"`       // the run's time (Unix ns): later contributions are left alone
+	Kind         string        `json:"kind,omitempty"` // "" (the access log) or KindErrors
+	Timeout      time.Duration `json:"timeout"`        // for the whole delivery
+	SpoolMax     int           `json:"spool_max"`      // keep at most this many undelivered contributions
+	Now          int64         `json:"now"`            // the run's time (Unix ns): later contributions are left alone
 	Verbose      bool          `json:"verbose,omitempty"`
 }
 
@@ -81,4 +82,43 @@ func selfName() string {
 		return "the plugin (" + filepath.Dir(exe) + ")"
 	}
 	return "the plugin"
+}
+
+// CollectCommand is the command of PushBinary that hands check-error-log's
+// closed windows (KindErrors) over to check-error-log --fleet-post, which
+// links no Redis client either.
+const CollectCommand = "collect-errors"
+
+// CollectRequest is one hand-over, as JSON on the command's stdin.
+type CollectRequest struct {
+	URL          string        `json:"url"`
+	PasswordFile string        `json:"password_file,omitempty"`
+	CAFile       string        `json:"ca_file,omitempty"`
+	Cluster      bool          `json:"cluster,omitempty"`
+	Service      string        `json:"service"`
+	Timeout      time.Duration `json:"timeout"`
+	Grace        time.Duration `json:"grace"` // a window is closed this long after its end, by Redis's clock
+	MaxWindows   int64         `json:"max_windows"`
+	// Posted are windows the caller has recorded as posted (in its state
+	// file) in an earlier run: they are marked posted and dropped first.
+	Posted []Window `json:"posted,omitempty"`
+}
+
+// CollectReport is the closed windows, frozen, oldest first: one line of
+// JSON on the command's stdout.
+type CollectReport struct {
+	Gen     int64             `json:"gen"` // when the service's data began in this Redis (Unix s, Redis's clock)
+	Now     int64             `json:"now"` // Redis's clock
+	Marked  int               `json:"marked"`
+	Windows []CollectedWindow `json:"windows"`
+}
+
+// CollectedWindow is one closed window of error groups.
+type CollectedWindow struct {
+	Window Window `json:"window"`
+	// Incomplete: the window began before the service's data began in this
+	// Redis (restarted empty): contributions may be missing.
+	Incomplete bool             `json:"incomplete,omitempty"`
+	Hosts      map[string]int64 `json:"hosts"`
+	Errors     []ErrorTotal     `json:"errors"`
 }

@@ -25,6 +25,9 @@ type Frozen struct {
 	// grace when they delivered here: their offset in seconds (negative:
 	// behind).
 	OffClock map[string]int64
+	// Errors are check-error-log's groups, by ErrorID (a window of
+	// KindErrors).
+	Errors map[string]*ErrorTotal
 }
 
 // Values are a frozen window's service metrics, named as

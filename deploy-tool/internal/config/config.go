@@ -19,6 +19,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/coord"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/mackerel"
+	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/window"
 	"github.com/sre-suite/mackerel-plugins/lib/balancer"
 	"github.com/sre-suite/mackerel-plugins/lib/cli"
 )
@@ -33,6 +35,7 @@ type Config struct {
 	CanaryPause    Pause     `toml:"canary_pause"`
 	DrainWait      Duration  `toml:"drain_wait"`
 	DrainTimeout   Duration  `toml:"drain_timeout"`
+	OnDrainTimeout string    `toml:"on_drain_timeout"` // DrainTimeoutStop (default) or DrainTimeoutDeploy
 	MaxRequestTime Duration  `toml:"max_request_time"` // the longest a request may take (≥ proxy_read_timeout)
 	Settle         Duration  `toml:"settle"`
 	UpTimeout      Duration  `toml:"up_timeout"`
@@ -46,9 +49,16 @@ type Config struct {
 	Coordination *coord.Section    `toml:"coordination"`
 	Balancers    []balancer.Config `toml:"balancer"`
 	Servers      []Server          `toml:"server"`
+	// Window is the deploy windows' calendar; none configured: no check.
+	Window window.Section `toml:"window"`
+	// Mackerel is where runs are annotated and alerts read; none: neither.
+	Mackerel mackerel.Section `toml:"mackerel"`
 
 	path      string        // the file it was read from
 	coordOpts coord.Options // [coordination], checked by Load
+	// [window] and [mackerel], checked by Load (integrations.go)
+	windowOpts   window.Options
+	mackerelOpts mackerel.Options
 }
 
 // DeployConfig is the command run for each server.
@@ -188,6 +198,9 @@ func Load(path string) (*Config, error) {
 			return nil, fmt.Errorf("config %s: %w", path, err)
 		}
 	}
+	if err := c.loadIntegrations(path); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
 	return c, nil
 }
 
@@ -237,6 +250,9 @@ func (c *Config) defaults(md toml.MetaData) {
 	}
 	if !md.IsDefined("drain_timeout") {
 		c.DrainTimeout = Duration(30 * time.Second)
+	}
+	if c.OnDrainTimeout == "" {
+		c.OnDrainTimeout = DrainTimeoutStop
 	}
 	if !md.IsDefined("settle") {
 		c.Settle = Duration(time.Second)
@@ -290,7 +306,7 @@ func (c *Config) Secrets() []string {
 			}
 		}
 	}
-	return out
+	return append(out, c.integrationSecrets()...)
 }
 
 // Redact replaces every secret of the config in s.

@@ -22,7 +22,7 @@ func TestExampleConfig(t *testing.T) {
 	if c.Balancers[1].Timeout != 5e9 || c.Balancers[0].Timeout != 3e9 {
 		t.Errorf("balancer timeouts %v %v", c.Balancers[0].Timeout, c.Balancers[1].Timeout)
 	}
-	if got := Expand(c.Deploy.Command, c.Servers[0]); got != "rsync -a --delete build/ app1:/srv/app/ && ssh app1 sudo systemctl restart app" {
+	if got := ExpandCommand(c.Deploy.Command, c.Servers[0]); got != "rsync -a --delete build/ app1:/srv/app/ && ssh app1 sudo systemctl restart app" {
 		t.Errorf("expanded %q", got)
 	}
 }

@@ -13,8 +13,9 @@ import (
 // knownDrivers are the balancer drivers lib/balancer provides.
 var knownDrivers = []string{"ngx_dynamic_upstream", "haproxy"}
 
-// Characters allowed in what goes into the shell command: no quoting is
-// needed and nothing can be injected through a server's name.
+// Characters allowed in a server's addr and host: no quote, $ or backslash,
+// so that ExpandCommand's quoting holds and nothing can be injected through
+// a server's name.
 var safeHost = regexp.MustCompile(`^[A-Za-z0-9._:\[\]-]+$`)
 
 // complaint builds an error that names a key and its line in the file.
@@ -63,6 +64,9 @@ func (c *Config) validateDrain(cp complaint) error {
 	}
 	if c.DrainTimeout.D() < c.MaxRequestTime.D() {
 		return cp.bad("drain_timeout", "%v is shorter than max_request_time %v: a drain could end with requests still running", c.DrainTimeout.D(), c.MaxRequestTime.D())
+	}
+	if c.OnDrainTimeout != DrainTimeoutStop && c.OnDrainTimeout != DrainTimeoutDeploy {
+		return cp.at("on_drain_timeout", c.OnDrainTimeout, "%q: want %q (the default: put the server back and stop) or %q (deploy it anyway, reported NOT drained)", c.OnDrainTimeout, DrainTimeoutStop, DrainTimeoutDeploy)
 	}
 	if c.Drain.Timeout.D() > c.DrainTimeout.D() {
 		return cp.bad("drain.timeout", "%v is longer than drain_timeout %v: one read of the app's figure could outlast the whole drain", c.Drain.Timeout.D(), c.DrainTimeout.D())
@@ -196,7 +200,7 @@ func checkPlaceholders(tmpl string, shell bool) error {
 			return fmt.Errorf("unknown placeholder {%s}: want {host}, {addr} or {port}", m[2])
 		}
 	}
-	if !shell && strings.ContainsAny(Expand(tmpl, Server{}), "{}") {
+	if !shell && strings.ContainsAny(expand(tmpl, Server{}, nil), "{}") {
 		return fmt.Errorf("%q has a brace that is not {host}, {addr} or {port}", tmpl)
 	}
 	return nil

@@ -2,6 +2,7 @@ package outage
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -16,23 +17,64 @@ import (
 const drainPoll = 100 * time.Millisecond
 
 // drainResult is how a drain ended, for a report that never says
-// "drained" when it only waited.
+// "drained" when it only waited, and never gives a figure it did not read.
 type drainResult struct {
 	took    time.Duration
-	left    int      // requests in flight at drain_timeout (-1: unknown)
-	counted []string // where an in-flight count read 0: balancers, "the app"
-	timed   []string // balancers without in-flight count, waited drain_wait
-	retaken int      // times a server was found back in rotation and taken down again
-	timeout bool     // drain_timeout ended it before the counts read 0
+	bound   time.Duration // drain_timeout
+	counted []string      // where an in-flight count read 0: balancers, "the app"
+	timed   []string      // balancers without in-flight count, waited drain_wait
+	retaken int           // times a server was found back in rotation and taken down again
+	// timeout: drain_timeout ended it before the counts read 0, or it ran
+	// past drain_timeout (a stopped process, a hung read).
+	timeout bool
+	past    bool     // it ran past drain_timeout (pastBound)
+	left    inflight // what was in flight when it ended
+}
+
+// inflight is what one round of a drain read: requests counted in flight
+// and where, servers whose app read 0 only once, and the figures that
+// could not be read (why).
+type inflight struct {
+	n       int
+	where   []string // "2 on haproxy1 for 10.0.0.1:80", "1 in the app of 10.0.0.1:80"
+	pending bool
+	unknown []string
+}
+
+func (f *inflight) add(g inflight) {
+	f.n += g.n
+	f.where = append(f.where, g.where...)
+	f.pending = f.pending || g.pending
+	f.unknown = append(f.unknown, g.unknown...)
+}
+
+// String says how many requests were in flight and where; a figure that
+// could not be read is "unknown (why)", never a number.
+func (f inflight) String() string {
+	var parts []string
+	if f.n > 0 {
+		parts = append(parts, fmt.Sprintf("%d requests still in flight (%s)", f.n, strings.Join(f.where, ", ")))
+	}
+	if len(f.unknown) > 0 {
+		parts = append(parts, "requests in flight unknown ("+strings.Join(f.unknown, "; ")+")")
+	}
+	switch {
+	case len(parts) > 0:
+	case f.pending:
+		return "the app's figure read 0 once, not yet twice"
+	default:
+		return "0 requests counted in flight at the end"
+	}
+	return strings.Join(parts, ", and ")
 }
 
 func (r drainResult) String() string {
 	var s string
 	switch {
-	case r.timeout && r.left > 0:
-		s = fmt.Sprintf("NOT drained: drain_timeout reached after %.2fs with %d requests still in flight", r.took.Seconds(), r.left)
+	case r.past:
+		s = fmt.Sprintf("NOT drained: the drain ran %.2fs, past drain_timeout %v (was deploy-tool stopped, or a read hung?); %s", r.took.Seconds(), r.bound, r.left)
 	case r.timeout:
-		s = fmt.Sprintf("NOT drained: drain_timeout reached after %.2fs and the in-flight count could not be read", r.took.Seconds())
+		s = fmt.Sprintf("NOT drained: drain_timeout %v reached after %.2fs with %s", r.bound, r.took.Seconds(), r.left)
 	case len(r.timed) > 0:
 		s = fmt.Sprintf("waited %.2fs (no in-flight count) on %s", r.took.Seconds(), strings.Join(r.timed, ", "))
 		if len(r.counted) > 0 {
@@ -53,13 +95,20 @@ func (r drainResult) String() string {
 // else for drain_wait; always at most drain_timeout. Every balancer is read
 // every drainPoll whatever its kind: a server found back in rotation (a
 // reload) is taken down again at once, and its drain starts again.
+//
+// The bound is on the monotonic clock (stops included), and a round that
+// ran past it (pastBound) ends the drain as timed out whatever it reads.
 func (o *Outage) drain(servers []config.Server) (drainResult, error) {
 	d := o.newDrain(servers)
 	tick := time.NewTicker(drainPoll)
 	defer tick.Stop()
 	for {
+		roundStart := time.Since(d.t0)
 		snap, readErr := o.cl.Read()
 		again, where, left, waiting := d.round(snap)
+		if readErr != nil {
+			left.unknown = append(left.unknown, readErr.Error())
+		}
 		if len(again) > 0 {
 			o.log.Printf("WARNING: during the drain: %s is up again (balancer reloaded?): taking it down again now; its drain starts again", strings.Join(where, "; "))
 			if err := o.markDown(again); err != nil {
@@ -72,19 +121,18 @@ func (o *Outage) drain(servers []config.Server) (drainResult, error) {
 			}
 			waiting = true
 		}
-		if d.app && left == 0 && !waiting {
-			n, err := o.appInflight(servers, d.zeroApp)
-			if err != nil {
-				readErr = err
-			}
-			left += n
+		if d.app && left.n == 0 && !waiting {
+			left.add(o.appInflight(servers, d.zeroApp))
 		}
 		d.res.took = time.Since(d.t0)
-		if readErr == nil && left == 0 && !waiting && len(again) == 0 {
+		done := left.n == 0 && len(left.unknown) == 0 && !left.pending && !waiting && len(again) == 0
+		d.res.past = pastBound(roundStart, d.res.took, o.times.DrainTimeout)
+		if d.res.past || !done && d.res.took >= o.times.DrainTimeout {
+			d.res.timeout, d.res.left = true, left
 			return d.res, nil
 		}
-		if d.res.took >= o.times.DrainTimeout {
-			return o.drainTimedOut(d.res, left, readErr), nil
+		if done {
+			return d.res, nil
 		}
 		select {
 		case <-o.ctx.Done():
@@ -93,6 +141,16 @@ func (o *Outage) drain(servers []config.Server) (drainResult, error) {
 		case <-tick.C:
 		}
 	}
+}
+
+// pastBound tells whether a drain round ran past the drain's bound so far
+// that the servers were not watched meanwhile: it began more than a poll
+// after drain_timeout (the process was stopped between rounds), or its
+// reads took over a second and ended past it (stopped, or hung, during
+// them). A round that starts within a poll of the bound and reads at once
+// is the poll's granularity, not a missed bound.
+func pastBound(roundStart, took, bound time.Duration) bool {
+	return took > bound+drainPoll && (roundStart > bound+drainPoll || took-roundStart > time.Second)
 }
 
 // drainState is a drain under way.
@@ -108,7 +166,7 @@ type drainState struct {
 }
 
 func (o *Outage) newDrain(servers []config.Server) *drainState {
-	d := &drainState{o: o, servers: servers, t0: time.Now(), app: o.times.Inflight.Configured(),
+	d := &drainState{o: o, servers: servers, t0: time.Now(), app: o.times.Inflight.Configured(), res: drainResult{bound: o.times.DrainTimeout},
 		timedBals: map[string]bool{}, since: map[string]time.Time{}, zeroApp: map[string]int{}}
 	for _, b := range o.cl.bals {
 		if b.ReportsActive() {
@@ -128,9 +186,9 @@ func (o *Outage) newDrain(servers []config.Server) *drainState {
 }
 
 // round reads one snapshot: the servers back in rotation (again, where),
-// the requests the balancers count in flight, and whether a timed wait
-// is still running.
-func (d *drainState) round(snap balancer.Snapshot) (again []config.Server, where []string, left int, waiting bool) {
+// the requests the balancers count in flight and where, and whether a
+// timed wait is still running.
+func (d *drainState) round(snap balancer.Snapshot) (again []config.Server, where []string, left inflight, waiting bool) {
 	for _, s := range d.servers {
 		if up := snap.UpSomewhere(s.Addr); len(up) > 0 {
 			again = append(again, s)
@@ -141,7 +199,8 @@ func (d *drainState) round(snap balancer.Snapshot) (again []config.Server, where
 		for _, b := range d.o.cl.bals {
 			for _, e := range snap.Entries(b.Name(), s.Addr) {
 				if b.ReportsActive() && e.Active > 0 {
-					left += e.Active
+					left.n += e.Active
+					left.where = append(left.where, fmt.Sprintf("%d on %s for %s", e.Active, b.Name(), s.Addr))
 				}
 				if d.timedBals[b.Name()] {
 					known = true
@@ -158,28 +217,15 @@ func (d *drainState) round(snap balancer.Snapshot) (again []config.Server, where
 	return again, where, left, waiting
 }
 
-// drainTimedOut is the result of a drain ended by drain_timeout.
-func (o *Outage) drainTimedOut(res drainResult, left int, readErr error) drainResult {
-	res.timeout = true
-	res.left = left
-	if readErr != nil {
-		o.log.Printf("WARNING: drain_timeout %v reached: %v", o.times.DrainTimeout, readErr)
-		if left == 0 {
-			res.left = -1
-		}
-	}
-	return res
-}
-
 // appInflight reads the app's figure of every server that has not read 0
 // twice in a row (a request the balancer sent just before the down flag may
-// not have reached the app at the first read). It returns the sum still in
-// flight, counting a server not yet read 0 twice as 1.
-func (o *Outage) appInflight(servers []config.Server, zero map[string]int) (int, error) {
+// not have reached the app at the first read): what is in flight and
+// where, whether a server read 0 only once (pending), and why a figure
+// could not be read. A figure not read is never counted as a number.
+func (o *Outage) appInflight(servers []config.Server, zero map[string]int) inflight {
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	left := 0
-	var errs []error
+	var res inflight
 	for _, s := range servers {
 		if zero[s.Addr] >= 2 {
 			continue
@@ -192,22 +238,22 @@ func (o *Outage) appInflight(servers []config.Server, zero map[string]int) (int,
 			defer mu.Unlock()
 			switch {
 			case err != nil:
-				errs = append(errs, err)
+				res.unknown = append(res.unknown, err.Error())
 				zero[s.Addr] = 0
-				left++
 			case n > 0:
 				zero[s.Addr] = 0
-				left += n
+				res.n += n
+				res.where = append(res.where, fmt.Sprintf("%d in the app of %s", n, s.Addr))
 			default:
 				zero[s.Addr]++
-				if zero[s.Addr] < 2 {
-					left++
-				}
+				res.pending = res.pending || zero[s.Addr] < 2
 			}
 		}()
 	}
 	wg.Wait()
-	return left, joinErrors(errs)
+	sort.Strings(res.where)
+	sort.Strings(res.unknown)
+	return res
 }
 
 // checkDrainCovers refuses, before anything is touched, a timed drain

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/sre-suite/mackerel-plugins/deploy-tool/internal/config"
@@ -17,8 +18,8 @@ func HealthCheck(ctx context.Context, h config.HealthConfig, s config.Server) er
 	if h.URL == "" {
 		return nil
 	}
-	url := config.Expand(h.URL, s)
-	client := &http.Client{Timeout: h.Timeout.D()}
+	url := config.ExpandURL(h.URL, s)
+	client := healthClient(h.Timeout.D())
 	var last string
 	for i := 0; i < h.Retries; i++ {
 		if i > 0 {
@@ -37,6 +38,37 @@ func HealthCheck(ctx context.Context, h config.HealthConfig, s config.Server) er
 	return fmt.Errorf("health check %s failed %d times, last: %s", url, h.Retries, last)
 }
 
+// healthClient asks without following redirects: a 3xx is the answer,
+// a failure unless health.status names it (a redirect to a page that
+// answers 200 would hide a broken app).
+func healthClient(timeout time.Duration) *http.Client {
+	return &http.Client{
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// CheckHealthAll asks every server's health URL (HealthCheck, the servers
+// in parallel) and returns the error of each that does not answer, by addr.
+func CheckHealthAll(ctx context.Context, h config.HealthConfig, servers []config.Server) map[string]error {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	failed := map[string]error{}
+	for _, s := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := HealthCheck(ctx, h, s); err != nil {
+				mu.Lock()
+				failed[s.Addr] = err
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return failed
+}
+
 // probe asks url once; client's timeout bounds it.
 func probe(ctx context.Context, client *http.Client, url string, want int) (bool, string) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -51,6 +83,9 @@ func probe(ctx context.Context, client *http.Client, url string, want int) (bool
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
 	if resp.StatusCode != want {
+		if loc := resp.Header.Get("Location"); loc != "" {
+			return false, fmt.Sprintf("status %d (redirect to %.80q, not followed), want %d", resp.StatusCode, loc, want)
+		}
 		return false, fmt.Sprintf("status %d, want %d", resp.StatusCode, want)
 	}
 	return true, ""

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -22,11 +23,12 @@ func readInflight(d config.Drain, s config.Server) (int, error) {
 	var err error
 	what := ""
 	if d.InflightURL != "" {
-		what = config.Expand(d.InflightURL, s)
+		what = config.ExpandURL(d.InflightURL, s)
 		body, err = getInflight(ctx, what)
 	} else {
-		what = config.Expand(d.InflightCommand, s)
+		what = config.ExpandCommand(d.InflightCommand, s)
 		cmd := exec.CommandContext(ctx, "/bin/sh", "-c", what)
+		cmd.Env = append(os.Environ(), config.Env(s)...)
 		cmd.WaitDelay = time.Second
 		body, err = cmd.Output()
 	}

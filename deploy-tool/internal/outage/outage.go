@@ -24,10 +24,25 @@ type Timings struct {
 	DrainTimeout time.Duration
 	UpTimeout    time.Duration
 	Inflight     config.Drain // the app's own in-flight figure, if configured
+	// DeployUndrained goes on after a drain ended by drain_timeout
+	// (on_drain_timeout = "deploy"); by default the servers are put back.
+	DeployUndrained bool
 }
 
 func TimingsOf(c *config.Config) Timings {
-	return Timings{DrainWait: c.DrainWait.D(), DrainTimeout: c.DrainTimeout.D(), UpTimeout: c.UpTimeout.D(), Inflight: c.Drain}
+	return Timings{DrainWait: c.DrainWait.D(), DrainTimeout: c.DrainTimeout.D(), UpTimeout: c.UpTimeout.D(), Inflight: c.Drain,
+		DeployUndrained: c.OnDrainTimeout == config.DrainTimeoutDeploy}
+}
+
+// NotDrainedError is a drain ended by drain_timeout (or run past it) with
+// on_drain_timeout = "stop": the servers are put back, not acted on.
+type NotDrainedError struct {
+	Servers string // their labels
+	Report  string // the drain's line: how many requests were in flight, and where
+}
+
+func (e *NotDrainedError) Error() string {
+	return fmt.Sprintf("drain of %s: %s; not deployed (on_drain_timeout = \"stop\"; \"deploy\" goes on anyway)", e.Servers, e.Report)
 }
 
 // Outage is the one step that takes servers out of rotation before a risky
@@ -56,8 +71,10 @@ type Outage struct {
 
 	PutBackFailed bool // an abort could not put back what it took out
 
-	Drained   time.Duration // time spent draining
-	DrainLeft int           // requests in flight when drain_timeout ended the drain
+	Drained time.Duration // time spent draining
+	// NotDrained: a drain ended by drain_timeout and the action goes on
+	// anyway (on_drain_timeout = "deploy").
+	NotDrained bool
 	// DrainReport says how the last drain ended, truthfully: "drained in
 	// 0.42s (in flight 0 on haproxy)" or "waited 3.00s (no in-flight count)
 	// on nginx".
@@ -165,7 +182,6 @@ func (o *Outage) remember(t target) {
 func (o *Outage) drainAndPark(servers []config.Server) error {
 	t0 := time.Now()
 	res, err := o.drain(servers)
-	left := res.left
 	o.Drained += time.Since(t0)
 	if errors.Is(err, ErrInterrupted) {
 		return fmt.Errorf("%w during drain", ErrInterrupted)
@@ -173,15 +189,20 @@ func (o *Outage) drainAndPark(servers []config.Server) error {
 	if err != nil {
 		return fmt.Errorf("drain: %w", err)
 	}
-	if left > 0 {
-		o.DrainLeft = left
-		o.log.Printf("WARNING: drain_timeout %v reached with %d requests still in flight; going on", o.times.DrainTimeout, left)
+	if res.timeout && !o.times.DeployUndrained {
+		return &NotDrainedError{Servers: config.Labels(servers), Report: res.String()}
+	}
+	if res.timeout {
+		o.NotDrained = true
+		o.log.Printf("WARNING: %s: going on anyway (on_drain_timeout = \"deploy\")", res)
 	}
 	if err := o.cl.Park(servers); err != nil {
 		return fmt.Errorf("park: %w", err)
 	}
 	o.DrainReport = res.String()
-	o.log.Printf("%s", o.DrainReport)
+	if !res.timeout {
+		o.log.Printf("%s", o.DrainReport)
+	}
 	return nil
 }
 

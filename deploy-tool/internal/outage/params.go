@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"sort"
 	"strings"
@@ -271,7 +270,7 @@ func (g *failureGuard) answers(server string) (bool, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.health.Timeout.D())
 	defer cancel()
-	return probe(ctx, &http.Client{Timeout: g.health.Timeout.D()}, config.Expand(g.health.URL, srv), g.health.Status)
+	return probe(ctx, healthClient(g.health.Timeout.D()), config.ExpandURL(g.health.URL, srv), g.health.Status)
 }
 
 // settle puts back every saved value whose server is in rotation, waiting

@@ -64,6 +64,25 @@ func (r *Redis) Start() {
 	r.waitPing()
 }
 
+// WaitWritten waits until the server has written its append-only buffer
+// to the file and no fsync is pending, so that a SIGKILL (not a machine
+// crash) loses nothing: under appendfsync everysec a slow disk makes
+// Redis hold writes back for up to 2 s, which README says.
+func (r *Redis) WaitWritten() {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := r.Cli("info", "persistence")
+		if err == nil && strings.Contains(info, "aof_buffer_length:0") && strings.Contains(info, "aof_pending_bio_fsync:0") {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s: append-only buffer not written within 10 s: %v\n%s", r, err, info)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Stop stops the server by PID.
 func (r *Redis) Stop() { r.proc.Stop() }
 
@@ -122,7 +141,10 @@ func startCluster(t testing.TB, start func(extra ...string) *Redis, cliArgs ...s
 	var nodes []*Redis
 	var addrs []string
 	for range 3 {
-		n := start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000")
+		// The bus port is named: its default, the port + 10000, may be
+		// taken (or past 65535) on a busy machine.
+		n := start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
+			"--cluster-port", strconv.Itoa(testenv.FreePort(t)))
 		nodes = append(nodes, n)
 		addrs = append(addrs, n.Addr())
 	}

@@ -1,5 +1,7 @@
 // mackerel-plugin-accesslog-push delivers mackerel-plugin-accesslog's fleet
-// spool to Redis. The plugin runs it (`mackerel-plugin-accesslog-push push`,
+// spool to Redis, and check-error-log's too (the same protocol, a request of
+// kind "errors"); its collect-errors command hands check-error-log
+// --fleet-post the service's closed windows of error groups. The plugin runs it (`mackerel-plugin-accesslog-push push`,
 // the request as JSON on stdin) when --fleet-redis is given, so that the
 // plugin links no Redis client. It is named like a plugin so that
 // `mkr plugin install` installs it beside the plugin, which finds it there;
@@ -20,6 +22,8 @@ func main() {
 	switch {
 	case len(os.Args) == 2 && os.Args[1] == fleet.PushCommand:
 		os.Exit(push.Main(os.Stdin, os.Stdout, os.Stderr))
+	case len(os.Args) == 2 && os.Args[1] == fleet.CollectCommand:
+		os.Exit(push.CollectMain(os.Stdin, os.Stdout, os.Stderr))
 	case len(os.Args) == 2 && os.Args[1] == "--version":
 		fmt.Println(fleet.PushBinary, version)
 	default:

@@ -124,7 +124,7 @@ func describeOffset(d time.Duration) string {
 
 func send(ctx context.Context, req *fleet.PushRequest, sp fleet.Spool, spooled []*fleet.Contribution, warn func(string)) (int, error) {
 	st, err := redisstore.Open(redisstore.Config{
-		URL: req.URL, PasswordFile: req.PasswordFile, CAFile: req.CAFile, Cluster: req.Cluster,
+		URL: req.URL, PasswordFile: req.PasswordFile, CAFile: req.CAFile, Cluster: req.Cluster, Kind: req.Kind,
 		Timeout: min(2*time.Second, req.Timeout),
 	}, req.Service)
 	if err != nil {

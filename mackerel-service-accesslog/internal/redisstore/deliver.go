@@ -47,8 +47,10 @@ for i = 10, #ARGV, 3 do
     redis.call('HINCRBY', data, f, v)
   elseif ARGV[i] == 'f' then
     redis.call('HINCRBYFLOAT', data, f, v)
-  elseif ARGV[i] == 'h' then
-    for x, n in string.gmatch(v, '(%-?%d+) (%d+) ') do redis.call('HINCRBY', data, f .. x, n) end
+  elseif ARGV[i] == 'b' then
+    redis.call('HSET', data, f, v)
+  elseif ARGV[i] == 's' then
+    redis.call('HSETNX', data, f, v)
   else
     local cur = redis.call('HGET', data, f)
     if not cur or tonumber(v) > tonumber(cur) then redis.call('HSET', data, f, v) end
@@ -122,7 +124,7 @@ func (s *Store) Deliver(ctx context.Context, c *fleet.Contribution, retarget fun
 // Redis's clock, which it compares with this host's.
 func (s *Store) index(ctx context.Context, w fleet.Window) (gen int64, err error) {
 	sent := s.Clock()
-	res, err := indexScript.Run(ctx, s.rdb, serviceKeys(s.service), w.End(), w.String()).Int64Slice()
+	res, err := indexScript.Run(ctx, s.rdb, s.serviceKeys(), w.End(), w.String()).Int64Slice()
 	if err != nil {
 		return 0, fmt.Errorf("redis: index window %s: %w", w, err)
 	}
@@ -165,7 +167,7 @@ func (s *Store) apply(ctx context.Context, c *fleet.Contribution, gen int64) (st
 	for _, o := range ops {
 		args = append(args, o.kind, o.field, o.value)
 	}
-	res, err := applyScript.Run(ctx, s.rdb, windowKeys(s.service, c.Window), args...).Slice()
+	res, err := applyScript.Run(ctx, s.rdb, s.windowKeys(c.Window), args...).Slice()
 	if err != nil {
 		return "", 0, fmt.Errorf("redis: apply contribution %s to window %s: %w", c.ID, c.Window, err)
 	}

@@ -9,27 +9,30 @@ import (
 )
 
 // A window's data hash has one field per counter, "[g/GROUP/]NAME", and one
-// per histogram value, "[g/GROUP/]req/v/MICROSECONDS" (or up/…). Group names
-// are metric-name safe, so they never hold a '/'.
+// per histogram of each contribution, "[g/GROUP/]req/b/ID" (or up/…), whose
+// value is the histogram's blob (blob.go). Versions before the blobs wrote
+// one field per histogram value, "[g/GROUP/]req/v/MICROSECONDS", holding its
+// count: they are still read, and merged with the blobs. Group names are
+// metric-name safe, so they never hold a '/'.
 
 // op is one change to the data hash: "i" adds value to field (HINCRBY: an
 // integer that cannot overflow, as it counts lines), "f" adds value to field
 // as a floating-point number (HINCRBYFLOAT: bytes, which bogus sizes could
-// push past an int64), "m" raises field to value, "h" adds each "VALUE COUNT" pair of value (space
-// separated) to field prefix+VALUE: one argument per histogram instead of
-// one per distinct value.
+// push past an int64), "m" raises field to value, "b" sets field to value
+// (a histogram's blob, under a field of its own contribution), "s" sets
+// field to value unless it is set (the first example of an error group).
 type op struct{ kind, field, value string }
 
 func contributionOps(c *fleet.Contribution) []op {
 	var ops []op
-	ops = countsOps(ops, "", &c.All)
+	ops = countsOps(ops, "", c.ID, &c.All)
 	for name, g := range c.Groups {
-		ops = countsOps(ops, "g/"+name+"/", g)
+		ops = countsOps(ops, "g/"+name+"/", c.ID, g)
 	}
-	return ops
+	return errorOps(ops, c)
 }
 
-func countsOps(ops []op, scope string, c *fleet.Counts) []op {
+func countsOps(ops []op, scope, id string, c *fleet.Counts) []op {
 	add := func(field string, v int64) {
 		if v != 0 {
 			ops = append(ops, op{"i", scope + field, strconv.FormatInt(v, 10)})
@@ -54,14 +57,7 @@ func countsOps(ops []op, scope string, c *fleet.Counts) []op {
 		}
 		add(h.name+"/n", int64(h.h.N))
 		ops = append(ops, op{"m", scope + h.name + "/max", strconv.FormatInt(h.h.Max, 10)})
-		packed := make([]byte, 0, len(h.h.Counts)*10)
-		for v, n := range h.h.Counts {
-			packed = strconv.AppendInt(packed, v, 10)
-			packed = append(packed, ' ')
-			packed = strconv.AppendUint(packed, n, 10)
-			packed = append(packed, ' ')
-		}
-		ops = append(ops, op{"h", scope + h.name + "/v/", string(packed)})
+		ops = append(ops, op{"b", scope + h.name + "/b/" + id, string(encodeBlob(h.h))})
 	}
 	return ops
 }
@@ -73,6 +69,9 @@ func decodeData(fields map[string]string) (all fleet.Counts, groups map[string]*
 	groups = map[string]*fleet.Counts{}
 	declared := map[*fleet.Histogram]*declaredSums{}
 	for f, s := range fields {
+		if strings.HasPrefix(f, "e/") {
+			continue // decodeErrors
+		}
 		c := &all
 		name := f
 		if rest, ok := strings.CutPrefix(f, "g/"); ok {
@@ -84,6 +83,13 @@ func decodeData(fields map[string]string) (all fleet.Counts, groups map[string]*
 				groups[g] = &fleet.Counts{}
 			}
 			c, name = groups[g], n
+		}
+		if h, id, ok := blobField(c, name); ok {
+			if id == "" {
+				return all, nil, fmt.Errorf("data field %s: no contribution id", f)
+			}
+			declare(declared, h).blobs = append(declare(declared, h).blobs, s)
+			continue
 		}
 		if name == "bytes" {
 			b, perr := strconv.ParseFloat(s, 64)
@@ -102,6 +108,9 @@ func decodeData(fields map[string]string) (all fleet.Counts, groups map[string]*
 		}
 	}
 	for h, d := range declared {
+		if err := d.merge(h); err != nil {
+			return all, nil, err
+		}
 		if uint64(d.n) != h.N || d.max != h.Max {
 			return all, nil, fmt.Errorf("data hash damaged: a histogram declares n=%d max=%d but its values give n=%d max=%d", d.n, d.max, h.N, h.Max)
 		}
@@ -109,8 +118,44 @@ func decodeData(fields map[string]string) (all fleet.Counts, groups map[string]*
 	return all, groups, nil
 }
 
-// declaredSums are a histogram's stored n and max.
-type declaredSums struct{ n, max int64 }
+// declaredSums are a histogram's stored n and max, and its blobs.
+type declaredSums struct {
+	n, max int64
+	blobs  []string
+}
+
+func declare(declared map[*fleet.Histogram]*declaredSums, h *fleet.Histogram) *declaredSums {
+	d := declared[h]
+	if d == nil {
+		d = &declaredSums{}
+		declared[h] = d
+	}
+	return d
+}
+
+// merge sets h to its blobs merged with the values of old fields already in it.
+func (d *declaredSums) merge(h *fleet.Histogram) error {
+	if len(d.blobs) == 0 {
+		return nil
+	}
+	vals, counts, err := mergeBlobs(d.blobs, h.Counts)
+	if err != nil {
+		return fmt.Errorf("data hash damaged: %v", err)
+	}
+	return h.SetSorted(vals, counts)
+}
+
+// blobField says whether name ("req/b/ID", "up/b/ID") is a histogram's
+// blob, and of which histogram of c.
+func blobField(c *fleet.Counts, name string) (h *fleet.Histogram, id string, ok bool) {
+	if id, ok = strings.CutPrefix(name, "req/b/"); ok {
+		return &c.ReqTime, id, true
+	}
+	if id, ok = strings.CutPrefix(name, "up/b/"); ok {
+		return &c.Upstream, id, true
+	}
+	return nil, "", false
+}
 
 func setField(c *fleet.Counts, name string, v int64, declared map[*fleet.Histogram]*declaredSums) error {
 	head, tail, _ := strings.Cut(name, "/")
@@ -135,11 +180,7 @@ func setField(c *fleet.Counts, name string, v int64, declared map[*fleet.Histogr
 		if head == "up" {
 			h = &c.Upstream
 		}
-		d := declared[h]
-		if d == nil {
-			d = &declaredSums{}
-			declared[h] = d
-		}
+		d := declare(declared, h)
 		switch {
 		case tail == "n":
 			d.n = v

@@ -17,6 +17,8 @@ func FuzzDecodeData(f *testing.F) {
 	f.Add("bytes", "1.8446744073709552e+19", "g/api/bytes", "18446744073709551614")
 	f.Add("req/n", "2", "req/v/-1", "2")
 	f.Add("g//x", "1", "up/max", "9")
+	f.Add("req/b/c1", "\x01\x02\x02\x01\x04", "req/n", "3")
+	f.Add("g/api/up/b/c", "\x01\x01\x00\x01", "g/api/up/v/0", "2")
 	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 string) {
 		all, groups, err := decodeData(map[string]string{k1: v1, k2: v2})
 		if err != nil {
@@ -47,6 +49,30 @@ func FuzzOpenHidesThePassword(f *testing.F) {
 		}
 		if strings.Contains(err.Error(), mark) {
 			t.Fatalf("Open(%q): %v", u, err)
+		}
+	})
+}
+
+// FuzzDecodeErrors: whatever error-group fields a data hash holds,
+// decoding returns an error or groups whose hosts add up to their count.
+func FuzzDecodeErrors(f *testing.F) {
+	f.Add("e/ab/n", "3", "e/ab/h/web-1", "3", "x")
+	f.Add("e/ab/n", "3", "e/ab/h/web/1", "2", "m")
+	f.Add("e//msg", "", "e/ab", "1", "")
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2, msg string) {
+		id, _, _ := strings.Cut(strings.TrimPrefix(k1, "e/"), "/")
+		got, err := decodeErrors(map[string]string{k1: v1, k2: v2, "e/" + id + "/msg": msg})
+		if err != nil {
+			return
+		}
+		for id, e := range got {
+			var sum uint64
+			for _, n := range e.Hosts {
+				sum += n
+			}
+			if sum != e.Count || e.Message == "" {
+				t.Fatalf("group %s: count %d, hosts %v, message %q", id, e.Count, e.Hosts, e.Message)
+			}
 		}
 	})
 }

@@ -27,12 +27,16 @@ type Config struct {
 	CAFile       string        // with rediss://: PEM certificates to verify the server with, instead of the system's
 	Cluster      bool          // the URL names one node of a Redis Cluster
 	Timeout      time.Duration // for each dial, read and write
+	// Kind is "" for the access log's windows, fleet.KindErrors for
+	// check-error-log's: each kind has keys of its own.
+	Kind string
 }
 
 // Store is a service's windows in Redis.
 type Store struct {
 	rdb     redis.UniversalClient
 	service string
+	prefix  string // keyPrefix or errorKeyPrefix
 	// TTL is how long a window's keys live after its last contribution.
 	TTL time.Duration
 	// Grace, when above 0, replaces the grace the aggregators record for
@@ -61,6 +65,14 @@ func init() { redis.SetLogger(quiet{}) }
 func Open(cfg Config, service string) (*Store, error) {
 	if err := fleet.CheckRedisURL(cfg.URL); err != nil {
 		return nil, err
+	}
+	prefix := keyPrefix
+	switch cfg.Kind {
+	case "":
+	case fleet.KindErrors:
+		prefix = errorKeyPrefix
+	default:
+		return nil, fmt.Errorf("redis store: unknown kind %q", cfg.Kind)
 	}
 	opt, err := redis.ParseURL(cfg.URL)
 	if err != nil {
@@ -106,7 +118,7 @@ func Open(cfg Config, service string) (*Store, error) {
 		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.MaxRetries = t, t, t, 1
 		rdb = redis.NewClient(opt)
 	}
-	return &Store{rdb: rdb, service: service, TTL: 48 * time.Hour, Clock: time.Now}, nil
+	return &Store{rdb: rdb, service: service, prefix: prefix, TTL: 48 * time.Hour, Clock: time.Now}, nil
 }
 
 // readCAFile reads PEM certificates into a pool.
@@ -132,13 +144,17 @@ func (s *Store) Close() error { return s.rdb.Close() }
 // keyPrefix is the first part of every key the fleet writes.
 const keyPrefix = "mackerel-fleet:"
 
+// errorKeyPrefix is the first part of the keys of check-error-log's windows
+// (fleet.KindErrors): the same layout as the access log's, apart from them.
+const errorKeyPrefix = "mackerel-fleet-errors:"
+
 // serviceKeys are the service's keys, all in one hash slot: the index
 // (sorted set of the windows that may still need posting, scored by their
 // end), gen (Redis's time, in seconds, when the service's data began in this
 // Redis: set by the first writer, so a Redis restarted empty gets a new one)
 // and grace (the aggregators' --grace, in seconds).
-func serviceKeys(service string) []string {
-	tag := keyPrefix + "{" + service + "}:"
+func (s *Store) serviceKeys() []string {
+	tag := s.prefix + "{" + s.service + "}:"
 	return []string{tag + "windows", tag + "gen", tag + "grace"}
 }
 
@@ -146,7 +162,7 @@ func serviceKeys(service string) []string {
 // that a script can touch them together on Redis Cluster: meta (created,
 // frozen, posted), the applied contribution ids, the contributing hosts, and
 // the data (counters and histograms).
-func windowKeys(service string, w fleet.Window) []string {
-	tag := keyPrefix + "{" + service + ":" + w.String() + "}:"
+func (s *Store) windowKeys(w fleet.Window) []string {
+	tag := s.prefix + "{" + s.service + ":" + w.String() + "}:"
 	return []string{tag + "meta", tag + "ids", tag + "hosts", tag + "data"}
 }
