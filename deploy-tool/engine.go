@@ -89,6 +89,11 @@ func (e *Engine) Run() error {
 		return usagef("config %s has no deploy.command", e.cfg.Path())
 	}
 	if e.opts.DryRun {
+		// The deploy window is a check the real run makes before anything
+		// is touched: a dry run refuses as it would.
+		if err := e.checkWindow(); err != nil {
+			return err
+		}
 		return e.runDryRun()
 	}
 	lock, err := coord.AcquireLock(e.cfg.LockPath(), coord.Describe("rollout --config "+e.cfg.Path()))

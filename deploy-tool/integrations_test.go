@@ -89,6 +89,12 @@ func TestWindowFreezeRefusesRollout(t *testing.T) {
 	code, out = tool(t, "window", "--config", path, "--count", "2")
 	wantExit(t, code, out, exitRefused, "rollouts refused")
 
+	code, out = tool(t, "rollout", "--config", path, "--dry-run")
+	wantExit(t, code, out, exitRefused, `inside freeze "code freeze"`)
+	code, out = tool(t, "rollout", "--config", path, "--dry-run", "--outside-window", "hotfix for #123")
+	wantExit(t, code, out, exitOK, `going on: --outside-window "hotfix for #123"`)
+	r.wantVersions("v1", "v1", "v1", "v1")
+
 	code, out = tool(t, "rollout", "--config", path, "--outside-window", "hotfix for #123")
 	wantExit(t, code, out, exitOK, `going on: --outside-window "hotfix for #123"`)
 	r.wantStates()

@@ -54,6 +54,9 @@ func (e *Engine) checkWindow() error {
 // calendar forbids.
 func (e *Engine) overrideWindow(reason, why string) {
 	e.log.Printf("deploy window: %s; going on: --outside-window %q", reason, why)
+	if e.opts.DryRun {
+		return
+	}
 	e.notify.Sendf("deploy-tool: rollout started outside the deploy window (%s): %s", reason, why)
 	e.ann.Notes = append(e.ann.Notes, fmt.Sprintf("outside the deploy window (%s): %s", reason, why))
 }
