@@ -6,7 +6,6 @@ package main
 // front of 4 testapp processes (internal/testapp), under load.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -241,14 +240,14 @@ func tool(t testing.TB, args ...string) (int, string) {
 	return processExit(t, err), out.String()
 }
 
-func toolCmd(t testing.TB, args ...string) (*exec.Cmd, *syncBuffer) {
+func toolCmd(t testing.TB, args ...string) (*exec.Cmd, *testenv.Buffer) {
 	t.Helper()
 	bin := testenv.BuildBinary(t, "deploy-tool")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), "MACKEREL_PLUGIN_WORKDIR="+workdir(t))
-	out := &syncBuffer{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	return cmd, out
 }
@@ -275,23 +274,6 @@ func processExit(t testing.TB, err error) int {
 	}
 	t.Fatalf("deploy-tool: %v", err)
 	return -1
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // listOf reads one balancer through lib/balancer.

@@ -114,7 +114,7 @@ func wantExit(t *testing.T, code int, out string, want int, substr string) {
 	}
 }
 
-func waitFor(t *testing.T, out *syncBuffer, substr string, timeout time.Duration) {
+func waitFor(t *testing.T, out *testenv.Buffer, substr string, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !strings.Contains(out.String(), substr) {
@@ -147,7 +147,7 @@ func (r *faultRig) hold(addr string) (release func()) {
 }
 
 // waitStarted waits until the command of addr has started.
-func (r *faultRig) waitStarted(addr string, out *syncBuffer) {
+func (r *faultRig) waitStarted(addr string, out *testenv.Buffer) {
 	r.t.Helper()
 	flag := filepath.Join(r.dir, fmt.Sprintf("started-%d", balancertest.Port(addr)))
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -432,7 +432,7 @@ func (r *faultRig) restartNginx() {
 // (round robin) is in flight, and returns once the first server is down on
 // every balancer, so the rollout is waiting in its drain. slowDone waits for
 // the slow requests.
-func (r *faultRig) rolloutHeldInDrain(t *testing.T, slowMS int) (c *exec.Cmd, out *syncBuffer, slowDone func()) {
+func (r *faultRig) rolloutHeldInDrain(t *testing.T, slowMS int) (c *exec.Cmd, out *testenv.Buffer, slowDone func()) {
 	t.Helper()
 	// Slow requests until nginx reports one in flight on the first server
 	// (round robin over 2 workers need not reach it with the first four):

@@ -100,7 +100,7 @@ func quoteAll(ss []string) string {
 type hostRun struct {
 	name  string
 	cmd   *exec.Cmd
-	out   *syncBuffer
+	out   *testenv.Buffer
 	code  int
 	ended time.Time
 	done  chan struct{}

@@ -1,7 +1,6 @@
 package mackerel
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,24 +20,6 @@ func TestMain(m *testing.M) { testenv.Main(m) }
 
 const testKey = "test-api-key-0123"
 
-// syncBuffer collects warning lines from a client.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newFake(t *testing.T) *mackereltest.Server {
 	t.Helper()
 	f := mackereltest.New(testKey)
@@ -49,9 +29,9 @@ func newFake(t *testing.T) *mackereltest.Server {
 
 // newClient is a client of the fake with a short timeout, keeping its
 // pending file in dir.
-func newClient(t *testing.T, f *mackereltest.Server, dir string, roles ...string) (*Client, *syncBuffer) {
+func newClient(t *testing.T, f *mackereltest.Server, dir string, roles ...string) (*Client, *testenv.Buffer) {
 	t.Helper()
-	warn := &syncBuffer{}
+	warn := &testenv.Buffer{}
 	c, err := New(Options{Enabled: true, Service: "shop", Roles: roles, APIBase: f.URL, APIKey: testKey, Timeout: 300 * time.Millisecond}, dir, warn)
 	if err != nil {
 		t.Fatal(err)
