@@ -10,15 +10,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -96,29 +93,8 @@ func startApps(t testing.TB, n int, version string) *apps {
 	return a
 }
 
-// appPort picks a free port below the kernel's ephemeral range: while an
-// app restarts its port is free, and a port from that range could be taken
-// meanwhile as the source port of some outgoing connection. Ports go up
-// from a random start, so that tests running at once never pick the same.
-func appPort(t testing.TB) int {
-	t.Helper()
-	for range 100 {
-		p := 20000 + int(nextAppPort.Add(1)%12000)
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no free port in 20000-32000")
-	return 0
-}
-
-var nextAppPort = func() *atomic.Int64 {
-	var n atomic.Int64
-	n.Store(rand.Int64N(12000))
-	return &n
-}()
+// appPort is a port for an app that restarts (testenv.RestartablePort).
+func appPort(t testing.TB) int { return testenv.RestartablePort(t) }
 
 // command is the deploy command template: restart the app with a version.
 func (a *apps) command(version string) string {

@@ -58,8 +58,8 @@ func startEtcd(t testing.TB, n int, ca *CA) *EtcdCluster {
 	var peers []string
 	for i := range n {
 		m := &EtcdMember{Name: fmt.Sprintf("m%d", i+1), Dir: t.TempDir(), bin: bin, client: &http.Client{Timeout: 2 * time.Second}}
-		m.ClientURL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, FreePort(t))
-		peer := fmt.Sprintf("http://127.0.0.1:%d", FreePort(t))
+		m.ClientURL = fmt.Sprintf("%s://127.0.0.1:%d", scheme, RestartablePort(t))
+		peer := fmt.Sprintf("http://127.0.0.1:%d", RestartablePort(t))
 		peers = append(peers, m.Name+"="+peer)
 		m.args = []string{"--name", m.Name, "--data-dir", filepath.Join(m.Dir, "data"),
 			"--listen-client-urls", m.ClientURL, "--advertise-client-urls", m.ClientURL,
